@@ -1,0 +1,8 @@
+"""Only the project's own pages and API. django-helpdesk's staff screens and API are not mounted,
+and Django's admin is not exposed either: both would show data across municipalities."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("crm.urls")),
+]

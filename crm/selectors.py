@@ -1,0 +1,104 @@
+"""Donor lookups by what a caller says: caller ID, order numbers, tracking numbers, kana, postal code.
+
+Each takes the municipality ids to search within (from the access policy, or the one municipality
+whose number was dialled) and returns donor ids, so that callers compose them freely. Each is a
+single index probe at operator scale (see benchmarks/lookup.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from crm import normalize
+from crm.models import Donor, DonorEmail, DonorPhone
+from donations_sync.models import Donation, Shipment
+
+DEFAULT_LIMIT = 20
+
+
+def donor_ids_by_phone(
+    municipality_ids: Collection[int], raw_phone: str, *, limit: int = DEFAULT_LIMIT
+) -> list[int]:
+    """Caller ID (any format) → donors who gave that number, or who had a gift shipped to it."""
+    e164 = normalize.normalize_phone(raw_phone)
+    if not e164 or not municipality_ids:
+        return []
+    ids = list(
+        DonorPhone.objects.filter(municipality_id__in=municipality_ids, e164=e164)
+        .values_list("donor_id", flat=True)
+        .distinct()[:limit]
+    )
+    if not ids:
+        ids = list(
+            Shipment.objects.filter(municipality_id__in=municipality_ids, ship_to_phone=e164)
+            .values_list("donation__donor_id", flat=True)
+            .distinct()[:limit]
+        )
+    return ids
+
+
+def donor_ids_by_email(
+    municipality_ids: Collection[int], raw_email: str, *, limit: int = DEFAULT_LIMIT
+) -> list[int]:
+    address = normalize.normalize_email(raw_email)
+    if not address or not municipality_ids:
+        return []
+    return list(
+        DonorEmail.objects.filter(municipality_id__in=municipality_ids, address=address)
+        .values_list("donor_id", flat=True)
+        .distinct()[:limit]
+    )
+
+
+def donation_ids_by_number(
+    municipality_ids: Collection[int], raw_number: str, *, limit: int = DEFAULT_LIMIT
+) -> list[int]:
+    """A portal order number (受付番号) or management-system number (外部管理番号)."""
+    number = normalize.nfkc(raw_number).strip()
+    if not number or not municipality_ids:
+        return []
+    by_portal = Donation.objects.filter(
+        municipality_id__in=municipality_ids, portal_order_number=number
+    )
+    by_external = Donation.objects.filter(municipality_id__in=municipality_ids, external_id=number)
+    return list(by_portal.union(by_external).values_list("id", flat=True)[:limit])
+
+
+def shipment_ids_by_tracking_number(
+    municipality_ids: Collection[int], raw_number: str, *, limit: int = DEFAULT_LIMIT
+) -> list[int]:
+    number = normalize.clean_tracking_number(raw_number)
+    if not number or not municipality_ids:
+        return []
+    return list(
+        Shipment.objects.filter(
+            municipality_id__in=municipality_ids, tracking_number=number
+        ).values_list("id", flat=True)[:limit]
+    )
+
+
+def donor_ids_by_kana_prefix(
+    municipality_ids: Collection[int], raw_kana: str, *, limit: int = DEFAULT_LIMIT
+) -> list[int]:
+    """ヤマダ, やまだ, ﾔﾏﾀﾞ all find 山田 (readings are stored as full-width katakana)."""
+    kana = normalize.normalize_kana(raw_kana)
+    if not kana or not municipality_ids:
+        return []
+    return list(
+        Donor.objects.filter(municipality_id__in=municipality_ids, name_kana__startswith=kana)
+        .order_by("name_kana", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def donor_ids_by_postal_code(
+    municipality_ids: Collection[int], raw_code: str, *, limit: int = DEFAULT_LIMIT
+) -> list[int]:
+    code = normalize.normalize_postal_code(raw_code)
+    if not code or not municipality_ids:
+        return []
+    return list(
+        Donor.objects.filter(municipality_id__in=municipality_ids, postal_code=code).values_list(
+            "id", flat=True
+        )[:limit]
+    )

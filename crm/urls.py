@@ -1,0 +1,14 @@
+from django.contrib.auth.views import LogoutView
+from django.urls import path
+
+from crm import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", LogoutView.as_view(), name="logout"),
+    path("2fa/", views.two_factor, name="two_factor"),
+    path("healthz", views.healthz, name="healthz"),
+    path("municipalities/<int:municipality_id>/donors/", views.donor_list, name="donor_list"),
+    path("donors/<int:donor_id>/", views.donor_detail, name="donor_detail"),
+]

@@ -1,0 +1,213 @@
+"""The mirror of the donation and fulfillment core: donations, gift items, shipments."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from crm.access import MunicipalityScopedQuerySet
+from crm.models import Carrier, Donor, Municipality, Provider
+
+
+class Portal(models.TextChoices):
+    CHOICE = "choice", "ふるさとチョイス"
+    RAKUTEN = "rakuten", "楽天ふるさと納税"
+    SATOFULL = "satofull", "さとふる"
+    FURUNAVI = "furunavi", "ふるなび"
+    ANA = "ana", "ANAのふるさと納税"
+    JRE = "jre", "JRE MALLふるさと納税"
+    AUPAY = "aupay", "au PAY ふるさと納税"
+    DIRECT = "direct", "自治体直接（郵送・窓口）"
+
+
+class PaymentMethod(models.TextChoices):
+    CREDIT_CARD = "credit_card", "クレジットカード"
+    BANK_TRANSFER = "bank_transfer", "銀行振込"
+    POSTAL_TRANSFER = "postal_transfer", "郵便振替"
+    CONVENIENCE_STORE = "convenience_store", "コンビニ決済"
+    PAYPAY = "paypay", "PayPay"
+    CASH = "cash", "現金（窓口）"
+
+
+class Donation(models.Model):
+    class Status(models.TextChoices):
+        APPLIED = "applied", "申込"
+        PAID = "paid", "入金済"
+        CANCELLED = "cancelled", "取消"
+        REFUNDED = "refunded", "返金済"
+
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.PROTECT, related_name="donations"
+    )
+    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="donations")
+    portal = models.CharField("ポータル", max_length=12, choices=Portal.choices)
+    portal_order_number = models.CharField("受付番号", max_length=40, blank=True)
+    external_id = models.CharField("外部管理番号", max_length=40, blank=True)
+    donated_at = models.DateTimeField("申込日時")
+    paid_on = models.DateField("入金日", null=True, blank=True)
+    amount = models.PositiveIntegerField("寄附金額")
+    payment_method = models.CharField("払込方法", max_length=20, choices=PaymentMethod.choices)
+    one_stop_requested = models.BooleanField("ワンストップ特例希望", default=False)
+    one_stop_received_on = models.DateField("ワンストップ申請書受付日", null=True, blank=True)
+    receipt_issued_on = models.DateField("受領証明書発行日", null=True, blank=True)
+    gift_declined = models.BooleanField("返礼品辞退", default=False)
+    status = models.CharField("状態", max_length=12, choices=Status.choices, default=Status.APPLIED)
+    note = models.TextField("備考", blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MunicipalityScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "寄附"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["municipality", "portal", "portal_order_number"],
+                condition=~models.Q(portal_order_number=""),
+                name="donation_portal_order_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["municipality", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="donation_external_id_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="donation_amount_positive"
+            ),
+        ]
+        indexes = [
+            # Donors quote the number without saying which city or portal: a global probe.
+            models.Index(fields=["portal_order_number"], name="donation_portal_order"),
+            models.Index(fields=["external_id"], name="donation_external_id"),
+            models.Index(fields=["donor", "-donated_at"], name="donation_donor_recent"),
+            models.Index(fields=["municipality", "-donated_at"], name="donation_muni_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.portal_order_number or self.external_id or f"寄附 {self.pk}"
+
+
+class GiftItem(models.Model):
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.PROTECT, related_name="gift_items"
+    )
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="gift_items")
+    code = models.CharField("返礼品コード", max_length=30)
+    name = models.CharField("返礼品名", max_length=200)
+    # Seasonal gifts ship only inside a window of months (e.g. melons June–August).
+    season_start_month = models.PositiveSmallIntegerField("発送開始月", null=True, blank=True)
+    season_end_month = models.PositiveSmallIntegerField("発送終了月", null=True, blank=True)
+    deliveries = models.PositiveSmallIntegerField("定期便回数", default=1)
+    perishable = models.BooleanField("生もの", default=False)
+
+    objects = MunicipalityScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "返礼品"
+        constraints = [
+            models.UniqueConstraint(fields=["municipality", "code"], name="giftitem_code_unique"),
+            models.CheckConstraint(
+                condition=models.Q(season_start_month__isnull=True)
+                | models.Q(season_start_month__gte=1, season_start_month__lte=12),
+                name="giftitem_season_start_month",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(season_end_month__isnull=True)
+                | models.Q(season_end_month__gte=1, season_end_month__lte=12),
+                name="giftitem_season_end_month",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(deliveries__gte=1), name="giftitem_deliveries_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.name}"
+
+    @property
+    def is_subscription(self) -> bool:
+        return self.deliveries > 1
+
+
+class Shipment(models.Model):
+    """One gift item of a donation (one delivery of a 定期便), shipped on its own."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "出荷待ち"
+        REQUESTED = "requested", "出荷依頼済"
+        SHIPPED = "shipped", "発送済"
+        DELIVERED = "delivered", "配達完了"
+        RETURNED = "returned", "返送（住所不明等）"
+        LOST = "lost", "紛失"
+        CANCELLED = "cancelled", "取消"
+
+    class TimeSlot(models.TextChoices):
+        NONE = "", "指定なし"
+        MORNING = "am", "午前中"
+        T14_16 = "14-16", "14時〜16時"
+        T16_18 = "16-18", "16時〜18時"
+        T18_20 = "18-20", "18時〜20時"
+        T19_21 = "19-21", "19時〜21時"
+
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.PROTECT, related_name="shipments"
+    )
+    donation = models.ForeignKey(Donation, on_delete=models.CASCADE, related_name="shipments")
+    gift_item = models.ForeignKey(GiftItem, on_delete=models.PROTECT, related_name="shipments")
+    delivery_number = models.PositiveSmallIntegerField("回次", default=1)
+    ship_to_name = models.CharField("送り先氏名", max_length=80)
+    ship_to_kana = models.CharField("送り先フリガナ", max_length=160, blank=True)
+    ship_to_postal_code = models.CharField("送り先郵便番号", max_length=7)
+    ship_to_address = models.CharField("送り先住所", max_length=300)
+    ship_to_phone = models.CharField("送り先電話番号(E.164)", max_length=16, blank=True)
+    desired_date = models.DateField("配達希望日", null=True, blank=True)
+    desired_time_slot = models.CharField(
+        "配達希望時間帯", max_length=6, choices=TimeSlot.choices, default="", blank=True
+    )
+    carrier = models.ForeignKey(
+        Carrier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    tracking_number = models.CharField("伝票番号", max_length=20, blank=True)
+    shipped_on = models.DateField("発送日", null=True, blank=True)
+    delivered_on = models.DateField("配達日", null=True, blank=True)
+    status = models.CharField("状態", max_length=12, choices=Status.choices, default=Status.PENDING)
+    # A re-shipment (再送・代品) points at the shipment it replaces.
+    replaces = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replacements"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MunicipalityScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "配送"
+        ordering = ["donation_id", "delivery_number", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["carrier", "tracking_number"],
+                condition=~models.Q(tracking_number=""),
+                name="shipment_tracking_unique",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(replaces=models.F("id")), name="shipment_not_replacing_itself"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="shipped", shipped_on__isnull=True),
+                name="shipment_shipped_has_date",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tracking_number"], name="shipment_tracking"),
+            models.Index(fields=["municipality", "ship_to_phone"], name="shipment_muni_phone"),
+            models.Index(
+                fields=["municipality", "ship_to_postal_code"], name="shipment_muni_postal"
+            ),
+            models.Index(fields=["municipality", "status"], name="shipment_muni_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gift_item.name} {self.delivery_number}回目"
+
+    @property
+    def tracking_url(self) -> str:
+        if self.carrier and self.tracking_number:
+            return self.carrier.tracking_url(self.tracking_number)
+        return ""

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Debian packages the tests drive for real: Chromium (end-to-end UI tests) and Dovecot (IMAP).
+# Installed only when missing; needs root (as on the project's machines and CI).
+set -euo pipefail
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd dovecot-pop3d)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing system packages: ${missing[*]} (install them as root)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

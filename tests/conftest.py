@@ -1,0 +1,75 @@
+"""Shared fixtures: two cities, and users who may or may not see each."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from crm.models import User
+from tests.factories import MunicipalityFactory, UserFactory
+
+PASSWORD = "Passw0rd!x"
+
+
+@pytest.fixture
+def city_a(db):
+    return MunicipalityFactory(
+        code="012033", name="小樽市", name_kana="オタルシ", prefecture="北海道"
+    )
+
+
+@pytest.fixture
+def city_b(db):
+    return MunicipalityFactory(
+        code="342076", name="福山市", name_kana="フクヤマシ", prefecture="広島県"
+    )
+
+
+@pytest.fixture
+def agent_a(city_a):
+    return UserFactory(username="agent_a", role=User.Role.AGENT, municipalities=[city_a])
+
+
+@pytest.fixture
+def supervisor(city_a, city_b):
+    return UserFactory(
+        username="supervisor", role=User.Role.SUPERVISOR, municipalities=[city_a, city_b]
+    )
+
+
+@pytest.fixture
+def operator_admin(db):
+    return UserFactory(username="opadmin", role=User.Role.OPERATOR_ADMIN)
+
+
+@pytest.fixture
+def city_official_b(city_b):
+    return UserFactory(username="city_b", role=User.Role.CITY_OFFICIAL, municipalities=[city_b])
+
+
+@pytest.fixture
+def city_official_a(city_a):
+    return UserFactory(username="city_a", role=User.Role.CITY_OFFICIAL, municipalities=[city_a])
+
+
+def login_as(client: Client, user: User) -> Client:
+    """Log in as a person would have: operator staff also pass TOTP for this session."""
+    client.force_login(user)
+    if user.is_operator_staff:
+        device, _ = TOTPDevice.objects.get_or_create(
+            user=user, defaults={"name": "test", "confirmed": True}
+        )
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    return client
+
+
+@pytest.fixture
+def login():
+    def _login(user: User, client: Client | None = None) -> Client:
+        return login_as(client or Client(), user)
+
+    return _login
