@@ -307,3 +307,37 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.action}"
+
+
+class PersonalDataAccess(models.Model):
+    """Who looked at or exported whose personal data, when and from where (閲覧・持出し記録)."""
+
+    class Action(models.TextChoices):
+        VIEW = "view", "閲覧"
+        EXPORT = "export", "出力"
+        API = "api", "API参照"
+
+    at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    municipality = models.ForeignKey(
+        Municipality, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=10, choices=Action.choices)
+    record_type = models.CharField("対象", max_length=30)  # "donor", "ticket", "donations.csv" …
+    record_id = models.CharField("対象ID", max_length=40, blank=True)
+    path = models.CharField(max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    objects = MunicipalityScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "個人情報アクセス記録"
+        indexes = [
+            models.Index(fields=["-at"], name="pda_recent"),
+            models.Index(fields=["record_type", "record_id"], name="pda_record"),
+            models.Index(fields=["user", "-at"], name="pda_user_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.user_id} {self.action} {self.record_type}:{self.record_id}"
