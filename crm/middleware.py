@@ -29,7 +29,7 @@ class IdleTimeoutMiddleware:
         if request.user.is_authenticated:
             now = time.time()
             last_seen = request.session.get(_LAST_SEEN_KEY)
-            idle_limit = settings.SESSION_IDLE_TIMEOUT.total_seconds()
+            idle_limit = settings.SESSION_IDLE_TIMEOUT_MINUTES * 60
             if last_seen is not None and now - float(last_seen) > idle_limit:
                 user = request.user
                 audit_record(action=AuditLog.Action.IDLE_TIMEOUT, request=request, user=user)
