@@ -187,3 +187,19 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
+
+# --- Telephony (Twilio). Webhook signatures are checked against TWILIO_PUBLIC_BASE_URL, the
+# address Twilio calls (the TLS-terminating proxy's), not the address the app sees. ---
+_DEV_TWILIO_TOKEN = "dev-only-twilio-auth-token"  # noqa: S105
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="AC00000000000000000000000000000000")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default=_DEV_TWILIO_TOKEN)
+if PRODUCTION and TWILIO_AUTH_TOKEN == _DEV_TWILIO_TOKEN:
+    raise environ.ImproperlyConfigured("TWILIO_AUTH_TOKEN must be set in production mode")
+TWILIO_PUBLIC_BASE_URL = env.str("TWILIO_PUBLIC_BASE_URL", default="http://localhost:8000")
+TWILIO_API_KEY_SID = env.str("TWILIO_API_KEY_SID", default="")
+TWILIO_API_KEY_SECRET = env.str("TWILIO_API_KEY_SECRET", default="")
+TWILIO_TWIML_APP_SID = env.str("TWILIO_TWIML_APP_SID", default="")
+TWILIO_HTTP_CLIENT = env.str("TWILIO_HTTP_CLIENT", default="")  # dotted path of an HttpClient
+TELEPHONY_SAY_VOICE = env.str("TELEPHONY_SAY_VOICE", default="Polly.Mizuki")
+TELEPHONY_RING_GROUP_SIZE = env.int("TELEPHONY_RING_GROUP_SIZE", default=5)
+TELEPHONY_VOICEMAIL_MAX_SECONDS = env.int("TELEPHONY_VOICEMAIL_MAX_SECONDS", default=120)
