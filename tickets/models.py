@@ -1,0 +1,242 @@
+"""Inquiries: our side tables on django-helpdesk's Ticket and FollowUp.
+
+helpdesk stores the ticket (title, description, status, assignee) and its follow-ups; what the
+call center needs to filter on (municipality, channel, category, severity, linked records) lives
+here in real, indexed columns. ``tickets.services`` is the only writer of all of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from helpdesk.models import FollowUp, Ticket
+
+from crm.access import MunicipalityScopedQuerySet, visible_municipality_ids
+from crm.models import Donor, Municipality, Provider
+from donations_sync.models import Donation, Shipment
+
+
+class Channel(models.TextChoices):
+    PHONE = "phone", "電話"
+    EMAIL = "email", "メール"
+    FAX = "fax", "FAX"
+    LETTER = "letter", "郵便"
+    WEB_FORM = "web_form", "Webフォーム"
+    PORTAL_REVIEW = "portal_review", "ポータルの口コミ"
+    IN_PERSON = "in_person", "窓口"
+
+
+class RequesterType(models.TextChoices):
+    DONOR = "donor", "寄附者"
+    PROSPECTIVE_DONOR = "prospective_donor", "寄附検討者"
+    PROVIDER = "provider", "返礼品提供事業者"
+    CARRIER = "carrier", "配送業者"
+    CITY = "city", "自治体"
+    OTHER = "other", "その他"
+
+
+class Severity(models.TextChoices):
+    LOW = "low", "低"
+    NORMAL = "normal", "通常"
+    HIGH = "high", "高"
+    URGENT = "urgent", "緊急"
+
+
+# Severities that call for escalation to the city; kept as data so rules can query them.
+ESCALATION_SEVERITIES = (Severity.HIGH, Severity.URGENT)
+
+# helpdesk's ticket priority (1 = highest) mirrors our severity, so its own ordering agrees.
+SEVERITY_PRIORITY = {
+    Severity.URGENT: 1,
+    Severity.HIGH: 2,
+    Severity.NORMAL: 3,
+    Severity.LOW: 4,
+}
+
+
+class Status(models.IntegerChoices):
+    """helpdesk's ticket statuses (same numbers), with the words our screens use."""
+
+    OPEN = Ticket.OPEN_STATUS, "未解決"
+    REOPENED = Ticket.REOPENED_STATUS, "再開"
+    RESOLVED = Ticket.RESOLVED_STATUS, "解決済"
+    CLOSED = Ticket.CLOSED_STATUS, "完了"
+    DUPLICATE = Ticket.DUPLICATE_STATUS, "重複"
+
+
+OPEN_STATUSES = (Status.OPEN, Status.REOPENED)
+
+
+class Category(models.Model):
+    """The managed inquiry taxonomy (seeded by migration; edited by operator admins)."""
+
+    code = models.SlugField("コード", max_length=40, unique=True)
+    name = models.CharField("分類名", max_length=60)
+    sort_order = models.PositiveSmallIntegerField("表示順", default=0)
+    active = models.BooleanField("有効", default=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "問合せ分類"
+        ordering = ["sort_order", "code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MunicipalityQueue(models.Model):
+    """Which helpdesk Queue holds a municipality's tickets (one each, created with it)."""
+
+    municipality = models.OneToOneField(
+        Municipality, on_delete=models.CASCADE, related_name="ticket_queue"
+    )
+    queue = models.OneToOneField(
+        "helpdesk.Queue", on_delete=models.PROTECT, related_name="municipality_link"
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "自治体キュー"
+
+    def __str__(self) -> str:
+        return f"{self.municipality} → {self.queue.slug}"
+
+
+class Inquiry(models.Model):
+    """One ticket (問合せ) as the call center sees it; ``pk`` is the helpdesk ticket id."""
+
+    ticket = models.OneToOneField(
+        Ticket, on_delete=models.CASCADE, primary_key=True, related_name="inquiry"
+    )
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.PROTECT, related_name="inquiries", verbose_name="自治体"
+    )
+    channel = models.CharField("受付経路", max_length=16, choices=Channel.choices)
+    requester_type = models.CharField(
+        "問合せ者", max_length=20, choices=RequesterType.choices, default=RequesterType.DONOR
+    )
+    category = models.ForeignKey(
+        Category,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="inquiries",
+        verbose_name="分類",
+    )
+    severity = models.CharField(
+        "重要度", max_length=8, choices=Severity.choices, default=Severity.NORMAL
+    )
+    # Mirrors helpdesk's Ticket.status (written together by the services) so that queue
+    # lists filter and sort on one indexed table.
+    status = models.PositiveSmallIntegerField("状態", choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField("受付日時")
+    last_activity_at = models.DateTimeField("最終更新")
+    first_response_at = models.DateTimeField("初回回答日時", null=True, blank=True)
+    resolved_at = models.DateTimeField("解決日時", null=True, blank=True)
+    donor = models.ForeignKey(
+        Donor, null=True, blank=True, on_delete=models.PROTECT, related_name="inquiries"
+    )
+    donations = models.ManyToManyField(Donation, blank=True, related_name="inquiries")
+    shipments = models.ManyToManyField(Shipment, blank=True, related_name="inquiries")
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="inquiries"
+    )
+    # Normalized text for search (see tickets.search): everything a city official may read,
+    # and separately what only operator staff may read (operator-only notes).
+    search_text = models.TextField(blank=True, default="", editable=False)
+    search_text_internal = models.TextField(blank=True, default="", editable=False)
+
+    objects = MunicipalityScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "問合せ"
+        ordering = ["-created_at"]
+        indexes = [
+            # The agent's queue: open tickets of some municipalities, newest first.
+            models.Index(
+                fields=["municipality", "-created_at"],
+                condition=models.Q(status__in=[1, 2]),
+                name="inquiry_open_muni_recent",
+            ),
+            models.Index(fields=["municipality", "-created_at"], name="inquiry_muni_recent"),
+            # Escalation work looks for open high/urgent tickets.
+            models.Index(
+                fields=["severity", "municipality"],
+                condition=models.Q(severity__in=["high", "urgent"], status__in=[1, 2]),
+                name="inquiry_open_severe",
+            ),
+            models.Index(fields=["donor", "-created_at"], name="inquiry_donor_recent"),
+            models.Index(fields=["category", "municipality"], name="inquiry_category_muni"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.ticket.title}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_escalation_severity(self) -> bool:
+        return self.severity in ESCALATION_SEVERITIES
+
+    def followups_visible_to(self, user: Any) -> models.QuerySet[FollowUp]:
+        """This ticket's follow-ups the user may read: city officials never see operator-only notes."""
+        if self.municipality_id not in visible_municipality_ids(user):
+            return FollowUp.objects.none()
+        qs = FollowUp.objects.filter(ticket_id=self.pk).select_related("user", "event")
+        if not user.is_operator_staff:
+            qs = qs.filter(event__operator_only=False)
+        return qs.order_by("date", "id")
+
+
+class InquiryEvent(models.Model):
+    """What a helpdesk FollowUp is in our timeline, and who may read it.
+
+    helpdesk's ``FollowUp.public`` means "visible to the requester". ``operator_only`` is
+    stricter: such rows (internal notes marked so) are hidden from city officials as well.
+    """
+
+    class Kind(models.TextChoices):
+        OPENED = "opened", "受付"
+        REPLY = "reply", "返信"
+        NOTE = "note", "内部メモ"
+        CUSTOMER_MESSAGE = "customer_message", "問合せ者からの連絡"
+        STATUS = "status", "状態変更"
+        CATEGORY = "category", "分類変更"
+        SEVERITY = "severity", "重要度変更"
+        ASSIGN = "assign", "担当者変更"
+        LINK = "link", "関連付け"
+        UNLINK = "unlink", "関連付け解除"
+        MERGE = "merge", "統合"
+
+    followup = models.OneToOneField(
+        FollowUp, on_delete=models.CASCADE, primary_key=True, related_name="event"
+    )
+    inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="events")
+    municipality = models.ForeignKey(Municipality, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField("種別", max_length=20, choices=Kind.choices)
+    operator_only = models.BooleanField("運営者のみ", default=False)
+    channel = models.CharField("経路", max_length=16, choices=Channel.choices, blank=True)
+    sender = models.CharField("差出人", max_length=254, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    at = models.DateTimeField("日時")
+
+    objects = MunicipalityScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "問合せ履歴"
+        ordering = ["at", "followup_id"]
+        indexes = [
+            models.Index(fields=["inquiry", "operator_only", "at"], name="event_inquiry_timeline"),
+            models.Index(fields=["kind", "at"], name="event_kind_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.inquiry_id}"

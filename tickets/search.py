@@ -1,0 +1,67 @@
+"""Japanese substring search over tickets and their follow-ups.
+
+Inquiry.search_text holds the ticket's title, description and city-visible follow-ups, and
+Inquiry.search_text_internal the operator-only notes, both normalized the same way as the query
+(NFKC, so full/half width agree; katakana folded to hiragana; lower case). On PostgreSQL a
+pg_trgm GIN index serves queries of 3+ characters and a GIN index over the text's character
+bigrams (function ``fz_bigrams``) serves 2-character ones, which trigrams cannot. SQLite scans.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+import jaconv
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.fields.array import ArrayContains
+from django.db import connection
+from django.db.models import F, Func, Q, QuerySet, TextField
+
+
+def normalize_for_search(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text or "")
+    text = jaconv.kata2hira(text)
+    return text.lower()
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class Bigrams(Func):
+    """fz_bigrams(text): the distinct character bigrams; its GIN index is in migration 0003."""
+
+    function = "fz_bigrams"
+    output_field = ArrayField(TextField())
+
+
+def _term_filter(term: str, *, include_internal: bool) -> Q:
+    columns = ["search_text"] + (["search_text_internal"] if include_internal else [])
+    if connection.vendor == "postgresql" and len(term) == 2:
+        # A 2-character term is one bigram: array containment probes the GIN index.
+        condition = Q()
+        for column in columns:
+            condition |= Q(ArrayContains(Bigrams(F(column)), [term]))
+        return condition
+    # icontains becomes LIKE/ILIKE '%term%', which pg_trgm's gin_trgm_ops serves for 3+ chars.
+    condition = Q(**{f"{columns[0]}__contains": term})
+    for column in columns[1:]:
+        condition |= Q(**{f"{column}__contains": term})
+    return condition
+
+
+def search_inquiries(queryset: QuerySet, user: Any, query: str) -> QuerySet:
+    """Inquiries the user may see whose text contains every word of ``query``.
+
+    Operator staff also match operator-only notes; city officials never do, so a hit can't
+    reveal a note they may not read.
+    """
+    queryset = queryset.visible_to(user)
+    terms = [t for t in normalize_for_search(query).split() if t]
+    if not terms:
+        return queryset.none()
+    include_internal = bool(getattr(user, "is_operator_staff", False))
+    for term in terms:
+        queryset = queryset.filter(_term_filter(term, include_internal=include_internal))
+    return queryset

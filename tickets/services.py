@@ -1,0 +1,479 @@
+"""Every write to tickets. Each one leaves a timeline/audit row (tickets.events.record).
+
+Writers check ``crm.access.require_write`` when an actor is given; ``actor=None`` means the
+system itself (mail intake, voicemail), which is scoped by the municipality it arrived for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.utils import timezone
+from helpdesk.models import FollowUp, Queue, Ticket
+
+from crm.access import require_write
+from crm.models import Donor, Municipality, Provider
+from donations_sync.models import Donation, Shipment
+from tickets import events
+from tickets.models import (
+    OPEN_STATUSES,
+    SEVERITY_PRIORITY,
+    Category,
+    Inquiry,
+    InquiryEvent,
+    MunicipalityQueue,
+    Severity,
+    Status,
+)
+from tickets.search import normalize_for_search
+from tickets.signals import inquiry_replied
+
+if TYPE_CHECKING:
+    from crm.models import User
+
+Kind = InquiryEvent.Kind
+
+
+class InquiryError(ValueError):
+    """A write that makes no sense (e.g. linking another municipality's record)."""
+
+
+# --- queues -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def municipality_queue_ensure(*, municipality: Municipality) -> Queue:
+    """The municipality's helpdesk Queue, created on first use and kept titled after it."""
+    link = MunicipalityQueue.objects.select_related("queue").filter(municipality=municipality)
+    link = link.first()
+    if link is None:
+        queue = Queue.objects.create(
+            title=municipality.name,
+            slug=f"m{municipality.code}",
+            # helpdesk must never fetch or send mail for these queues: tickets.mail does.
+            allow_email_submission=False,
+            allow_public_submission=False,
+            enable_notifications_on_email_events=False,
+        )
+        MunicipalityQueue.objects.create(municipality=municipality, queue=queue)
+        return queue
+    if link.queue.title != municipality.name:
+        link.queue.title = municipality.name
+        link.queue.save(update_fields=["title"])
+    return link.queue
+
+
+# --- opening ------------------------------------------------------------------------------
+
+
+def _check_write(actor: User | None, municipality_id: int) -> None:
+    if actor is not None:
+        require_write(actor, municipality_id)
+
+
+def _check_same_municipality(municipality_id: int, records: Iterable[object]) -> None:
+    for record in records:
+        if record is not None and record.municipality_id != municipality_id:  # type: ignore[attr-defined]
+            raise InquiryError("他の自治体の記録は関連付けできません。")
+
+
+def _category(code: str | None) -> Category | None:
+    if not code:
+        return None
+    try:
+        return Category.objects.get(code=code)
+    except Category.DoesNotExist as exc:
+        raise InquiryError(f"分類が見つかりません: {code}") from exc
+
+
+@transaction.atomic
+def inquiry_open(
+    *,
+    actor: User | None,
+    municipality: Municipality,
+    channel: str,
+    title: str,
+    description: str,
+    requester_type: str = "donor",
+    category: str | None = None,
+    severity: str = "normal",
+    donor: Donor | None = None,
+    donations: Iterable[Donation] = (),
+    shipments: Iterable[Shipment] = (),
+    provider: Provider | None = None,
+    submitter_email: str = "",
+    assigned_to: User | None = None,
+) -> Inquiry:
+    _check_write(actor, municipality.pk)
+    donations, shipments = list(donations), list(shipments)
+    _check_same_municipality(municipality.pk, [donor, provider, *donations, *shipments])
+    severity = Severity(severity)
+    now = timezone.now()
+    ticket = Ticket.objects.create(
+        title=title[:200],
+        queue=municipality_queue_ensure(municipality=municipality),
+        description=description,
+        submitter_email=submitter_email or None,
+        assigned_to=assigned_to,
+        priority=SEVERITY_PRIORITY[severity],
+        status=Status.OPEN,
+    )
+    inquiry = Inquiry.objects.create(
+        ticket=ticket,
+        municipality=municipality,
+        channel=channel,
+        requester_type=requester_type,
+        category=_category(category),
+        severity=severity,
+        status=Status.OPEN,
+        created_at=now,
+        last_activity_at=now,
+        donor=donor,
+        provider=provider,
+        search_text=normalize_for_search(f"{title}\n{description}"),
+    )
+    inquiry.donations.set(donations)
+    inquiry.shipments.set(shipments)
+    events.record(
+        inquiry=inquiry,
+        actor=actor,
+        kind=Kind.OPENED,
+        title="受付",
+        channel=channel,
+        new_status=Status.OPEN,
+    )
+    return inquiry
+
+
+# --- follow-ups ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def inquiry_reply(*, actor: User, inquiry: Inquiry, body: str) -> FollowUp:
+    """A public reply to the requester; the mail app delivers it on ``inquiry_replied``."""
+    require_write(actor, inquiry.municipality_id)
+    inquiry = _lock(inquiry)
+    followup = events.record(
+        inquiry=inquiry, actor=actor, kind=Kind.REPLY, title="返信", comment=body, public=True
+    )
+    if inquiry.first_response_at is None:
+        inquiry.first_response_at = followup.date
+        inquiry.save(update_fields=["first_response_at"])
+    transaction.on_commit(
+        lambda: inquiry_replied.send(
+            sender=Inquiry, inquiry=inquiry, followup_id=followup.pk, actor=actor
+        )
+    )
+    return followup
+
+
+@transaction.atomic
+def inquiry_add_note(
+    *, actor: User, inquiry: Inquiry, body: str, operator_only: bool = True, title: str = ""
+) -> FollowUp:
+    """An internal note (内部メモ); operator-only notes are hidden from city officials too."""
+    require_write(actor, inquiry.municipality_id)
+    inquiry = _lock(inquiry)
+    return events.record(
+        inquiry=inquiry,
+        actor=actor,
+        kind=Kind.NOTE,
+        title=title or "内部メモ",
+        comment=body,
+        public=False,
+        operator_only=operator_only,
+    )
+
+
+@transaction.atomic
+def inquiry_add_customer_message(
+    *,
+    inquiry: Inquiry,
+    body: str,
+    channel: str,
+    sender: str = "",
+    title: str = "",
+    message_id: str | None = None,
+) -> FollowUp:
+    """A mail/fax/letter from the requester joins the ticket and reopens it if it was done."""
+    inquiry = _lock(inquiry)
+    changes: list[events.Change] = []
+    new_status = None
+    if inquiry.status in (Status.RESOLVED, Status.CLOSED):
+        changes.append(_set_status(inquiry, Status.REOPENED))
+        new_status = Status.REOPENED
+    return events.record(
+        inquiry=inquiry,
+        actor=None,
+        kind=Kind.CUSTOMER_MESSAGE,
+        title=title or "問合せ者からの連絡",
+        comment=body,
+        public=True,
+        channel=channel,
+        sender=sender,
+        message_id=message_id,
+        changes=changes,
+        new_status=new_status,
+    )
+
+
+# --- field changes ------------------------------------------------------------------------
+
+
+def _lock(inquiry: Inquiry) -> Inquiry:
+    """Re-read the inquiry and its ticket under a row lock, so concurrent agents serialize."""
+    return (
+        Inquiry.objects.select_for_update(of=("self",)).select_related("ticket").get(pk=inquiry.pk)
+    )
+
+
+def _set_status(inquiry: Inquiry, status: int) -> events.Change:
+    old = Status(inquiry.status)
+    status = Status(status)
+    now = timezone.now()
+    inquiry.status = status
+    if status in (Status.RESOLVED, Status.CLOSED):
+        inquiry.resolved_at = inquiry.resolved_at or now
+    elif status in OPEN_STATUSES:
+        inquiry.resolved_at = None
+    inquiry.save(update_fields=["status", "resolved_at"])
+    ticket = inquiry.ticket
+    ticket.status = status
+    ticket.save(update_fields=["status", "modified"])
+    return ("status", old.label, status.label)
+
+
+@transaction.atomic
+def inquiry_change_status(
+    *, actor: User, inquiry: Inquiry, status: int, comment: str = ""
+) -> FollowUp | None:
+    require_write(actor, inquiry.municipality_id)
+    inquiry = _lock(inquiry)
+    if inquiry.status == Status(status):
+        return None
+    change = _set_status(inquiry, status)
+    return events.record(
+        inquiry=inquiry,
+        actor=actor,
+        kind=Kind.STATUS,
+        title=f"状態を「{change[2]}」に変更",
+        comment=comment,
+        changes=[change],
+        new_status=int(status),
+    )
+
+
+@transaction.atomic
+def inquiry_change_category(
+    *, actor: User, inquiry: Inquiry, category: str | None
+) -> FollowUp | None:
+    require_write(actor, inquiry.municipality_id)
+    inquiry = _lock(inquiry)
+    new = _category(category)
+    if new == inquiry.category:
+        return None
+    old_name = inquiry.category.name if inquiry.category else ""
+    inquiry.category = new
+    inquiry.save(update_fields=["category"])
+    new_name = new.name if new else ""
+    return events.record(
+        inquiry=inquiry,
+        actor=actor,
+        kind=Kind.CATEGORY,
+        title=f"分類を「{new_name or '未設定'}」に変更",
+        changes=[("category", old_name, new_name)],
+    )
+
+
+@transaction.atomic
+def inquiry_change_severity(*, actor: User, inquiry: Inquiry, severity: str) -> FollowUp | None:
+    require_write(actor, inquiry.municipality_id)
+    inquiry = _lock(inquiry)
+    new = Severity(severity)
+    if new == inquiry.severity:
+        return None
+    old = Severity(inquiry.severity)
+    inquiry.severity = new
+    inquiry.save(update_fields=["severity"])
+    inquiry.ticket.priority = SEVERITY_PRIORITY[new]
+    inquiry.ticket.save(update_fields=["priority", "modified"])
+    return events.record(
+        inquiry=inquiry,
+        actor=actor,
+        kind=Kind.SEVERITY,
+        title=f"重要度を「{new.label}」に変更",
+        changes=[("severity", old.label, new.label)],
+    )
+
+
+@transaction.atomic
+def inquiry_assign(*, actor: User, inquiry: Inquiry, assignee: User | None) -> FollowUp | None:
+    """Assign to operator staff who serve the municipality (or unassign with None)."""
+    require_write(actor, inquiry.municipality_id)
+    if assignee is not None:
+        try:
+            require_write(assignee, inquiry.municipality_id)
+        except Exception as exc:
+            raise InquiryError("この自治体を担当していない利用者には割り当てられません。") from exc
+    inquiry = _lock(inquiry)
+    ticket = inquiry.ticket
+    if ticket.assigned_to_id == (assignee.pk if assignee else None):
+        return None
+    old = str(ticket.assigned_to) if ticket.assigned_to_id else ""
+    ticket.assigned_to = assignee
+    ticket.save(update_fields=["assigned_to", "modified"])
+    new = str(assignee) if assignee else ""
+    return events.record(
+        inquiry=inquiry,
+        actor=actor,
+        kind=Kind.ASSIGN,
+        title=f"担当者を「{new or '未割当'}」に変更",
+        changes=[("assigned_to", old, new)],
+    )
+
+
+def _link_changes(
+    inquiry: Inquiry,
+    *,
+    donor: Donor | None,
+    donations: list[Donation],
+    shipments: list[Shipment],
+    provider: Provider | None,
+    add: bool,
+) -> list[events.Change]:
+    changes: list[events.Change] = []
+    if donor is not None:
+        if add and inquiry.donor_id != donor.pk:
+            changes.append(("donor", str(inquiry.donor or ""), str(donor)))
+            inquiry.donor = donor
+        elif not add and inquiry.donor_id == donor.pk:
+            changes.append(("donor", str(donor), ""))
+            inquiry.donor = None
+    if provider is not None:
+        if add and inquiry.provider_id != provider.pk:
+            changes.append(("provider", str(inquiry.provider or ""), str(provider)))
+            inquiry.provider = provider
+        elif not add and inquiry.provider_id == provider.pk:
+            changes.append(("provider", str(provider), ""))
+            inquiry.provider = None
+    inquiry.save(update_fields=["donor", "provider"])
+    for field, records in (("donations", donations), ("shipments", shipments)):
+        related = getattr(inquiry, field)
+        linked = set(related.values_list("pk", flat=True))
+        touched = [r for r in records if (r.pk in linked) != add]
+        if touched:
+            (related.add if add else related.remove)(*touched)
+            labels = ", ".join(str(r) for r in touched)
+            changes.append((field, "" if add else labels, labels if add else ""))
+    return changes
+
+
+@transaction.atomic
+def inquiry_link_records(
+    *,
+    actor: User,
+    inquiry: Inquiry,
+    donor: Donor | None = None,
+    donations: Iterable[Donation] = (),
+    shipments: Iterable[Shipment] = (),
+    provider: Provider | None = None,
+) -> FollowUp | None:
+    require_write(actor, inquiry.municipality_id)
+    donations, shipments = list(donations), list(shipments)
+    _check_same_municipality(inquiry.municipality_id, [donor, provider, *donations, *shipments])
+    inquiry = _lock(inquiry)
+    changes = _link_changes(
+        inquiry, donor=donor, donations=donations, shipments=shipments, provider=provider, add=True
+    )
+    if not changes:
+        return None
+    return events.record(
+        inquiry=inquiry, actor=actor, kind=Kind.LINK, title="記録を関連付け", changes=changes
+    )
+
+
+@transaction.atomic
+def inquiry_unlink_records(
+    *,
+    actor: User,
+    inquiry: Inquiry,
+    donor: Donor | None = None,
+    donations: Iterable[Donation] = (),
+    shipments: Iterable[Shipment] = (),
+    provider: Provider | None = None,
+) -> FollowUp | None:
+    require_write(actor, inquiry.municipality_id)
+    inquiry = _lock(inquiry)
+    changes = _link_changes(
+        inquiry,
+        donor=donor,
+        donations=list(donations),
+        shipments=list(shipments),
+        provider=provider,
+        add=False,
+    )
+    if not changes:
+        return None
+    return events.record(
+        inquiry=inquiry, actor=actor, kind=Kind.UNLINK, title="関連付けを解除", changes=changes
+    )
+
+
+@transaction.atomic
+def inquiry_merge(*, actor: User, duplicate: Inquiry, into: Inquiry) -> Inquiry:
+    """Close ``duplicate`` as a duplicate of ``into``; its links and text move to ``into``.
+
+    Both tickets get a timeline row; the duplicate's follow-ups stay where they were written.
+    """
+    if duplicate.pk == into.pk:
+        raise InquiryError("同じ問合せは統合できません。")
+    if duplicate.municipality_id != into.municipality_id:
+        raise InquiryError("異なる自治体の問合せは統合できません。")
+    require_write(actor, into.municipality_id)
+    # Lock in primary-key order so two opposite merges cannot deadlock.
+    locked = {
+        i.pk: i
+        for i in Inquiry.objects.select_for_update(of=("self",))
+        .select_related("ticket")
+        .filter(pk__in=[duplicate.pk, into.pk])
+        .order_by("pk")
+    }
+    duplicate, into = locked[duplicate.pk], locked[into.pk]
+    if duplicate.status == Status.DUPLICATE:
+        raise InquiryError("この問合せはすでに統合されています。")
+
+    changes = _link_changes(
+        into,
+        donor=duplicate.donor if into.donor_id is None else None,
+        donations=list(duplicate.donations.all()),
+        shipments=list(duplicate.shipments.all()),
+        provider=duplicate.provider if into.provider_id is None else None,
+        add=True,
+    )
+    into.search_text = f"{into.search_text}\n{duplicate.search_text}".strip()
+    into.search_text_internal = (
+        f"{into.search_text_internal}\n{duplicate.search_text_internal}".strip()
+    )
+    into.save(update_fields=["search_text", "search_text_internal"])
+    events.record(
+        inquiry=into,
+        actor=actor,
+        kind=Kind.MERGE,
+        title=f"問合せ #{duplicate.pk} を統合",
+        changes=[("merged_from", "", str(duplicate.pk)), *changes],
+    )
+
+    status_change = _set_status(duplicate, Status.DUPLICATE)
+    duplicate.ticket.merged_to = into.ticket
+    duplicate.ticket.save(update_fields=["merged_to", "modified"])
+    events.record(
+        inquiry=duplicate,
+        actor=actor,
+        kind=Kind.MERGE,
+        title=f"問合せ #{into.pk} に統合",
+        changes=[status_change, ("merged_to", "", str(into.pk))],
+        new_status=Status.DUPLICATE,
+    )
+    return into
