@@ -203,3 +203,25 @@ TWILIO_HTTP_CLIENT = env.str("TWILIO_HTTP_CLIENT", default="")  # dotted path of
 TELEPHONY_SAY_VOICE = env.str("TELEPHONY_SAY_VOICE", default="Polly.Mizuki")
 TELEPHONY_RING_GROUP_SIZE = env.int("TELEPHONY_RING_GROUP_SIZE", default=5)
 TELEPHONY_VOICEMAIL_MAX_SECONDS = env.int("TELEPHONY_VOICEMAIL_MAX_SECONDS", default=120)
+
+# --- Mail intake and outbound mail (tickets.mail) ---
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+MAIL_POLL_SECONDS = env.int("MAIL_POLL_SECONDS", default=60)
+MAIL_FETCH_BATCH = env.int("MAIL_FETCH_BATCH", default=200)  # messages per poll per mailbox
+MAIL_FETCH_TIMEOUT = env.int("MAIL_FETCH_TIMEOUT", default=30)  # seconds, IMAP/POP3 sockets
+MAIL_SMTP_TIMEOUT = env.int("MAIL_SMTP_TIMEOUT", default=30)
+MAIL_SEND_MAX_ATTEMPTS = env.int("MAIL_SEND_MAX_ATTEMPTS", default=5)
+MAIL_MAX_ATTACHMENT_BYTES = env.int("MAIL_MAX_ATTACHMENT_BYTES", default=10 * 1024 * 1024)
+MAIL_RATE_LIMIT_PER_HOUR = env.int("MAIL_RATE_LIMIT_PER_HOUR", default=20)  # per sender
+# Domain of our outbound Message-IDs; empty = the sending address's domain.
+MAIL_MESSAGE_ID_DOMAIN = env.str("MAIL_MESSAGE_ID_DOMAIN", default="")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "mail-poll": {"task": "tickets.mail.tasks.mail_poll_all", "schedule": MAIL_POLL_SECONDS},
+        "mail-retry": {"task": "tickets.mail.tasks.mail_retry_due", "schedule": 60},
+        "mail-stranded": {"task": "tickets.mail.tasks.mail_process_stranded", "schedule": 300},
+    }
+)

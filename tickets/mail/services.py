@@ -1,0 +1,671 @@
+"""Every write of the mail app: storing and processing inbound mail, quarantine, rules, sending.
+
+Inbound mail goes through two steps, each committed on its own:
+1. ``inbound_store``: the raw bytes are saved (deduplicated by content hash). From here on the
+   mail cannot be lost; only after this commit may a mail server delete its copy.
+2. ``inbound_process``: one transaction turns it into a ticket or a follow-up (or an ignored
+   auto-reply, or a matched bounce). Any failure rolls that back and quarantines the message
+   with its reason, for a supervisor to look at and re-process.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+import secrets
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.mail import get_connection
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from crm.access import visible_municipality_ids
+from crm.models import Municipality, MunicipalityEmailAddress, User
+from donations_sync.models import Donation, Shipment
+from tickets import services as ticket_services
+from tickets.mail import decoding, outbound, sniffing, threads, triage
+from tickets.mail.models import (
+    FlaggedAddress,
+    InboundAttachment,
+    InboundMessage,
+    Mailbox,
+    MunicipalityMailSettings,
+    OutboundMessage,
+    TriageRule,
+)
+from tickets.models import Category, Channel, Inquiry
+
+logger = logging.getLogger(__name__)
+
+
+class Quarantine(Exception):
+    """A reason to keep the message aside for a supervisor (the text is shown to them)."""
+
+
+# --- Routing --------------------------------------------------------------------------------
+
+
+def _base_address(address: str) -> str:
+    local, _, domain = address.lower().partition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+def route(*, raw: bytes, recipient: str | None = None) -> list[MunicipalityEmailAddress]:
+    """Which of our inbound addresses a piped/maildir message was delivered to.
+
+    The MTA's envelope recipient wins when given; otherwise Delivered-To / X-Original-To /
+    To / Cc are matched (plus-parts stripped).
+    """
+    if recipient:
+        candidates = [recipient]
+    else:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+        candidates = []
+        for key in ("delivered-to", "x-original-to", "envelope-to", "to", "cc"):
+            for value in headers.get_all(key) or []:
+                candidates += [a for _, a in decoding.parse_addresses(value)]
+    bases = list(dict.fromkeys(_base_address(a) for a in candidates if "@" in a))
+    found = {
+        a.address.lower(): a for a in MunicipalityEmailAddress.objects.filter(address__in=bases)
+    }
+    return [found[b] for b in bases if b in found]
+
+
+# --- Storing --------------------------------------------------------------------------------
+
+
+def _peek(raw: bytes) -> tuple[str, str, str]:
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    raw_items = dict((k.lower(), v) for k, v in headers.raw_items())
+    ids = decoding.parse_message_ids(raw_items.get("message-id"))
+    sender = decoding.parse_addresses(raw_items.get("from"))
+    subject = decoding.decode_header_value(raw_items.get("subject"))
+    return (ids[0] if ids else "")[:500], (sender[0][1] if sender else "")[:254], subject[:500]
+
+
+def inbound_store(
+    *,
+    raw: bytes,
+    source: str,
+    municipality: Municipality | None,
+    mailbox: Mailbox | None = None,
+    recipient: str = "",
+) -> tuple[InboundMessage, bool]:
+    """Save the raw message; (message, created). The same bytes twice are stored once."""
+    scope = str(municipality.pk if municipality else 0).encode()
+    content_hash = hashlib.sha256(scope + b":" + raw).hexdigest()
+    existing = InboundMessage.objects.filter(content_hash=content_hash).first()
+    if existing:
+        return existing, False
+    try:
+        message_id, sender, subject = _peek(raw)
+    except Exception:  # headers so broken they cannot be peeked at: still kept
+        message_id, sender, subject = "", "", ""
+    try:
+        with transaction.atomic():
+            message = InboundMessage.objects.create(
+                municipality=municipality,
+                mailbox=mailbox,
+                source=source,
+                recipient=recipient[:254],
+                raw=raw,
+                content_hash=content_hash,
+                message_id=message_id,
+                from_address=sender,
+                subject=subject,
+            )
+    except IntegrityError:  # stored concurrently by another worker
+        return InboundMessage.objects.get(content_hash=content_hash), False
+    return message, True
+
+
+def inbound_receive(
+    *,
+    raw: bytes,
+    source: str,
+    mailbox: Mailbox | None = None,
+    recipient: str | None = None,
+) -> list[InboundMessage]:
+    """Store then process one raw message for every municipality inbox it was delivered to.
+
+    Returns after everything is committed; raises only if the raw bytes could not be stored.
+    """
+    if mailbox is not None:
+        targets = [(mailbox.municipality, mailbox, mailbox.address.address)]
+    else:
+        addresses = route(raw=raw, recipient=recipient)
+        targets = [
+            (a.municipality, Mailbox.objects.filter(address=a).first(), a.address)
+            for a in addresses
+        ] or [(None, None, recipient or "")]
+    results = []
+    for municipality, box, address in targets:
+        message, created = inbound_store(
+            raw=raw, source=source, municipality=municipality, mailbox=box, recipient=address
+        )
+        if created or message.status == InboundMessage.Status.RECEIVED:
+            message = inbound_process(message_pk=message.pk)
+        results.append(message)
+    return results
+
+
+# --- Processing -----------------------------------------------------------------------------
+
+
+def inbound_process(*, message_pk: int, force: bool = False) -> InboundMessage:
+    """Turn a stored message into a ticket/follow-up, or quarantine it. Never raises."""
+    try:
+        with transaction.atomic():
+            message = InboundMessage.objects.select_for_update().get(pk=message_pk)
+            allowed = {InboundMessage.Status.RECEIVED}
+            if force:
+                allowed.add(InboundMessage.Status.QUARANTINED)
+            if message.status not in allowed:
+                return message
+            _process(message, force=force)
+            return message
+    except Quarantine as exc:
+        return _quarantine(message_pk, str(exc))
+    except Exception as exc:
+        logger.exception("mail %s could not be processed", message_pk)
+        return _quarantine(message_pk, f"処理中にエラーが発生しました: {type(exc).__name__}: {exc}")
+
+
+def _quarantine(message_pk: int, reason: str) -> InboundMessage:
+    with transaction.atomic():
+        message = InboundMessage.objects.select_for_update().get(pk=message_pk)
+        message.status = InboundMessage.Status.QUARANTINED
+        message.reason = reason[:2000]
+        message.attempts += 1
+        message.processed_at = timezone.now()
+        message.save(update_fields=["status", "reason", "attempts", "processed_at"])
+    return message
+
+
+_PROCESSED_FIELDS = [
+    "status",
+    "reason",
+    "attempts",
+    "processed_at",
+    "message_id",
+    "from_address",
+    "subject",
+    "inquiry",
+    "followup_id",
+    "created_inquiry",
+]
+
+
+def _finish(message: InboundMessage, status: str, reason: str = "") -> None:
+    message.status = status
+    message.reason = reason
+    message.attempts += 1
+    message.processed_at = timezone.now()
+    message.save(update_fields=_PROCESSED_FIELDS)  # not the raw bytes again
+
+
+def _process(message: InboundMessage, *, force: bool) -> None:
+    if message.municipality_id is None:
+        raise Quarantine("宛先の自治体が特定できません（受信アドレスが登録されていません）")
+    try:
+        mail = decoding.parse(bytes(message.raw))
+    except Exception as exc:
+        raise Quarantine(f"メールを解析できません: {exc}") from exc
+    message.message_id = mail.message_id[:500]
+    message.from_address = mail.from_address[:254]
+    message.subject = mail.subject[:500]
+    municipality = message.municipality
+
+    if mail.message_id:
+        earlier = (
+            InboundMessage.objects.filter(
+                municipality=municipality,
+                message_id=mail.message_id,
+                from_address=mail.from_address,
+                status__in=[
+                    InboundMessage.Status.PROCESSED,
+                    InboundMessage.Status.AUTO_REPLY,
+                    InboundMessage.Status.BOUNCE,
+                ],
+            )
+            .exclude(pk=message.pk)
+            .first()
+        )
+        if earlier:
+            message.inquiry_id = earlier.inquiry_id
+            _finish(
+                message,
+                InboundMessage.Status.DUPLICATE,
+                f"処理済みのメール（#{earlier.pk}）と同じMessage-IDです",
+            )
+            return
+
+    if triage.is_bounce(mail):
+        _finish(message, InboundMessage.Status.BOUNCE, _record_bounce(municipality, mail))
+        return
+    reason = triage.auto_reply_reason(mail)
+    if reason:
+        _finish(message, InboundMessage.Status.AUTO_REPLY, reason)
+        return
+    if not mail.from_address:
+        raise Quarantine("差出人アドレスがありません")
+
+    if not force:
+        limit = settings.MAIL_RATE_LIMIT_PER_HOUR
+        recent = InboundMessage.objects.filter(
+            municipality=municipality,
+            from_address=mail.from_address,
+            received_at__gte=timezone.now() - datetime.timedelta(hours=1),
+            status__in=[InboundMessage.Status.PROCESSED, InboundMessage.Status.QUARANTINED],
+        ).count()
+        if recent >= limit:
+            raise Quarantine(f"同じ差出人からのメールが1時間に{limit}通を超えました（受信制限）")
+
+    body = mail.body.strip() or "（本文なし）"
+    inquiry, how = threads.find_inquiry(municipality_id=municipality.pk, mail=mail)
+    if inquiry is not None:
+        followup = ticket_services.inquiry_add_customer_message(
+            inquiry=inquiry,
+            body=body,
+            channel=Channel.EMAIL,
+            sender=mail.from_address,
+            title=mail.subject[:200] or "メール",
+            message_id=mail.message_id[:256] or None,
+        )
+        message.created_inquiry = False
+        message.reason = f"既存の問合せに追加（{how}）"
+    else:
+        links = triage.find_links(
+            municipality_id=municipality.pk,
+            sender=mail.from_address,
+            text=f"{mail.subject}\n{body}",
+        )
+        rules = TriageRule.objects.filter(municipality=municipality, active=True).select_related(
+            "category"
+        )
+        suggestion = triage.suggest(rules, f"{mail.subject}\n{body}")
+        inquiry = ticket_services.inquiry_open(
+            actor=None,
+            municipality=municipality,
+            channel=Channel.EMAIL,
+            title=threads.strip_tags(mail.subject) or "（件名なし）",
+            description=body,
+            category=suggestion.category_code,
+            severity=suggestion.severity,
+            donor=_single_donor(links.donor_ids),
+            donations=Donation.objects.filter(municipality=municipality, pk__in=links.donation_ids),
+            shipments=Shipment.objects.filter(municipality=municipality, pk__in=links.shipment_ids),
+            submitter_email=mail.from_address,
+        )
+        threads.ensure_thread(inquiry=inquiry, requester_address=mail.from_address)
+        followup = None
+        message.created_inquiry = True
+        message.reason = "、".join(f"ルール「{n}」" for n in suggestion.rule_names)
+        _maybe_acknowledge(inquiry=inquiry, message=message, mail=mail)
+    message.inquiry = inquiry
+    message.followup_id = followup.pk if followup else None
+    _store_attachments(message=message, mail=mail, inquiry=inquiry)
+    _finish(message, InboundMessage.Status.PROCESSED, message.reason)
+
+
+def _single_donor(donor_ids: list[int]):
+    from crm.models import Donor
+
+    # Several candidate donors means the sender is ambiguous: leave it to the agent.
+    return Donor.objects.get(pk=donor_ids[0]) if len(donor_ids) == 1 else None
+
+
+def _store_attachments(*, message: InboundMessage, mail, inquiry: Inquiry) -> None:
+    limit = settings.MAIL_MAX_ATTACHMENT_BYTES
+    rows = []
+    for att in mail.attachments:
+        verdict = sniffing.judge(
+            filename=att.filename,
+            declared_type=att.content_type,
+            data=att.data,
+            max_bytes=limit,
+            context_text=f"{mail.subject}\n{mail.body}",
+        )
+        rows.append(
+            InboundAttachment(
+                message=message,
+                municipality_id=message.municipality_id,
+                inquiry=inquiry,
+                filename=att.filename[:255],
+                declared_type=att.content_type[:100],
+                sniffed_type=verdict.sniffed_type,
+                size=att.size,
+                data=att.data if verdict.kept else b"",
+                status=InboundAttachment.Status.KEPT
+                if verdict.kept
+                else InboundAttachment.Status.REFUSED,
+                refused_reason=verdict.refused_reason,
+                restricted=verdict.restricted,
+            )
+        )
+    InboundAttachment.objects.bulk_create(rows)
+
+
+def _record_bounce(municipality: Municipality, mail) -> str:
+    report = mail.delivery_report
+    out = None
+    if report.original_message_id:
+        out = OutboundMessage.objects.filter(
+            municipality=municipality, message_id=report.original_message_id
+        ).first()
+    now = timezone.now()
+    failed = report.failed_recipients or ([out.to_address] if out else [])
+    for address in failed:
+        flag, _ = FlaggedAddress.objects.get_or_create(
+            municipality=municipality, address=address, defaults={"last_bounced_at": now}
+        )
+        flag.bounce_count += 1
+        flag.last_bounced_at = now
+        flag.reason = (report.diagnostic or report.status)[:500]
+        flag.outbound = out or flag.outbound
+        flag.save()
+    if out is None:
+        return f"不達通知（対応する送信メールなし）: {', '.join(failed)}"
+    out.bounced_at = now
+    out.last_error = f"不達: {report.status} {report.diagnostic}".strip()[:2000]
+    out.save(update_fields=["bounced_at", "last_error"])
+    return f"送信メール #{out.pk} の不達: {', '.join(failed)}"
+
+
+# --- Supervisor actions ---------------------------------------------------------------------
+
+
+def _require_supervisor(actor: User, municipality_id: int | None) -> None:
+    if actor.role not in (User.Role.SUPERVISOR, User.Role.OPERATOR_ADMIN):
+        raise PermissionDenied("監督者のみが操作できます。")
+    if municipality_id is None:
+        if actor.role != User.Role.OPERATOR_ADMIN:
+            raise PermissionDenied("宛先不明のメールは運営管理者のみが操作できます。")
+    elif municipality_id not in visible_municipality_ids(actor):
+        raise PermissionDenied("この自治体のデータを変更する権限がありません。")
+
+
+def inbound_reprocess(*, actor: User, message: InboundMessage) -> InboundMessage:
+    """Run a quarantined message through processing again (rate limits do not apply)."""
+    _require_supervisor(actor, message.municipality_id)
+    if message.municipality_id is None:
+        # The inbox may have been registered since: route it again.
+        targets = route(raw=bytes(message.raw), recipient=message.recipient or None)
+        if targets:
+            with transaction.atomic():
+                message.municipality = targets[0].municipality
+                message.save(update_fields=["municipality"])
+    return inbound_process(message_pk=message.pk, force=True)
+
+
+@transaction.atomic
+def triage_rule_save(
+    *,
+    actor: User,
+    municipality: Municipality,
+    name: str,
+    keywords: str,
+    category: Category | None,
+    severity: str,
+    sort_order: int = 100,
+    active: bool = True,
+    rule: TriageRule | None = None,
+) -> TriageRule:
+    _require_supervisor(actor, municipality.pk)
+    if rule is not None and rule.municipality_id != municipality.pk:
+        raise PermissionDenied("他の自治体のルールです。")
+    rule = rule or TriageRule(municipality=municipality)
+    rule.name, rule.keywords, rule.category = name, keywords, category
+    rule.severity, rule.sort_order, rule.active = severity, sort_order, active
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def triage_rule_delete(*, actor: User, rule: TriageRule) -> None:
+    _require_supervisor(actor, rule.municipality_id)
+    rule.delete()
+
+
+@transaction.atomic
+def triage_rules_add_defaults(*, actor: User, municipality: Municipality) -> int:
+    _require_supervisor(actor, municipality.pk)
+    existing = set(
+        TriageRule.objects.filter(municipality=municipality).values_list("name", flat=True)
+    )
+    categories = {c.code: c for c in Category.objects.all()}
+    added = 0
+    for order, (name, keywords, code, severity) in enumerate(triage.DEFAULT_RULES, start=1):
+        if name in existing:
+            continue
+        TriageRule.objects.create(
+            municipality=municipality,
+            name=name,
+            keywords=keywords,
+            category=categories.get(code),
+            severity=severity,
+            sort_order=order * 10,
+        )
+        added += 1
+    return added
+
+
+# --- Outbound -------------------------------------------------------------------------------
+
+
+def _sending_mailbox(inquiry: Inquiry) -> Mailbox | None:
+    last = (
+        InboundMessage.objects.filter(inquiry=inquiry, mailbox__isnull=False)
+        .order_by("-received_at")
+        .select_related("mailbox__address")
+        .first()
+    )
+    if last and last.mailbox and last.mailbox.municipality_id == inquiry.municipality_id:
+        return last.mailbox
+    return (
+        Mailbox.objects.filter(municipality_id=inquiry.municipality_id, active=True)
+        .select_related("address")
+        .order_by("id")
+        .first()
+    )
+
+
+def _thread_ids(inquiry: Inquiry) -> tuple[str, list[str]]:
+    inbound = list(
+        InboundMessage.objects.filter(inquiry=inquiry)
+        .exclude(message_id="")
+        .order_by("received_at")
+        .values_list("received_at", "message_id")
+    )
+    sent = list(
+        OutboundMessage.objects.filter(inquiry=inquiry)
+        .order_by("created_at")
+        .values_list("created_at", "message_id")
+    )
+    ordered = [mid for _, mid in sorted(inbound + sent)]
+    in_reply_to = inbound[-1][1] if inbound else (ordered[-1] if ordered else "")
+    return in_reply_to, ordered[-20:]
+
+
+def _new_message_id(domain: str, inquiry_id: int) -> str:
+    return f"{secrets.token_hex(12)}.{inquiry_id}@{domain}"
+
+
+def _queue(
+    *, inquiry: Inquiry, kind: str, subject: str, body: str, followup_id: int | None = None
+) -> OutboundMessage | None:
+    thread = threads.ensure_thread(
+        inquiry=inquiry, requester_address=inquiry.ticket.submitter_email or ""
+    )
+    to = thread.requester_address or inquiry.ticket.submitter_email or ""
+    box = _sending_mailbox(inquiry)
+    from_address = box.address.address if box else settings.DEFAULT_FROM_EMAIL
+    domain = settings.MAIL_MESSAGE_ID_DOMAIN or from_address.rpartition("@")[2]
+    in_reply_to, references = _thread_ids(inquiry)
+    tagged = f"{outbound.one_line(threads.strip_tags(subject))} {threads.subject_tag(inquiry.pk, thread.token)}"
+    out = OutboundMessage.objects.create(
+        municipality_id=inquiry.municipality_id,
+        inquiry=inquiry,
+        mailbox=box,
+        kind=kind,
+        followup_id=followup_id,
+        message_id=_new_message_id(domain, inquiry.pk),
+        from_address=from_address,
+        to_address=to,
+        subject=tagged[:300],
+        body=body,
+        in_reply_to=in_reply_to,
+        references=" ".join(references),
+        charset=box.outbound_charset if box else "utf-8",
+    )
+    if not to or box is None:
+        out.status = OutboundMessage.Status.FAILED
+        out.last_error = (
+            "送信先のメールアドレスがありません"
+            if not to
+            else "送信元の受信アドレスが設定されていません"
+        )
+        out.save(update_fields=["status", "last_error"])
+        return out
+    from tickets.mail import tasks
+
+    transaction.on_commit(lambda: tasks.mail_send_outbound.delay(out.pk))
+    return out
+
+
+@transaction.atomic
+def outbound_reply_queue(*, inquiry: Inquiry, followup_id: int) -> OutboundMessage | None:
+    """An agent's public reply (``inquiry_replied``) becomes a mail to the requester."""
+    from helpdesk.models import FollowUp
+
+    inquiry = Inquiry.objects.select_related("ticket").get(pk=inquiry.pk)
+    has_thread = hasattr(inquiry, "mail_thread")
+    if inquiry.channel != Channel.EMAIL and not has_thread and not inquiry.ticket.submitter_email:
+        return None  # a phone ticket's reply is spoken, not mailed
+    followup = FollowUp.objects.get(pk=followup_id, ticket_id=inquiry.pk)
+    if OutboundMessage.objects.filter(inquiry=inquiry, followup_id=followup_id).exists():
+        return None  # the signal fired twice; one mail only
+    return _queue(
+        inquiry=inquiry,
+        kind=OutboundMessage.Kind.REPLY,
+        subject=f"Re: {inquiry.ticket.title}",
+        body=followup.comment or "",
+        followup_id=followup_id,
+    )
+
+
+def _maybe_acknowledge(*, inquiry: Inquiry, message: InboundMessage, mail) -> None:
+    prefs = MunicipalityMailSettings.objects.filter(municipality_id=inquiry.municipality_id).first()
+    if prefs is None or not prefs.acknowledgement_enabled:
+        return
+    if FlaggedAddress.objects.filter(
+        municipality_id=inquiry.municipality_id, address=mail.from_address
+    ).exists():
+        return
+    values = {
+        "subject": outbound.one_line(mail.subject),
+        "ticket_id": str(inquiry.pk),
+        "municipality": inquiry.municipality.name,
+    }
+
+    def fill(template: str) -> str:
+        # Plain replacement, not str.format: templates are edited by users.
+        for key, value in values.items():
+            template = template.replace("{" + key + "}", value)
+        return template
+
+    _queue(
+        inquiry=Inquiry.objects.select_related("ticket", "municipality").get(pk=inquiry.pk),
+        kind=OutboundMessage.Kind.ACKNOWLEDGEMENT,
+        subject=fill(prefs.acknowledgement_subject),
+        body=fill(prefs.acknowledgement_body),
+    )
+
+
+def outbound_send(*, outbound_pk: int) -> OutboundMessage:
+    """Send one queued mail over the configured backend; failures are kept and retried."""
+    with transaction.atomic():
+        out = (
+            OutboundMessage.objects.select_for_update(skip_locked=True)
+            .select_related("mailbox", "municipality")
+            .filter(pk=outbound_pk)
+            .first()
+        )
+        if out is None or out.status not in (
+            OutboundMessage.Status.PENDING,
+            OutboundMessage.Status.RETRYING,
+        ):
+            return out or OutboundMessage.objects.get(pk=outbound_pk)
+        out.attempts += 1
+        try:
+            mime, used = outbound.build(
+                from_name=(out.mailbox.display_name if out.mailbox else "")
+                or f"{out.municipality.name} ふるさと納税",
+                from_address=out.from_address,
+                to_address=out.to_address,
+                subject=out.subject,
+                body=out.body,
+                message_id=out.message_id,
+                charset=out.charset,
+                in_reply_to=out.in_reply_to,
+                references=out.references.split(),
+                reply_to=_reply_to(out),
+                auto_submitted=out.kind == OutboundMessage.Kind.ACKNOWLEDGEMENT,
+            )
+        except outbound.UnsafeHeader as exc:
+            out.status = OutboundMessage.Status.FAILED
+            out.last_error = str(exc)
+            out.save()
+            return out
+        try:
+            connection = get_connection(fail_silently=False, timeout=settings.MAIL_SMTP_TIMEOUT)
+            connection.send_messages(
+                [outbound.PrebuiltEmail(mime, from_email=out.from_address, to=[out.to_address])]
+            )
+        except Exception as exc:  # SMTP refusals, timeouts, DNS: all retried the same way
+            out.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if out.attempts >= settings.MAIL_SEND_MAX_ATTEMPTS:
+                out.status = OutboundMessage.Status.FAILED
+                out.next_attempt_at = None
+            else:
+                out.status = OutboundMessage.Status.RETRYING
+                out.next_attempt_at = timezone.now() + datetime.timedelta(
+                    minutes=2 ** (out.attempts - 1)
+                )
+            out.save()
+            return out
+        out.charset = used
+        out.status = OutboundMessage.Status.SENT
+        out.sent_at = timezone.now()
+        out.last_error = ""
+        out.next_attempt_at = None
+        out.save()
+        return out
+
+
+def _reply_to(out: OutboundMessage) -> str:
+    if not out.mailbox or not out.mailbox.plus_addressing:
+        return ""
+    thread = threads.ensure_thread(inquiry=out.inquiry)
+    local, _, domain = out.from_address.partition("@")
+    return f"{local}+t{thread.token}@{domain}"
+
+
+def outbound_retry(*, actor: User, out: OutboundMessage) -> None:
+    """A supervisor sends a failed mail again (the attempt counter starts over)."""
+    _require_supervisor(actor, out.municipality_id)
+    with transaction.atomic():
+        out = OutboundMessage.objects.select_for_update().get(pk=out.pk)
+        if out.status != OutboundMessage.Status.FAILED or not out.to_address:
+            return
+        out.status = OutboundMessage.Status.RETRYING
+        out.attempts = 0
+        out.next_attempt_at = timezone.now()
+        out.save()
+        from tickets.mail import tasks
+
+        transaction.on_commit(lambda: tasks.mail_send_outbound.delay(out.pk))

@@ -1,0 +1,74 @@
+"""Celery tasks: poll mailboxes, send outbound mail, retry, and pick up stranded messages."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from celery import shared_task
+from django.core.cache import cache
+from django.utils import timezone
+
+from tickets.mail import intake, services
+from tickets.mail.models import InboundMessage, Mailbox, OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task
+def mail_poll_all() -> int:
+    ids = list(
+        Mailbox.objects.filter(active=True)
+        .exclude(protocol=Mailbox.Protocol.NONE)
+        .values_list("id", flat=True)
+    )
+    for mailbox_id in ids:
+        mail_poll_mailbox.delay(mailbox_id)
+    return len(ids)
+
+
+@shared_task
+def mail_poll_mailbox(mailbox_id: int) -> int:
+    # One poller per mailbox at a time: two would fetch the same messages.
+    lock = f"mail:poll:{mailbox_id}"
+    if not cache.add(lock, "1", timeout=600):
+        return 0
+    try:
+        box = Mailbox.objects.select_related("address", "municipality").get(pk=mailbox_id)
+        return intake.poll(box).fetched
+    except Exception:
+        logger.exception("polling mailbox %s failed", mailbox_id)
+        return 0
+    finally:
+        cache.delete(lock)
+
+
+@shared_task
+def mail_send_outbound(outbound_id: int) -> str:
+    return services.outbound_send(outbound_pk=outbound_id).status
+
+
+@shared_task
+def mail_retry_due() -> int:
+    due = list(
+        OutboundMessage.objects.filter(
+            status=OutboundMessage.Status.RETRYING, next_attempt_at__lte=timezone.now()
+        ).values_list("id", flat=True)[:200]
+    )
+    for outbound_id in due:
+        mail_send_outbound.delay(outbound_id)
+    return len(due)
+
+
+@shared_task
+def mail_process_stranded() -> int:
+    """Messages stored but never processed (a worker died in between) are processed now."""
+    cutoff = timezone.now() - datetime.timedelta(minutes=5)
+    stranded = list(
+        InboundMessage.objects.filter(
+            status=InboundMessage.Status.RECEIVED, received_at__lt=cutoff
+        ).values_list("id", flat=True)[:200]
+    )
+    for pk in stranded:
+        services.inbound_process(message_pk=pk)
+    return len(stranded)
