@@ -165,7 +165,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "ふるさと納税コールセンター API", "VERSION": "1"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ふるさと納税コールセンター API",
+    "VERSION": "1",
+    # Several models have a "status"; name each enum after its model in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "InquiryStatusEnum": "tickets.models.Status",
+        "DonationStatusEnum": "donations_sync.models.Donation.Status",
+        "ShipmentStatusEnum": "donations_sync.models.Shipment.Status",
+    },
+}
 
 # --- django-helpdesk: a ticket store only; its screens and API are not exposed. ---
 HELPDESK_TEAMS_MODE_ENABLED = False

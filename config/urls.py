@@ -5,4 +5,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("crm.urls")),
+    path("api/", include("tickets.api_urls")),
 ]

@@ -1,0 +1,22 @@
+"""The REST API, mounted under /api/ (see config/urls.py); OpenAPI schema at /api/schema/."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import DefaultRouter
+
+from tickets import api
+
+router = DefaultRouter()
+router.register("tickets", api.InquiryViewSet, basename="api-ticket")
+router.register("categories", api.CategoryViewSet, basename="api-category")
+router.register("donors", api.DonorViewSet, basename="api-donor")
+router.register("donations", api.DonationViewSet, basename="api-donation")
+router.register("shipments", api.ShipmentViewSet, basename="api-shipment")
+router.register(
+    "personal-data-access", api.PersonalDataAccessViewSet, basename="api-personal-data-access"
+)
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("", include(router.urls)),
+]
