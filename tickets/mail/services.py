@@ -590,7 +590,7 @@ def outbound_send(*, outbound_pk: int) -> OutboundMessage:
     """Send one queued mail over the configured backend; failures are kept and retried."""
     with transaction.atomic():
         out = (
-            OutboundMessage.objects.select_for_update(skip_locked=True)
+            OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("mailbox", "municipality")
             .filter(pk=outbound_pk)
             .first()

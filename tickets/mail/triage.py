@@ -35,14 +35,8 @@ def auto_reply_reason(mail: ParsedMail) -> str:
         return f"Precedence: {precedence}"
     if h.get("list-id") or h.get("list-unsubscribe"):
         return "メーリングリスト"
-    if not mail.from_address or mail.from_address.split("@")[0] in (
-        "mailer-daemon",
-        "postmaster",
-        "noreply",
-        "no-reply",
-    ):
-        if mail.delivery_report is None:
-            return f"送信専用アドレス: {mail.from_address or '（差出人なし）'}"
+    if mail.from_address.split("@")[0] in ("mailer-daemon", "postmaster", "noreply", "no-reply"):
+        return f"送信専用アドレス: {mail.from_address}"
     subject = normalize.nfkc(mail.subject)
     if _OUT_OF_OFFICE.search(subject):
         return f"件名: {mail.subject}"

@@ -56,3 +56,32 @@ def deliver(raw: bytes, recipient: str | None = None) -> InboundMessage:
     )
     assert len(messages) == 1
     return messages[0]
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Users are created per test; the production hasher's cost is not what is tested here."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def celery_eager():
+    """Tasks run in-process, as the demo runs them without Redis."""
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def requester_reply(mailbox_a):
+    """A donor's first mail, as processed: returns (inbound message, inquiry)."""
+
+    def _open(**kwargs):
+        message = deliver(make_mail(**kwargs))
+        assert message.status == InboundMessage.Status.PROCESSED, message.reason
+        return message, message.inquiry
+
+    return _open

@@ -1,0 +1,122 @@
+"""Inbound mail through the MTA pipe entry point: stored, processed once, routed per city."""
+
+from __future__ import annotations
+
+import io
+import mailbox as stdlib_mailbox
+
+import pytest
+from django.core.management import call_command
+from helpdesk.models import FollowUp
+
+from tests.tickets.mail.conftest import ADDRESS_A, ADDRESS_B, deliver, make_mail
+from tickets.mail.models import InboundMessage
+from tickets.models import Channel, Inquiry
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+
+def test_new_mail_opens_an_email_inquiry_in_the_inbox_municipality(mailbox_a, city_a):
+    message = deliver(make_mail(subject="返礼品について", body="いくらはいつ届きますか？\n"))
+    assert message.status == InboundMessage.Status.PROCESSED
+    inquiry = message.inquiry
+    assert inquiry.municipality == city_a
+    assert inquiry.channel == Channel.EMAIL
+    assert inquiry.ticket.title == "返礼品について"
+    assert inquiry.ticket.description == "いくらはいつ届きますか？"
+    assert inquiry.ticket.submitter_email == "donor@example.jp"
+    assert bytes(message.raw).startswith(b"From: donor@example.jp")
+
+
+def test_the_same_bytes_twice_are_stored_and_processed_once(mailbox_a):
+    raw = make_mail()
+    first = deliver(raw)
+    second = deliver(raw)
+    assert first.pk == second.pk
+    assert InboundMessage.objects.count() == 1
+    assert Inquiry.objects.count() == 1
+
+
+def test_the_same_message_id_redelivered_with_other_headers_is_a_duplicate(mailbox_a):
+    raw = make_mail(message_id="<once@example.jp>")
+    deliver(raw)
+    again = deliver(b"Received: from relay2.example.jp\r\n" + raw)
+    assert again.status == InboundMessage.Status.DUPLICATE
+    assert Inquiry.objects.count() == 1
+    assert InboundMessage.objects.count() == 2  # kept, not processed
+
+
+def test_mail_to_two_city_inboxes_becomes_one_ticket_in_each(mailbox_a, mailbox_b, city_a, city_b):
+    raw = make_mail(to=f"{ADDRESS_A}, {ADDRESS_B}")
+    from tickets.mail import services
+
+    messages = services.inbound_receive(raw=raw, source=InboundMessage.Source.PIPE)
+    assert {m.inquiry.municipality for m in messages} == {city_a, city_b}
+
+
+def test_the_envelope_recipient_decides_over_headers(mailbox_a, mailbox_b, city_b):
+    message = deliver(make_mail(to=ADDRESS_A), recipient=ADDRESS_B)
+    assert message.inquiry.municipality == city_b
+
+
+def test_mail_to_an_unknown_inbox_is_quarantined_not_dropped(mailbox_a):
+    message = deliver(make_mail(to="someone@elsewhere.example.jp"))
+    assert message.status == InboundMessage.Status.QUARANTINED
+    assert message.municipality is None
+    assert "自治体が特定できません" in message.reason
+    assert Inquiry.objects.count() == 0
+
+
+def test_mail_without_sender_is_quarantined(mailbox_a):
+    raw = make_mail().replace(b"From: donor@example.jp\n", b"")
+    message = deliver(raw)
+    assert message.status == InboundMessage.Status.QUARANTINED
+    assert "差出人" in message.reason
+
+
+def test_sender_rate_limit_quarantines_the_excess(mailbox_a, settings):
+    settings.MAIL_RATE_LIMIT_PER_HOUR = 2
+    results = [deliver(make_mail(body=f"{i}通目")) for i in range(3)]
+    assert [m.status for m in results] == ["processed", "processed", "quarantined"]
+    assert "受信制限" in results[2].reason
+    # Another sender is not affected.
+    assert deliver(make_mail(sender="other@example.jp")).status == "processed"
+
+
+def test_ingest_email_command_reads_stdin(mailbox_a, monkeypatch):
+    raw = make_mail(subject="コマンド経由")
+    stdin = io.TextIOWrapper(io.BytesIO(raw))
+    monkeypatch.setattr("sys.stdin", stdin)
+    out = io.StringIO()
+    call_command("ingest_email", "--recipient", ADDRESS_A, stdout=out)
+    assert "processed" in out.getvalue()
+    assert Inquiry.objects.get().ticket.title == "コマンド経由"
+
+
+def test_ingest_email_maildir_removes_each_message_after_commit(mailbox_a, tmp_path):
+    md = stdlib_mailbox.Maildir(tmp_path / "Maildir", create=True)
+    for i in range(3):
+        md.add(make_mail(subject=f"件名{i}", sender=f"d{i}@example.jp"))
+    out = io.StringIO()
+    call_command("ingest_email", "--maildir", str(tmp_path / "Maildir"), stdout=out)
+    assert "stored=3" in out.getvalue()
+    assert len(md) == 0
+    assert sorted(Inquiry.objects.values_list("ticket__title", flat=True)) == [
+        "件名0",
+        "件名1",
+        "件名2",
+    ]
+
+
+def test_a_reply_reopens_nothing_new_and_adds_a_followup(requester_reply):
+    first, inquiry = requester_reply(message_id="<first@example.jp>")
+    reply = deliver(
+        make_mail(
+            subject="Re: お問い合わせ",
+            body="追記です。",
+            headers={"In-Reply-To": "<first@example.jp>", "References": "<first@example.jp>"},
+        )
+    )
+    assert reply.inquiry == inquiry
+    assert not reply.created_inquiry
+    assert FollowUp.objects.get(pk=reply.followup_id).comment == "追記です。"
