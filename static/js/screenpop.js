@@ -1,0 +1,191 @@
+// Screen pop: listens on the agent's websocket and shows the ringing call in #incoming-call.
+// Everything from the server is inserted as text (never as HTML).
+
+const bar = document.getElementById("phone-bar");
+const area = document.getElementById("incoming-call");
+const csrf = bar ? bar.querySelector("input[name=csrfmiddlewaretoken]").value : "";
+const STATE_LABELS = {
+  available: "在席", ringing: "呼出中", on_call: "通話中", wrap_up: "後処理", break: "離席", offline: "ログオフ",
+};
+let currentCallId = null;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === "") continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function showPresence(state) {
+  const label = document.getElementById("presence-state");
+  if (!label) return;
+  label.dataset.state = state;
+  label.textContent = STATE_LABELS[state] || state;
+  for (const button of bar.querySelectorAll("button[data-presence]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.presence === state));
+  }
+}
+
+function postForm(url, data) {
+  const body = new URLSearchParams(data);
+  body.set("csrfmiddlewaretoken", csrf);
+  return fetch(url, {
+    method: "POST",
+    body,
+    credentials: "same-origin",
+    headers: { Accept: "application/json", "X-CSRFToken": csrf },
+  });
+}
+
+function startTicketForm(call, donorId, label) {
+  const form = el("form", { method: "post", action: call.start_ticket_url, class: "inline start-ticket" });
+  form.append(el("input", { type: "hidden", name: "csrfmiddlewaretoken", value: csrf }));
+  if (donorId) form.append(el("input", { type: "hidden", name: "donor", value: String(donorId) }));
+  form.append(el("button", { type: "submit", class: "primary" }, label));
+  return form;
+}
+
+function donorCard(call, match, several) {
+  const donations = match.donations.map((d) =>
+    el("li", {},
+      `${d.donated_on} ${d.portal} ${d.number} ${d.amount}・${d.state}`,
+      d.flags.map((f) => el("span", { class: "flag warn" }, f)),
+      d.shipments.length
+        ? el("ul", {}, d.shipments.map((s) =>
+            el("li", {},
+              `${s.gift}${s.subscription ? `（${s.subscription}）` : ""}: ${s.state} `,
+              s.tracking_url ? el("a", { href: s.tracking_url, target: "_blank", rel: "noopener" }, "追跡") : "")))
+        : ""));
+  const tickets = match.open_inquiries.map((i) =>
+    el("li", {}, el("a", { href: i.url }, `#${i.id} ${i.title}`), ` ${i.status} ${i.created_at}`));
+  return el("div", { class: "match", dataset: { donor: String(match.id) } },
+    el("div", {},
+      el("a", { href: match.url }, el("strong", {}, match.name)), ` ${match.name_kana} `,
+      match.donor_number ? `寄附者番号 ${match.donor_number} ` : "",
+      match.flags.map((f) => el("span", { class: "flag danger" }, f))),
+    el("div", { class: "muted" }, match.address),
+    el("div", {}, "寄附:", donations.length ? el("ul", {}, donations) : " なし"),
+    el("div", {}, "未完了の問合せ:", tickets.length ? el("ul", {}, tickets) : " なし"),
+    call.inquiry_id ? "" : startTicketForm(call, match.id, several ? "この寄附者で問合せを開始" : "問合せを開始"));
+}
+
+function fillSearch(number) {
+  const input = document.querySelector("#universal-search input[name=q], input[type=search][name=q]");
+  if (!input) return;
+  input.value = number || "";
+  input.focus();
+  input.dispatchEvent(new Event("input", { bubbles: true }));
+}
+
+function wrapUpForm(call) {
+  const template = document.getElementById("wrap-up-template");
+  const form = template.content.firstElementChild.cloneNode(true);
+  form.action = call.wrap_up_url;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const response = await postForm(call.wrap_up_url, new FormData(form));
+    if (response.ok) {
+      clearPop(call.id);
+    } else {
+      const data = await response.json().catch(() => ({}));
+      form.append(el("p", { class: "errorlist" }, data.error || "登録できませんでした。"));
+    }
+  });
+  return form;
+}
+
+function renderPop(payload) {
+  if (!area) return;
+  const call = payload.call;
+  currentCallId = call.id;
+  const several = payload.matches.length > 1;
+  const pop = el("section", {
+    class: `pop${call.ended ? " ended" : ""}`, "aria-label": "着信", dataset: { call: String(call.id) },
+  });
+  pop.append(
+    el("h3", {}, `${payload.municipality.name}　${call.status_label}`),
+    el("div", { class: "greeting" }, payload.greeting),
+    el("div", { class: "caller" },
+      "発信者番号: ", el("strong", {}, call.withheld ? "非通知" : call.from),
+      call.ivr_label ? `（${call.ivr_label}）` : "",
+      call.answered_by ? `・応答: ${call.answered_by}` : ""));
+  if (call.inquiry_id) {
+    pop.append(el("div", {}, "問合せ: ", el("a", { href: call.inquiry_url }, `#${call.inquiry_id}`)));
+  }
+  if (payload.matches.length === 0) {
+    pop.append(el("p", { class: "no-match" },
+      call.withheld ? "非通知のため寄附者を特定できません。検索してください。" : "この番号の寄附者は見つかりません。検索してください。"));
+    if (!call.inquiry_id) pop.append(startTicketForm(call, null, "寄附者なしで問合せを開始"));
+  } else if (several) {
+    pop.append(el("p", { class: "several" }, `この番号の寄附者が${payload.matches.length}名います。選んでください。`));
+  }
+  for (const match of payload.matches) pop.append(donorCard(call, match, several));
+  if (call.needs_wrap_up) pop.append(wrapUpForm(call));
+  area.replaceChildren(pop);
+  if (payload.matches.length === 0 && !call.ended) fillSearch(call.withheld ? "" : call.from);
+}
+
+function clearPop(callId) {
+  if (!area) return;
+  if (callId === undefined || callId === currentCallId) {
+    area.replaceChildren();
+    currentCallId = null;
+  }
+}
+
+function handle(message) {
+  switch (message.type) {
+    case "state":
+      showPresence(message.presence);
+      if (message.pop) renderPop(message.pop);
+      break;
+    case "pop":
+      renderPop(message);
+      break;
+    case "call":
+      if (message.call.id === currentCallId || message.call.needs_wrap_up) renderPop(message);
+      break;
+    case "clear":
+      clearPop(message.call_id);
+      break;
+    case "presence":
+      showPresence(message.presence);
+      break;
+  }
+}
+
+function connect(delay = 1000) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}${bar.dataset.wsPath}`);
+  const status = document.getElementById("phone-connection");
+  socket.addEventListener("open", () => {
+    status.textContent = "";
+    document.body.dataset.phoneConnected = "true";
+    delay = 1000;
+  });
+  socket.addEventListener("message", (event) => handle(JSON.parse(event.data)));
+  socket.addEventListener("close", () => {
+    document.body.dataset.phoneConnected = "false";
+    status.textContent = "再接続中…";
+    setTimeout(() => connect(Math.min(delay * 2, 30000)), delay);
+  });
+}
+
+if (bar) {
+  bar.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-presence]");
+    if (!button) return;
+    const response = await postForm(bar.dataset.presenceUrl, { state: button.dataset.presence });
+    const data = await response.json().catch(() => ({}));
+    if (response.ok) showPresence(data.presence);
+    else document.getElementById("phone-connection").textContent = data.error || "変更できませんでした。";
+  });
+  connect();
+}

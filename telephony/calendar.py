@@ -1,0 +1,161 @@
+"""Business hours per municipality: weekly hours, national holidays, yearly and one-off exceptions.
+
+Rules apply in this order for a given day (Asia/Tokyo):
+1. a CalendarException covering the day (closed, or its own hours) — wins over everything,
+2. a national holiday (incl. 振替休日 and 国民の休日) closes the line unless the municipality
+   answers on holidays, in which case the weekday's hours apply,
+3. the weekday's hours (no row = closed).
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import holidays
+from django.utils import timezone
+
+from telephony.models import CalendarException, PhoneSettings, WeeklyHours
+
+WEEKDAY_JA = "月火水木金土日"
+
+
+@lru_cache(maxsize=64)
+def _japan_holidays(year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays("JP", years=year, language="ja")
+
+
+def national_holiday_name(day: datetime.date) -> str | None:
+    """The holiday's Japanese name, or None. Substitute holidays count (振替休日)."""
+    return _japan_holidays(day.year).get(day)
+
+
+@dataclass(frozen=True)
+class DayHours:
+    opens: datetime.time | None
+    closes: datetime.time | None
+    reason: str = ""  # why the day differs from the weekly rule, e.g. "元日", "年末年始繁忙期"
+
+    @property
+    def is_open_day(self) -> bool:
+        return self.opens is not None and self.closes is not None
+
+
+@dataclass
+class BusinessCalendar:
+    """A municipality's rules, loaded once; answering questions is then pure computation."""
+
+    weekly: dict[int, tuple[datetime.time, datetime.time]]
+    exceptions: list[CalendarException] = field(default_factory=list)
+    open_on_holidays: bool = False
+
+    @classmethod
+    def for_municipality(cls, municipality_id: int) -> BusinessCalendar:
+        weekly = {
+            row.weekday: (row.opens, row.closes)
+            for row in WeeklyHours.objects.filter(municipality_id=municipality_id)
+        }
+        exceptions = list(CalendarException.objects.filter(municipality_id=municipality_id))
+        open_on_holidays = (
+            PhoneSettings.objects.filter(municipality_id=municipality_id)
+            .values_list("open_on_holidays", flat=True)
+            .first()
+        )
+        return cls(weekly=weekly, exceptions=exceptions, open_on_holidays=bool(open_on_holidays))
+
+    def hours_on(self, day: datetime.date) -> DayHours:
+        # One-off ranges beat yearly ones, so a single year's change can refine a standing rule.
+        for exc in sorted(self.exceptions, key=lambda e: e.every_year):
+            if exc.covers(day):
+                if exc.closed:
+                    return DayHours(None, None, exc.label)
+                return DayHours(exc.opens, exc.closes, exc.label)
+        holiday = national_holiday_name(day)
+        if holiday and not self.open_on_holidays:
+            return DayHours(None, None, holiday)
+        hours = self.weekly.get(day.weekday())
+        if hours is None:
+            return DayHours(None, None, "")
+        return DayHours(hours[0], hours[1], holiday or "")
+
+    def is_open(self, at: datetime.datetime) -> bool:
+        local = timezone.localtime(at)
+        hours = self.hours_on(local.date())
+        return hours.is_open_day and hours.opens <= local.time() < hours.closes
+
+    def next_opening(self, at: datetime.datetime, *, days: int = 31) -> datetime.datetime | None:
+        local = timezone.localtime(at)
+        for offset in range(days + 1):
+            day = local.date() + datetime.timedelta(days=offset)
+            hours = self.hours_on(day)
+            if not hours.is_open_day:
+                continue
+            opening = timezone.make_aware(datetime.datetime.combine(day, hours.opens))
+            if opening > local:
+                return opening
+        return None
+
+    def summary(self) -> str:
+        """受付時間 in words, for the closed message and the settings page."""
+        if not self.weekly:
+            return "受付時間は設定されていません。"
+        groups: dict[tuple[datetime.time, datetime.time], list[int]] = {}
+        for weekday in sorted(self.weekly):
+            groups.setdefault(self.weekly[weekday], []).append(weekday)
+        parts = []
+        for (opens, closes), weekdays in groups.items():
+            parts.append(f"{_weekdays_ja(weekdays)}{ja_time(opens)}から{ja_time(closes)}まで")
+        text = "受付時間は、" + "、".join(parts)
+        excluded = []
+        if not self.open_on_holidays:
+            excluded.append("祝日")
+        for exc in self.exceptions:
+            if exc.closed and exc.every_year:
+                excluded.append(
+                    f"{exc.start_date.month}月{exc.start_date.day}日から"
+                    f"{exc.end_date.month}月{exc.end_date.day}日"
+                )
+        if excluded:
+            text += "（" + "、".join(excluded) + "を除く）"
+        return text + "です。"
+
+
+def _weekdays_ja(weekdays: list[int]) -> str:
+    if weekdays == list(range(7)):
+        return "毎日"
+    if weekdays == list(range(5)):
+        return "平日（月曜日から金曜日）"
+    if weekdays == [5, 6]:
+        return "土曜日・日曜日"
+    return "・".join(f"{WEEKDAY_JA[d]}曜日" for d in weekdays)
+
+
+def ja_time(value: datetime.time) -> str:
+    """9:00 → 午前9時, 17:30 → 午後5時30分 (how times are read aloud)."""
+    period = "午前" if value.hour < 12 else "午後"
+    hour = value.hour if value.hour <= 12 else value.hour - 12
+    minutes = f"{value.minute}分" if value.minute else ""
+    return f"{period}{hour}時{minutes}"
+
+
+def ja_day(day: datetime.date) -> str:
+    return f"{day.month}月{day.day}日({WEEKDAY_JA[day.weekday()]})"
+
+
+def closed_message(calendar: BusinessCalendar, at: datetime.datetime) -> str:
+    text = "本日の受付は終了しております。" if _opened_today(calendar, at) else ""
+    if not text:
+        text = "ただいま受付時間外です。"
+    text += calendar.summary()
+    opening = calendar.next_opening(at)
+    if opening is not None:
+        local = timezone.localtime(opening)
+        text += f"次の受付開始は、{ja_day(local.date())}{ja_time(local.time())}です。"
+    return text
+
+
+def _opened_today(calendar: BusinessCalendar, at: datetime.datetime) -> bool:
+    local = timezone.localtime(at)
+    hours = calendar.hours_on(local.date())
+    return hours.is_open_day and local.time() >= hours.closes

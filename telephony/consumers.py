@@ -1,0 +1,134 @@
+"""Websockets: each agent's screen pop (group ``agent.<id>``) and the supervisors' wallboard.
+
+Consumers authenticate, join groups and forward. What a message shows is loaded by the selectors
+for the connected user, so a push that reached the wrong group would still show nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.models import Device
+
+from crm.models import User
+from telephony import selectors, services
+from telephony.events import agent_group, wallboard_group
+
+WALLBOARD_ROLES = (User.Role.SUPERVISOR, User.Role.OPERATOR_ADMIN)
+
+
+def _staff_user(scope: dict[str, Any]) -> User | None:
+    """The logged-in operator staff member, having passed TOTP in this session when required."""
+    user = scope.get("user")
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    if not user.is_operator_staff:
+        return None
+    if settings.TWO_FACTOR_REQUIRED:
+        persistent_id = scope["session"].get(DEVICE_ID_SESSION_KEY)
+        device = Device.from_persistent_id(persistent_id) if persistent_id else None
+        if device is None or device.user_id != user.pk or not device.confirmed:
+            return None
+    return user
+
+
+class AgentConsumer(AsyncJsonWebsocketConsumer):
+    """ws/telephony/agent/: pops for calls ringing this agent, and their presence."""
+
+    async def connect(self) -> None:
+        self.user = await database_sync_to_async(_staff_user)(self.scope)
+        if self.user is None:
+            await self.close(code=4403)
+            return
+        self.group = agent_group(self.user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json(await database_sync_to_async(self._state)())
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    def _state(self) -> dict[str, Any]:
+        """On (re)connect: presence, plus the call ringing or in progress, or awaiting wrap-up."""
+        presence = services.presence_for(self.user)
+        message: dict[str, Any] = {
+            "type": "state",
+            "presence": presence.state,
+            "presence_label": presence.get_state_display(),
+        }
+        call_id = presence.current_call_id
+        pending = services.pending_wrap_up(self.user)
+        if call_id is None and pending is not None:
+            call_id = pending.pk
+        if call_id:
+            message["pop"] = selectors.screen_pop_payload(user=self.user, call_id=call_id)
+        return message
+
+    async def call_ring(self, event: dict[str, Any]) -> None:
+        payload = await database_sync_to_async(selectors.screen_pop_payload)(
+            user=self.user, call_id=event["call_id"]
+        )
+        if payload is not None:
+            await self.send_json({"type": "pop", **payload})
+
+    async def call_update(self, event: dict[str, Any]) -> None:
+        payload = await database_sync_to_async(selectors.screen_pop_payload)(
+            user=self.user, call_id=event["call_id"]
+        )
+        if payload is not None:
+            await self.send_json({"type": "call", **payload})
+
+    async def call_clear(self, event: dict[str, Any]) -> None:
+        await self.send_json(
+            {
+                "type": "clear",
+                "call_id": event["call_id"],
+                "answered": bool(event.get("answered_by")),
+            }
+        )
+
+    async def presence_changed(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "presence", "presence": event["state"]})
+
+
+class WallboardConsumer(AsyncJsonWebsocketConsumer):
+    """ws/telephony/wallboard/[?municipality=<id>]: live figures for the supervisor's cities."""
+
+    async def connect(self) -> None:
+        user = await database_sync_to_async(_staff_user)(self.scope)
+        if user is None or user.role not in WALLBOARD_ROLES:
+            await self.close(code=4403)
+            return
+        self.user = user
+        requested = _requested_ids(self.scope.get("query_string", b""))
+        self.municipality_ids = await database_sync_to_async(selectors.wallboard_municipality_ids)(
+            user, requested
+        )
+        self.groups_joined = [wallboard_group(m) for m in self.municipality_ids]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await self._send_stats()
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def wallboard_changed(self, event: dict[str, Any]) -> None:
+        await self._send_stats()
+
+    async def _send_stats(self) -> None:
+        stats = await database_sync_to_async(selectors.wallboard_stats)(self.municipality_ids)
+        await self.send_json({"type": "wallboard", **stats})
+
+
+def _requested_ids(query_string: bytes) -> list[int]:
+    from urllib.parse import parse_qs
+
+    values = parse_qs(query_string.decode("latin-1")).get("municipality", [])
+    return [int(v) for v in values if v.isdigit()]

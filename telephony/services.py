@@ -1,0 +1,775 @@
+"""Every telephony write: call lifecycle from webhooks, routing, presence, wrap-up, call-backs.
+
+Webhook-driven services take what Twilio sent (already signature-checked) and return what the call
+should do next; the views turn that into TwiML. Each webhook is applied once per (CallSid, event):
+Twilio retries, and status callbacks may arrive out of order.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from twilio.base.exceptions import TwilioRestException
+
+from crm import normalize
+from crm.access import require_write
+from crm.models import Municipality, MunicipalityPhoneNumber, User
+from telephony import events
+from telephony.calendar import BusinessCalendar, closed_message
+from telephony.models import (
+    AgentPresence,
+    CalendarException,
+    Call,
+    CallEvent,
+    Disposition,
+    PhoneSettings,
+    WeeklyHours,
+)
+from telephony.twiml import RingTarget
+
+logger = logging.getLogger("telephony")
+
+TERMINAL_TWILIO_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+# Roles that take calls; city officials never do.
+CALL_TAKING_ROLES = (User.Role.AGENT, User.Role.SUPERVISOR, User.Role.OPERATOR_ADMIN)
+AGENT_SETTABLE_STATES = (
+    AgentPresence.State.AVAILABLE,
+    AgentPresence.State.BREAK,
+    AgentPresence.State.OFFLINE,
+)
+
+
+# --- What a webhook decided ---------------------------------------------------------------
+
+
+@dataclass
+class Next:
+    """The call's next step, for the view to render as TwiML."""
+
+    kind: str  # unknown_number | closed | menu | ring | enqueue | voicemail | hold | leave | hangup | empty
+    call: Call | None = None
+    message: str = ""
+    attempt: int = 1
+    targets: list[RingTarget] = field(default_factory=list)
+    settings: PhoneSettings | None = None
+    notice: str = ""  # said before the menu when re-prompting
+    announce: bool = True  # say "connecting" before ringing (not again after a failed ring)
+
+
+def _settings_for(municipality: Municipality) -> PhoneSettings:
+    try:
+        return municipality.phone_settings
+    except PhoneSettings.DoesNotExist:
+        # A municipality without its own settings answers with the defaults.
+        return PhoneSettings(municipality=municipality)
+
+
+def _event_once(
+    call: Call, event: str, *, at: datetime.datetime, payload: Any, sequence: int | None = None
+) -> bool:
+    """Record a webhook; False if this (CallSid, event) was already applied."""
+    try:
+        with transaction.atomic():
+            CallEvent.objects.create(
+                call=call,
+                call_sid=call.call_sid or f"local-{call.pk}",
+                event=event[:80],
+                sequence=sequence,
+                at=at,
+                payload=dict(payload.items()) if hasattr(payload, "items") else payload,
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def twilio_time(raw: str | None, default: datetime.datetime | None = None) -> datetime.datetime:
+    """Twilio's ``Timestamp`` (RFC 2822) → aware datetime; our clock when absent or garbled."""
+    from email.utils import parsedate_to_datetime
+
+    if raw:
+        try:
+            parsed = parsedate_to_datetime(raw)
+            if parsed.tzinfo is not None:
+                return parsed
+        except (TypeError, ValueError):
+            pass
+    return default or timezone.now()
+
+
+# --- Inbound: greeting, hours, menu ---------------------------------------------------------
+
+
+@transaction.atomic
+def inbound_call_receive(
+    *, call_sid: str, to: str, from_: str, at: datetime.datetime, payload: Any
+) -> Next:
+    """A call reached one of our numbers: find the municipality, check hours, open the menu."""
+    to_e164 = normalize.normalize_phone(to) or to
+    number = (
+        MunicipalityPhoneNumber.objects.select_related(
+            "municipality", "municipality__phone_settings"
+        )
+        .filter(e164=to_e164)
+        .first()
+    )
+    if number is None:
+        logger.warning("Call %s to unknown number %s", call_sid, to)
+        return Next("unknown_number")
+    municipality = number.municipality
+    call, created = Call.objects.get_or_create(
+        call_sid=call_sid,
+        defaults={
+            "municipality": municipality,
+            "from_raw": (from_ or "")[:40],
+            "from_e164": normalize.normalize_phone(from_) or "",
+            "to_e164": to_e164,
+            "offered_at": at,
+        },
+    )
+    phone_settings = _settings_for(municipality)
+    calendar = BusinessCalendar.for_municipality(municipality.id)
+    if created:
+        call.after_hours = not calendar.is_open(at)
+        call.status = Call.Status.OFFERED if call.after_hours else Call.Status.IVR
+        call.save(update_fields=["after_hours", "status"])
+        _event_once(call, "inbound", at=at, payload=payload)
+        events.call_changed(call=call)
+    if call.after_hours:
+        return Next("closed", call, message=closed_message(calendar, call.offered_at))
+    return Next("menu", call, message=phone_settings.greeting_text(), settings=phone_settings)
+
+
+@transaction.atomic
+def ivr_choice_receive(*, call: Call, digits: str, attempt: int, payload: Any) -> Next:
+    """The caller pressed a key (or nothing): re-prompt, or route by the chosen requester type."""
+    phone_settings = _settings_for(call.municipality)
+    options = phone_settings.ivr_options or {}
+    if call.is_ended or call.routed_at:  # a retried request after routing already happened
+        return Next("hangup" if call.is_ended else "empty", call)
+    if digits not in options:
+        if attempt < 3:
+            notice = "入力が確認できませんでした。" if not digits else "入力が正しくありません。"
+            return Next(
+                "menu",
+                call,
+                message=phone_settings.greeting_text(),
+                attempt=attempt + 1,
+                settings=phone_settings,
+                notice=notice,
+            )
+        # Three tries without a valid key: the caller still reaches a person, as "other".
+        digits = max(options, default="")
+    call.ivr_digit = digits[:2]
+    call.requester_type = options.get(digits, {}).get("requester_type", "other")
+    call.routed_at = timezone.now()
+    call.save(update_fields=["ivr_digit", "requester_type", "routed_at"])
+    _event_once(call, f"ivr:{digits}", at=call.routed_at, payload=payload)
+    return _route(call, phone_settings)
+
+
+def _call_taking_presences(municipality_id: int):
+    return AgentPresence.objects.filter(
+        user__is_active=True,
+        user__role__in=CALL_TAKING_ROLES,
+        user__municipalities=municipality_id,
+    )
+
+
+def available_agent_count(municipality_id: int) -> int:
+    return (
+        _call_taking_presences(municipality_id).filter(state=AgentPresence.State.AVAILABLE).count()
+    )
+
+
+def _route(call: Call, phone_settings: PhoneSettings, *, announce: bool = True) -> Next:
+    """Ring free agents of the call's municipality; otherwise queue, or voicemail once too long."""
+    limit = settings.TELEPHONY_RING_GROUP_SIZE
+    # skip_locked: two calls routed at once never ring the same agent.
+    presences = list(
+        _call_taking_presences(call.municipality_id)
+        .filter(state=AgentPresence.State.AVAILABLE)
+        .select_for_update(skip_locked=True, of=("self",))
+        .order_by("since", "user_id")[:limit]
+    )
+    now = timezone.now()
+    if presences:
+        ids = [p.pk for p in presences]
+        AgentPresence.objects.filter(pk__in=ids).update(
+            state=AgentPresence.State.RINGING, since=now, current_call=call
+        )
+        call.status = Call.Status.RINGING
+        call.save(update_fields=["status"])
+        rings = CallEvent.objects.filter(call=call, event__startswith="ring:").count()
+        _event_once(
+            call, f"ring:{rings + 1}", at=now, payload={"agents": [p.user_id for p in presences]}
+        )
+        agent_ids = [p.user_id for p in presences]
+        events.call_ringing(call=call, agent_ids=agent_ids)
+        targets = [
+            RingTarget(
+                agent_id=p.user_id, client_identity=p.client_identity, phone_e164=p.phone_e164
+            )
+            for p in presences
+        ]
+        return Next("ring", call, targets=targets, settings=phone_settings, announce=announce)
+    waited = (now - call.routed_at).total_seconds() if call.routed_at else 0
+    if waited >= phone_settings.max_queue_wait_seconds:
+        return Next("voicemail", call)
+    if call.status != Call.Status.QUEUED:
+        call.status = Call.Status.QUEUED
+        call.save(update_fields=["status"])
+        events.call_changed(call=call)
+    return Next("enqueue", call, message=queue_name(call))
+
+
+def queue_name(call: Call) -> str:
+    return f"municipality-{call.municipality_id}"
+
+
+@transaction.atomic
+def queue_wait_tick(*, call: Call, queue_position: int, payload: Any) -> Next:
+    """Twilio asks what to play while the caller waits: hold message, or leave to be connected."""
+    phone_settings = _settings_for(call.municipality)
+    if _event_once(call, "queue:wait", at=timezone.now(), payload=payload):
+        events.call_changed(call=call)
+    waited = (timezone.now() - call.routed_at).total_seconds() if call.routed_at else 0
+    # Only as many callers leave as there are free agents, first in line first.
+    if 0 < queue_position <= available_agent_count(call.municipality_id):
+        return Next("leave", call)
+    if waited >= phone_settings.max_queue_wait_seconds:
+        return Next("leave", call)
+    return Next("hold", call, message=phone_settings.hold_message)
+
+
+@transaction.atomic
+def queue_exit(*, call: Call, result: str, payload: Any) -> Next:
+    """The caller left the queue: hung up (abandoned), or left to be connected / leave a message."""
+    _event_once(call, f"queue:exit:{result}", at=timezone.now(), payload=payload)
+    if result == "hangup":
+        _call_end(call, ended_at=timezone.now(), twilio_status="completed")
+        return Next("hangup", call)
+    if result in ("leave", "redirected"):
+        return _route(call, _settings_for(call.municipality), announce=True)
+    if result == "bridged":
+        return Next("hangup", call)
+    return Next("voicemail", call)  # queue-full, error, system-error
+
+
+@transaction.atomic
+def agent_leg_answered(*, call: Call, agent_id: int, payload: Any) -> Next:
+    """An agent picked up (the <Client>/<Number> url runs on their leg before connecting)."""
+    now = timezone.now()
+    if not _event_once(call, f"agent:answer:{agent_id}", at=now, payload=payload):
+        return Next("empty", call)
+    if call.direction == Call.Direction.OUTBOUND:
+        # The donor answered the call-back; the placing agent is already on the line.
+        call.answered_at = call.answered_at or now
+        call.status = Call.Status.IN_PROGRESS
+        call.save(update_fields=["answered_at", "status"])
+        events.call_changed(call=call, agent_id=agent_id)
+        return Next("empty", call)
+    if call.answered_by_id and call.answered_by_id != agent_id:
+        return Next("hangup", call)  # someone else won the race
+    call.answered_by_id = agent_id
+    call.answered_at = now
+    call.status = Call.Status.IN_PROGRESS
+    if call.routed_at:
+        call.queue_seconds = max(0, int((now - call.routed_at).total_seconds()))
+    call.save(update_fields=["answered_by", "answered_at", "status", "queue_seconds"])
+    others = list(
+        AgentPresence.objects.filter(current_call=call, state=AgentPresence.State.RINGING).exclude(
+            user_id=agent_id
+        )
+    )
+    AgentPresence.objects.filter(pk__in=[p.pk for p in others]).update(
+        state=AgentPresence.State.AVAILABLE, since=now, current_call=None
+    )
+    _presence_set_state(agent_id, AgentPresence.State.ON_CALL, call=call, at=now)
+    events.call_taken(call=call, agent_ids=[p.user_id for p in others], answered_by_id=agent_id)
+    events.call_changed(call=call, agent_id=agent_id)
+    return Next("whisper", call)
+
+
+@transaction.atomic
+def agent_leg_status(
+    *, call: Call, agent_id: int, twilio_status: str, sequence: int | None, payload: Any
+) -> None:
+    """Status of one agent's leg: unanswered legs free the agent; the answered one ends in wrap-up."""
+    key = f"agent:{agent_id}:{twilio_status}"
+    if not _event_once(call, key, at=timezone.now(), payload=payload, sequence=sequence):
+        return
+    if twilio_status not in TERMINAL_TWILIO_STATUSES:
+        return
+    now = timezone.now()
+    presence = AgentPresence.objects.select_for_update().filter(user_id=agent_id).first()
+    if presence is None or presence.current_call_id != call.pk:
+        return
+    if presence.state == AgentPresence.State.RINGING:
+        # A ring the agent let pass means they are away from the desk: not ringing them again
+        # and again while the caller waits. "canceled" means someone else answered, or the
+        # caller gave up: the agent is free.
+        missed = twilio_status in ("no-answer", "busy", "failed")
+        next_state = AgentPresence.State.BREAK if missed else AgentPresence.State.AVAILABLE
+        _presence_set_state(agent_id, next_state, call=None, at=now)
+        events.call_taken(call=call, agent_ids=[agent_id], answered_by_id=call.answered_by_id)
+    elif presence.state == AgentPresence.State.ON_CALL:
+        _presence_set_state(agent_id, AgentPresence.State.WRAP_UP, call=call, at=now)
+        events.call_changed(call=call, agent_id=agent_id)
+
+
+@transaction.atomic
+def dial_finished(*, call: Call, dial_status: str, payload: Any) -> Next:
+    """<Dial> ended: after a conversation hang up; if nobody answered, try again or queue."""
+    rings = CallEvent.objects.filter(call=call, event__startswith="ring:").count()
+    first_time = _event_once(
+        call, f"dial:{rings}:{dial_status}", at=timezone.now(), payload=payload
+    )
+    if dial_status == "completed" or call.answered_at or call.is_ended:
+        return Next("hangup", call)
+    if call.direction == Call.Direction.OUTBOUND:
+        return Next("hangup", call)
+    if not first_time:
+        # A repeated request for a ring already handled: the queue is always a safe place.
+        return Next("enqueue", call, message=queue_name(call))
+    now = timezone.now()
+    ringing = list(
+        AgentPresence.objects.filter(current_call=call, state=AgentPresence.State.RINGING)
+    )
+    # Nobody picked up within the ring timeout: those agents are away (see agent_leg_status).
+    for presence in ringing:
+        _presence_set_state(presence.user_id, AgentPresence.State.BREAK, call=None, at=now)
+    events.call_taken(call=call, agent_ids=[p.user_id for p in ringing], answered_by_id=None)
+    return _route(call, _settings_for(call.municipality), announce=False)
+
+
+@transaction.atomic
+def voicemail_recorded(*, call: Call, payload: Any) -> Next:
+    _event_once(call, "voicemail", at=timezone.now(), payload=payload)
+    if not call.voicemail:
+        call.voicemail = True
+        call.status = Call.Status.VOICEMAIL
+        call.save(update_fields=["voicemail", "status"])
+    return Next("voicemail_done", call)
+
+
+@transaction.atomic
+def recording_status_receive(
+    *,
+    call: Call,
+    recording_sid: str,
+    recording_url: str,
+    recording_status: str,
+    duration: str | None,
+    payload: Any,
+) -> None:
+    """A recording is ready: keep it on the call; a voicemail becomes a ticket (in the background)."""
+    if not _event_once(
+        call, f"recording:{recording_sid}:{recording_status}", at=timezone.now(), payload=payload
+    ):
+        return
+    if recording_status != "completed":
+        logger.info("Recording %s of call %s: %s", recording_sid, call.pk, recording_status)
+        return
+    call.recording_sid = recording_sid[:64]
+    call.recording_url = recording_url[:300]
+    call.recording_seconds = int(duration) if (duration or "").isdigit() else None
+    call.save(update_fields=["recording_sid", "recording_url", "recording_seconds"])
+    if call.voicemail and call.inquiry_id is None:
+        from telephony import tasks
+
+        call_id = call.pk
+        transaction.on_commit(lambda: tasks.voicemail_ticket_open.delay(call_id))
+
+
+@transaction.atomic
+def call_status_receive(
+    *,
+    call: Call,
+    twilio_status: str,
+    sequence: int | None,
+    at: datetime.datetime,
+    payload: Any,
+) -> None:
+    """The parent call's status callback. Late, lower-numbered callbacks never move state back."""
+    if not _event_once(call, f"status:{twilio_status}", at=at, payload=payload, sequence=sequence):
+        return
+    call = Call.objects.select_for_update().get(pk=call.pk)
+    if sequence is not None:
+        if sequence <= call.last_sequence:
+            return
+        call.last_sequence = sequence
+        call.save(update_fields=["last_sequence"])
+    if twilio_status in TERMINAL_TWILIO_STATUSES:
+        _call_end(call, ended_at=at, twilio_status=twilio_status)
+    elif twilio_status == "in-progress" and call.direction == Call.Direction.OUTBOUND:
+        # The agent picked up their leg of a call-back.
+        if call.placed_by_id:
+            _presence_set_state(
+                call.placed_by_id, AgentPresence.State.ON_CALL, call=call, at=timezone.now()
+            )
+
+
+def _call_end(call: Call, *, ended_at: datetime.datetime, twilio_status: str) -> None:
+    if call.ended_at:
+        return
+    call.ended_at = ended_at
+    if call.voicemail:
+        call.status = Call.Status.VOICEMAIL
+    elif call.answered_at:
+        call.status = Call.Status.COMPLETED
+        call.talk_seconds = max(0, int((ended_at - call.answered_at).total_seconds()))
+    elif call.direction == Call.Direction.OUTBOUND:
+        call.status = Call.Status.FAILED if twilio_status == "failed" else Call.Status.NO_ANSWER
+    elif call.routed_at:
+        call.status = Call.Status.ABANDONED_QUEUE
+        call.queue_seconds = max(0, int((ended_at - call.routed_at).total_seconds()))
+    else:
+        call.status = Call.Status.ABANDONED_IVR
+    call.save(update_fields=["ended_at", "status", "talk_seconds", "queue_seconds"])
+    now = timezone.now()
+    ringing = list(
+        AgentPresence.objects.filter(current_call=call, state=AgentPresence.State.RINGING)
+    )
+    AgentPresence.objects.filter(pk__in=[p.pk for p in ringing]).update(
+        state=AgentPresence.State.AVAILABLE, since=now, current_call=None
+    )
+    events.call_taken(call=call, agent_ids=[p.user_id for p in ringing], answered_by_id=None)
+    agent_id = call.answered_by_id or call.placed_by_id
+    if agent_id:
+        presence = AgentPresence.objects.filter(user_id=agent_id, current_call=call).first()
+        if presence and presence.state in (
+            AgentPresence.State.ON_CALL,
+            AgentPresence.State.RINGING,
+        ):
+            if call.answered_at:
+                _presence_set_state(agent_id, AgentPresence.State.WRAP_UP, call=call, at=now)
+            else:
+                _presence_set_state(agent_id, AgentPresence.State.AVAILABLE, call=None, at=now)
+    events.call_changed(call=call, agent_id=agent_id)
+
+
+# --- Presence and wrap-up --------------------------------------------------------------------
+
+
+def _presence_set_state(
+    user_id: int, state: str, *, call: Call | None, at: datetime.datetime
+) -> None:
+    updated = AgentPresence.objects.filter(user_id=user_id).update(
+        state=state, since=at, current_call=call
+    )
+    if not updated:
+        AgentPresence.objects.create(user_id=user_id, state=state, since=at, current_call=call)
+    municipality_ids = User.municipalities.through.objects.filter(user_id=user_id).values_list(
+        "municipality_id", flat=True
+    )
+    events.presence_changed(user_id=user_id, state=state, municipality_ids=list(municipality_ids))
+
+
+def presence_for(user: User) -> AgentPresence:
+    presence = AgentPresence.objects.filter(user=user).select_related("current_call").first()
+    return presence or AgentPresence(
+        user=user, state=AgentPresence.State.OFFLINE, since=timezone.now()
+    )
+
+
+def pending_wrap_up(user: User) -> Call | None:
+    """The answered call this agent has not yet given a wrap-up code."""
+    return (
+        Call.objects.filter(answered_by=user, ended_at__isnull=False, disposition__isnull=True)
+        .order_by("-ended_at")
+        .first()
+        or Call.objects.filter(
+            placed_by=user,
+            direction=Call.Direction.OUTBOUND,
+            ended_at__isnull=False,
+            disposition__isnull=True,
+        )
+        .order_by("-ended_at")
+        .first()
+    )
+
+
+@transaction.atomic
+def agent_presence_set(*, actor: User, state: str) -> AgentPresence:
+    """An agent says they are available, on a break, or logged off."""
+    if not actor.is_operator_staff:
+        raise PermissionDenied("電話を受ける権限がありません。")
+    if state not in AGENT_SETTABLE_STATES:
+        raise ValidationError("この状態には変更できません。")
+    presence = AgentPresence.objects.select_for_update().filter(user=actor).first()
+    current = presence.state if presence else AgentPresence.State.OFFLINE
+    if current in (AgentPresence.State.RINGING, AgentPresence.State.ON_CALL):
+        raise ValidationError("通話中は状態を変更できません。")
+    if pending_wrap_up(actor) is not None:
+        raise ValidationError("後処理コードを入力してください。")
+    if current != state:
+        _presence_set_state(actor.pk, state, call=None, at=timezone.now())
+    return presence_for(actor)
+
+
+@transaction.atomic
+def agent_phone_set(*, actor: User, phone: str) -> AgentPresence:
+    """Ring this agent on a phone number instead of the browser softphone ("" = softphone)."""
+    e164 = normalize.normalize_phone(phone) if phone else ""
+    if phone and not e164:
+        raise ValidationError("電話番号が正しくありません。")
+    presence, _ = AgentPresence.objects.get_or_create(
+        user=actor, defaults={"since": timezone.now()}
+    )
+    presence.phone_e164 = e164 or ""
+    presence.save(update_fields=["phone_e164"])
+    return presence
+
+
+@transaction.atomic
+def call_wrap_up(
+    *,
+    actor: User,
+    call: Call,
+    disposition: Disposition,
+    note: str = "",
+    next_state: str = AgentPresence.State.AVAILABLE,
+) -> Call:
+    """The agent closes the call with a wrap-up code; only then do they take the next call."""
+    if actor.pk not in (call.answered_by_id, call.placed_by_id):
+        raise PermissionDenied("この通話の後処理はできません。")
+    require_write(actor, call.municipality_id)
+    if not call.ended_at:
+        raise ValidationError("通話が終わってから入力してください。")
+    if call.disposition_id:
+        raise ValidationError("この通話の後処理は入力済みです。")
+    if next_state not in AGENT_SETTABLE_STATES:
+        raise ValidationError("この状態には変更できません。")
+    call.disposition = disposition
+    call.disposition_note = note.strip()
+    call.wrapped_up_at = timezone.now()
+    call.save(update_fields=["disposition", "disposition_note", "wrapped_up_at"])
+    if call.inquiry_id:
+        events.call_logged_on_inquiry(call=call, actor=actor)
+    presence = AgentPresence.objects.filter(user=actor).first()
+    if (
+        presence
+        and presence.state == AgentPresence.State.WRAP_UP
+        and pending_wrap_up(actor) is None
+    ):
+        _presence_set_state(actor.pk, next_state, call=None, at=timezone.now())
+    events.call_changed(call=call)
+    return call
+
+
+@transaction.atomic
+def call_ticket_start(*, actor: User, call: Call, donor_id: int | None = None):
+    """One click from the pop: a phone ticket for this call, linked to the caller if known."""
+    from crm.models import Donor
+    from tickets import services as ticket_services
+
+    require_write(actor, call.municipality_id)
+    if call.inquiry_id:
+        return call.inquiry
+    donor = None
+    if donor_id is not None:
+        # Only a donor of the call's own municipality may be linked.
+        donor = Donor.objects.filter(pk=donor_id, municipality_id=call.municipality_id).first()
+        if donor is None:
+            raise ValidationError("寄附者が見つかりません。")
+    number = normalize.format_phone_national(call.from_e164) or "非通知"
+    inquiry = ticket_services.inquiry_open(
+        actor=actor,
+        municipality=call.municipality,
+        channel="phone",
+        title=f"電話 {number}",
+        description=f"{timezone.localtime(call.offered_at):%Y年%m月%d日 %H:%M} の電話（{number}）",
+        requester_type=call.requester_type or "donor",
+        donor=donor,
+    )
+    call.inquiry = inquiry
+    call.save(update_fields=["inquiry"])
+    return inquiry
+
+
+@transaction.atomic
+def voicemail_ticket_open(*, call: Call):
+    """A voicemail becomes a ticket for the municipality dialled, matched to the caller if we can."""
+    from crm.models import Donor
+    from crm.selectors import donor_ids_by_phone
+    from tickets import services as ticket_services
+
+    call = Call.objects.select_for_update().select_related("municipality").get(pk=call.pk)
+    if call.inquiry_id:
+        return call.inquiry
+    donor_ids = donor_ids_by_phone([call.municipality_id], call.from_e164) if call.from_e164 else []
+    # Link a donor only when the number names exactly one; several stay for the agent to choose.
+    donor = Donor.objects.get(pk=donor_ids[0]) if len(donor_ids) == 1 else None
+    number = normalize.format_phone_national(call.from_e164) or "非通知"
+    description = [
+        f"留守番電話（{timezone.localtime(call.offered_at):%Y年%m月%d日 %H:%M}）",
+        f"発信者番号: {number}",
+        f"録音: {call.recording_url or '（なし）'}",
+    ]
+    if call.recording_seconds is not None:
+        description.append(f"録音時間: {call.recording_seconds}秒")
+    if len(donor_ids) > 1:
+        description.append(f"この番号の寄附者が{len(donor_ids)}名います。確認してください。")
+    inquiry = ticket_services.inquiry_open(
+        actor=None,
+        municipality=call.municipality,
+        channel="phone",
+        title=f"留守番電話 {number}",
+        description="\n".join(description),
+        requester_type=call.requester_type or "donor",
+        donor=donor,
+    )
+    call.inquiry = inquiry
+    call.matched_donor_ids = donor_ids
+    call.save(update_fields=["inquiry", "matched_donor_ids"])
+    return inquiry
+
+
+# --- Outbound call-back ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def call_back_place(*, actor: User, inquiry: Any, to: str = "") -> Call:
+    """折り返し電話: ring the agent, then the donor, from the municipality's own number."""
+    require_write(actor, inquiry.municipality_id)
+    to_e164 = normalize.normalize_phone(to) if to else None
+    if not to_e164 and inquiry.donor_id:
+        phone = inquiry.donor.phones.order_by("id").first()
+        to_e164 = phone.e164 if phone else None
+    if not to_e164:
+        raise ValidationError("折り返し先の電話番号がありません。")
+    from_number = (
+        MunicipalityPhoneNumber.objects.filter(municipality_id=inquiry.municipality_id)
+        .order_by("id")
+        .first()
+    )
+    if from_number is None:
+        raise ValidationError("この自治体の発信番号が登録されていません。")
+    presence = AgentPresence.objects.select_for_update().filter(user=actor).first()
+    if presence and presence.state in (AgentPresence.State.RINGING, AgentPresence.State.ON_CALL):
+        raise ValidationError("通話中は発信できません。")
+    if pending_wrap_up(actor) is not None:
+        raise ValidationError("後処理コードを入力してください。")
+    now = timezone.now()
+    call = Call.objects.create(
+        municipality_id=inquiry.municipality_id,
+        direction=Call.Direction.OUTBOUND,
+        status=Call.Status.RINGING,
+        from_e164=to_e164,  # the other party, as for inbound calls
+        to_e164=from_number.e164,
+        offered_at=now,
+        placed_by=actor,
+        inquiry=inquiry,
+    )
+    _presence_set_state(actor.pk, AgentPresence.State.RINGING, call=call, at=now)
+    from telephony import tasks
+
+    transaction.on_commit(lambda: tasks.outbound_call_place.delay(call.pk))
+    return call
+
+
+def outbound_call_place(*, call: Call) -> Call:
+    """Ask Twilio to ring the agent; their answer fetches the TwiML that dials the donor.
+
+    Not atomic on purpose: the HTTP request to Twilio must not hold a transaction open.
+    """
+    from telephony.twilio_api import public_url, rest_client
+
+    if call.call_sid:
+        return call
+    presence = AgentPresence.objects.filter(user_id=call.placed_by_id).first()
+    agent_endpoint = (
+        presence.phone_e164
+        if presence and presence.phone_e164
+        else f"client:agent-{call.placed_by_id}"
+    )
+    try:
+        created = rest_client().calls.create(
+            to=agent_endpoint,
+            from_=call.to_e164,
+            url=public_url("voice_outbound", call=call.pk),
+            status_callback=public_url("status_call", call=call.pk),
+            status_callback_event=["initiated", "ringing", "answered", "completed"],
+            status_callback_method="POST",
+        )
+    except TwilioRestException as exc:
+        # Twilio refused (bad number, no credit): the agent must not stay "ringing".
+        logger.warning("Call-back %s refused by Twilio: %s", call.pk, exc)
+        with transaction.atomic():
+            _call_end(call, ended_at=timezone.now(), twilio_status="failed")
+        return call
+    Call.objects.filter(pk=call.pk, call_sid__isnull=True).update(call_sid=created.sid)
+    call.refresh_from_db()
+    _event_once(call, "outbound:placed", at=timezone.now(), payload={"sid": created.sid})
+    return call
+
+
+# --- Calendars ------------------------------------------------------------------------------
+
+# The hours the seeds' contracts state, as presets a municipality can be given.
+CALENDAR_PRESETS: dict[str, dict[str, Any]] = {
+    # 福山市: 年中無休（1月1日から1月3日までを除く）午前9時から午後5時まで
+    "every_day_except_new_year": {
+        "weekdays": range(7),
+        "open_on_holidays": True,
+        "exceptions": [("年始休業", (1, 1), (1, 3), True, None)],
+    },
+    # 藤沢市: 休日等を除く月曜日から金曜日までの午前9時から午後5時まで。年末年始の繁忙期
+    # （12月29日〜1月3日）は受付時間の延長・休日の対応。
+    "weekdays_with_year_end_peak": {
+        "weekdays": range(5),
+        "open_on_holidays": False,
+        "exceptions": [
+            ("年末年始繁忙期（受付時間延長）", (12, 29), (1, 3), False, (9, 20)),
+        ],
+    },
+    # 中野区: 区役所が閉庁している休日（土、日曜日・祝日）も電話対応
+    "every_day_including_holidays": {
+        "weekdays": range(7),
+        "open_on_holidays": True,
+        "exceptions": [],
+    },
+    "weekdays": {"weekdays": range(5), "open_on_holidays": False, "exceptions": []},
+}
+
+
+@transaction.atomic
+def business_calendar_apply_preset(
+    *,
+    municipality: Municipality,
+    preset: str,
+    opens: datetime.time = datetime.time(9, 0),
+    closes: datetime.time = datetime.time(17, 0),
+) -> BusinessCalendar:
+    """Replace a municipality's weekly hours and yearly exceptions with one of the presets."""
+    rule = CALENDAR_PRESETS[preset]
+    phone_settings, _ = PhoneSettings.objects.get_or_create(municipality=municipality)
+    phone_settings.open_on_holidays = rule["open_on_holidays"]
+    phone_settings.save(update_fields=["open_on_holidays"])
+    WeeklyHours.objects.filter(municipality=municipality).delete()
+    WeeklyHours.objects.bulk_create(
+        WeeklyHours(municipality=municipality, weekday=d, opens=opens, closes=closes)
+        for d in rule["weekdays"]
+    )
+    CalendarException.objects.filter(municipality=municipality, every_year=True).delete()
+    for label, (m1, d1), (m2, d2), closed, hours in rule["exceptions"]:
+        # Yearly ranges keep month/day only; 2000 is a leap year so Feb 29 would fit too.
+        CalendarException.objects.create(
+            municipality=municipality,
+            label=label,
+            start_date=datetime.date(2000, m1, d1),
+            end_date=datetime.date(2000, m2, d2),
+            every_year=True,
+            closed=closed,
+            opens=datetime.time(hours[0]) if hours else None,
+            closes=datetime.time(hours[1]) if hours else None,
+        )
+    return BusinessCalendar.for_municipality(municipality.id)

@@ -1,0 +1,24 @@
+"""Slow telephony work, off the webhook's path: tickets from voicemail, call-backs via REST."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from telephony import services
+from telephony.models import Call
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def voicemail_ticket_open(call_id: int) -> int | None:
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None:
+        return None
+    return services.voicemail_ticket_open(call=call).pk
+
+
+@shared_task(autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
+def outbound_call_place(call_id: int) -> str | None:
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None:
+        return None
+    return services.outbound_call_place(call=call).call_sid

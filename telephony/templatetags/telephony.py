@@ -1,0 +1,32 @@
+"""{% incoming_call_panel %}: the agent's phone controls and screen-pop area, for any page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from telephony import services
+from telephony.models import AgentPresence, Disposition
+
+register = template.Library()
+
+
+@register.inclusion_tag("telephony/_panel_controls.html", takes_context=True)
+def incoming_call_panel(context: template.Context) -> dict[str, Any]:
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_operator_staff:
+        return {"enabled": False}
+    presence = services.presence_for(user)
+    return {
+        "enabled": True,
+        "csrf_token": context.get("csrf_token"),
+        "presence": presence,
+        "states": [
+            (state, label)
+            for state, label in AgentPresence.State.choices
+            if state in services.AGENT_SETTABLE_STATES
+        ],
+        "dispositions": list(Disposition.objects.filter(active=True)),
+    }

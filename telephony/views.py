@@ -1,0 +1,428 @@
+"""Twilio webhooks (signed, CSRF-exempt, TwiML out) and the agents' and supervisors' pages."""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.access import scoped_or_404
+from telephony import selectors, services, twiml
+from telephony.models import AgentPresence, Call, Disposition
+from telephony.twilio_api import twilio_webhook, voice_access_token
+
+logger = logging.getLogger("telephony.webhooks")
+
+
+# --- Webhooks ---------------------------------------------------------------------------------
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _call(request: HttpRequest, *, leg: bool = False) -> Call | None:
+    """The call named by ``?call=`` — and, for the caller's own leg, by the CallSid Twilio sent."""
+    call_id = _int(request.GET.get("call"))
+    call = (
+        Call.objects.select_related("municipality").filter(pk=call_id).first() if call_id else None
+    )
+    if call is None:
+        sid = request.POST.get("CallSid", "")
+        call = (
+            Call.objects.select_related("municipality").filter(call_sid=sid).first()
+            if sid
+            else None
+        )
+        return call
+    sent_sid = request.POST.get("ParentCallSid" if leg else "CallSid", "")
+    if call.call_sid and sent_sid and call.call_sid != sent_sid:
+        logger.warning("Webhook for call %s carried CallSid %s", call.pk, sent_sid)
+        return None
+    return call
+
+
+def _next_to_twiml(step: services.Next) -> HttpResponse:
+    call = step.call
+    match step.kind:
+        case "unknown_number":
+            return twiml.twiml(twiml.unknown_number())
+        case "closed":
+            return twiml.twiml(twiml.closed(call_id=call.pk, message=step.message))
+        case "menu":
+            return twiml.twiml(
+                twiml.menu(
+                    call_id=call.pk,
+                    greeting=step.message,
+                    options=step.settings.ivr_options,
+                    attempt=step.attempt,
+                    notice=step.notice,
+                )
+            )
+        case "ring":
+            return twiml.twiml(
+                twiml.ring(
+                    call_id=call.pk,
+                    targets=step.targets,
+                    timeout=step.settings.ring_timeout_seconds,
+                    record=step.settings.record_calls,
+                    announce=step.announce,
+                )
+            )
+        case "enqueue":
+            return twiml.twiml(twiml.enqueue(call_id=call.pk, queue_name=step.message))
+        case "voicemail":
+            return twiml.twiml(twiml.offer_voicemail(call_id=call.pk))
+        case "voicemail_done":
+            return twiml.twiml(twiml.voicemail_done())
+        case "hold":
+            return twiml.twiml(twiml.hold(message=step.message))
+        case "leave":
+            return twiml.twiml(twiml.leave_queue())
+        case "whisper":
+            return twiml.twiml(twiml.agent_whisper(municipality_name=call.municipality.name))
+        case "hangup":
+            return twiml.twiml(twiml.hangup())
+    return twiml.twiml(twiml.empty())
+
+
+def _gone() -> HttpResponse:
+    # Twilio reads a 200 with <Hangup/>; an error status would make it play its own apology.
+    return twiml.twiml(twiml.hangup())
+
+
+@twilio_webhook
+def voice_inbound(request: HttpRequest) -> HttpResponse:
+    step = services.inbound_call_receive(
+        call_sid=request.POST.get("CallSid", ""),
+        to=request.POST.get("To", ""),
+        from_=request.POST.get("From", ""),
+        # Twilio's voice request carries no timestamp: the call arrives now.
+        at=timezone.now(),
+        payload=request.POST,
+    )
+    return _next_to_twiml(step)
+
+
+@twilio_webhook
+def voice_menu(request: HttpRequest) -> HttpResponse:
+    call = _call(request)
+    if call is None:
+        return _gone()
+    step = services.ivr_choice_receive(
+        call=call,
+        digits=request.POST.get("Digits", "").strip(),
+        attempt=_int(request.GET.get("attempt")) or 1,
+        payload=request.POST,
+    )
+    return _next_to_twiml(step)
+
+
+@twilio_webhook
+def voice_wait(request: HttpRequest) -> HttpResponse:
+    call = _call(request)
+    if call is None:
+        return twiml.twiml(twiml.leave_queue())
+    step = services.queue_wait_tick(
+        call=call,
+        queue_position=_int(request.POST.get("QueuePosition")) or 0,
+        payload=request.POST,
+    )
+    return _next_to_twiml(step)
+
+
+@twilio_webhook
+def voice_queue_exit(request: HttpRequest) -> HttpResponse:
+    call = _call(request)
+    if call is None:
+        return _gone()
+    step = services.queue_exit(
+        call=call, result=request.POST.get("QueueResult", ""), payload=request.POST
+    )
+    return _next_to_twiml(step)
+
+
+@twilio_webhook
+def voice_agent(request: HttpRequest) -> HttpResponse:
+    call = _call(request, leg=True)
+    agent_id = _int(request.GET.get("agent"))
+    if call is None or agent_id is None:
+        return _gone()
+    return _next_to_twiml(
+        services.agent_leg_answered(call=call, agent_id=agent_id, payload=request.POST)
+    )
+
+
+@twilio_webhook
+def voice_dial_done(request: HttpRequest) -> HttpResponse:
+    call = _call(request)
+    if call is None:
+        return _gone()
+    step = services.dial_finished(
+        call=call, dial_status=request.POST.get("DialCallStatus", ""), payload=request.POST
+    )
+    return _next_to_twiml(step)
+
+
+@twilio_webhook
+def voice_voicemail(request: HttpRequest) -> HttpResponse:
+    call = _call(request)
+    if call is None:
+        return _gone()
+    return _next_to_twiml(services.voicemail_recorded(call=call, payload=request.POST))
+
+
+@twilio_webhook
+def voice_outbound(request: HttpRequest) -> HttpResponse:
+    """The agent answered their leg of a call-back: dial the donor from the city's number."""
+    call_id = _int(request.GET.get("call"))
+    call = Call.objects.filter(pk=call_id, direction=Call.Direction.OUTBOUND).first()
+    if call is None or call.placed_by_id is None:
+        return _gone()
+    return twiml.twiml(
+        twiml.outbound_bridge(
+            call_id=call.pk,
+            agent_id=call.placed_by_id,
+            to_e164=call.from_e164,
+            caller_id=call.to_e164,
+            record=True,
+        )
+    )
+
+
+@twilio_webhook
+def status_call(request: HttpRequest) -> HttpResponse:
+    call = _call(request)
+    if call is None:
+        logger.info("Status callback for unknown call %s", request.POST.get("CallSid"))
+        return HttpResponse(status=204)
+    if call.call_sid is None and request.POST.get("CallSid"):
+        # A call-back's status may arrive before the REST response gave us its sid.
+        Call.objects.filter(pk=call.pk, call_sid__isnull=True).update(
+            call_sid=request.POST["CallSid"]
+        )
+        call.refresh_from_db()
+    services.call_status_receive(
+        call=call,
+        twilio_status=request.POST.get("CallStatus", ""),
+        sequence=_int(request.POST.get("SequenceNumber")),
+        at=services.twilio_time(request.POST.get("Timestamp")),
+        payload=request.POST,
+    )
+    return HttpResponse(status=204)
+
+
+@twilio_webhook
+def status_agent_leg(request: HttpRequest) -> HttpResponse:
+    call = _call(request, leg=True)
+    agent_id = _int(request.GET.get("agent"))
+    if call is None or agent_id is None:
+        return HttpResponse(status=204)
+    services.agent_leg_status(
+        call=call,
+        agent_id=agent_id,
+        twilio_status=request.POST.get("CallStatus", ""),
+        sequence=_int(request.POST.get("SequenceNumber")),
+        payload=request.POST,
+    )
+    return HttpResponse(status=204)
+
+
+@twilio_webhook
+def status_recording(request: HttpRequest) -> HttpResponse:
+    call = _call(request)
+    if call is None:
+        return HttpResponse(status=204)
+    services.recording_status_receive(
+        call=call,
+        recording_sid=request.POST.get("RecordingSid", ""),
+        recording_url=request.POST.get("RecordingUrl", ""),
+        recording_status=request.POST.get("RecordingStatus", ""),
+        duration=request.POST.get("RecordingDuration"),
+        payload=request.POST,
+    )
+    return HttpResponse(status=204)
+
+
+# --- Pages ------------------------------------------------------------------------------------
+
+
+def _back(request: HttpRequest, default: str = "telephony:agent") -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(default)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _operator_staff(request: HttpRequest) -> None:
+    if not request.user.is_operator_staff:
+        raise PermissionDenied
+
+
+@login_required
+@require_GET
+def agent_page(request: HttpRequest) -> HttpResponse:
+    """電話: the incoming-call panel on its own, for agents working without the console."""
+    _operator_staff(request)
+    return render(request, "telephony/agent.html", _panel_context(request))
+
+
+def _panel_context(request: HttpRequest) -> dict:
+    presence = services.presence_for(request.user)
+    return {
+        "presence": presence,
+        "presence_states": services.AGENT_SETTABLE_STATES,
+        "state_labels": dict(AgentPresence.State.choices),
+        "dispositions": Disposition.objects.filter(active=True),
+        "pending_wrap_up": services.pending_wrap_up(request.user),
+    }
+
+
+@login_required
+@require_POST
+def presence_update(request: HttpRequest) -> HttpResponse:
+    _operator_staff(request)
+    try:
+        presence = services.agent_presence_set(
+            actor=request.user, state=request.POST.get("state", "")
+        )
+    except ValidationError as exc:
+        if _wants_json(request):
+            return JsonResponse({"error": exc.messages[0]}, status=409)
+        messages.error(request, exc.messages[0])
+        return _back(request)
+    if _wants_json(request):
+        return JsonResponse({"presence": presence.state, "label": presence.get_state_display()})
+    return _back(request)
+
+
+@login_required
+@require_POST
+def call_wrap_up(request: HttpRequest, call_id: int) -> HttpResponse:
+    _operator_staff(request)
+    call = scoped_or_404(Call.objects.all(), request.user, pk=call_id)
+    disposition = get_object_or_404(
+        Disposition, code=request.POST.get("disposition", ""), active=True
+    )
+    try:
+        services.call_wrap_up(
+            actor=request.user,
+            call=call,
+            disposition=disposition,
+            note=request.POST.get("note", ""),
+            next_state=request.POST.get("next_state") or AgentPresence.State.AVAILABLE,
+        )
+    except ValidationError as exc:
+        if _wants_json(request):
+            return JsonResponse({"error": exc.messages[0]}, status=409)
+        messages.error(request, exc.messages[0])
+        return _back(request)
+    if _wants_json(request):
+        return JsonResponse({"ok": True})
+    messages.success(request, "後処理を登録しました。")
+    return _back(request)
+
+
+@login_required
+@require_POST
+def call_ticket_start(request: HttpRequest, call_id: int) -> HttpResponse:
+    """One click from the pop: a phone ticket with this call linked (and the chosen donor)."""
+    _operator_staff(request)
+    call = scoped_or_404(Call.objects.select_related("municipality"), request.user, pk=call_id)
+    try:
+        inquiry = services.call_ticket_start(
+            actor=request.user, call=call, donor_id=_int(request.POST.get("donor"))
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return _back(request)
+    url = selectors.inquiry_url(inquiry.pk)
+    if _wants_json(request):
+        return JsonResponse({"inquiry_id": inquiry.pk, "url": url})
+    return redirect(url) if url else _back(request)
+
+
+@login_required
+@require_POST
+def call_back(request: HttpRequest, inquiry_id: int) -> HttpResponse:
+    """折り返し電話 from a ticket."""
+    from tickets.models import Inquiry
+
+    _operator_staff(request)
+    inquiry = scoped_or_404(Inquiry.objects.select_related("donor"), request.user, pk=inquiry_id)
+    try:
+        call = services.call_back_place(
+            actor=request.user, inquiry=inquiry, to=request.POST.get("to", "")
+        )
+    except ValidationError as exc:
+        if _wants_json(request):
+            return JsonResponse({"error": exc.messages[0]}, status=409)
+        messages.error(request, exc.messages[0])
+        return _back(request)
+    if _wants_json(request):
+        return JsonResponse({"call_id": call.pk})
+    messages.success(request, "折り返し電話を発信しています。お手元の電話に出てください。")
+    return _back(request)
+
+
+@login_required
+@require_GET
+def call_pop(request: HttpRequest, call_id: int) -> HttpResponse:
+    """The same payload the websocket pushes, for a page that (re)loads mid-call."""
+    _operator_staff(request)
+    payload = selectors.screen_pop_payload(user=request.user, call_id=call_id)
+    if payload is None:
+        return JsonResponse({"error": "not found"}, status=404)
+    return JsonResponse(payload)
+
+
+@login_required
+@require_GET
+def voice_token(request: HttpRequest) -> HttpResponse:
+    _operator_staff(request)
+    token = voice_access_token(f"agent-{request.user.pk}")
+    if token is None:
+        return JsonResponse({"error": "ソフトフォンは設定されていません。"}, status=404)
+    return JsonResponse({"token": token, "identity": f"agent-{request.user.pk}"})
+
+
+@login_required
+@require_GET
+def wallboard(request: HttpRequest) -> HttpResponse:
+    """監督者のウォールボード: scoped to the supervisor's municipalities."""
+    from crm.models import Municipality
+
+    if request.user.role not in ("supervisor", "operator_admin"):
+        raise PermissionDenied
+    requested = [int(v) for v in request.GET.getlist("municipality") if v.isdigit()]
+    ids = selectors.wallboard_municipality_ids(request.user, requested)
+    if requested and not ids:
+        raise Http404
+    stats = selectors.wallboard_stats(ids, now=timezone.now())
+    municipalities = Municipality.objects.visible_to(request.user).order_by("code")
+    return render(
+        request,
+        "telephony/wallboard.html",
+        {
+            "stats": stats,
+            "municipalities": municipalities,
+            "selected": requested,
+            "ws_query": "&".join(f"municipality={m}" for m in requested),
+        },
+    )

@@ -1,0 +1,392 @@
+"""Whole calls replayed through really signed webhooks, following the TwiML we answer with."""
+
+from __future__ import annotations
+
+import pytest
+import time_machine
+from django.test import Client
+from django.urls import reverse
+
+from crm import normalize
+from telephony import services
+from telephony.models import AgentPresence, Call, CallEvent, Disposition
+from tests.factories import DonorFactory, DonorPhoneFactory, ShipmentFactory
+from tests.telephony.conftest import (
+    PUBLIC_BASE,
+    PhoneCall,
+    TwilioStandIn,
+    make_available,
+    tokyo,
+)
+from tickets.models import Inquiry
+
+CALLER = "+819012345678"
+
+
+def says(root) -> str:
+    return " ".join(node.text or "" for node in root.iter("Say"))
+
+
+# --- Signatures -----------------------------------------------------------------------------
+
+
+def test_unsigned_and_wrongly_signed_webhooks_are_refused_and_logged(twilio, line_a, caplog):
+    url = reverse("telephony:voice_inbound")
+    params = {"CallSid": "CA" + "9" * 32, "From": CALLER, "To": line_a.e164}
+    assert twilio.post(url, params, sign=False).status_code == 403
+    assert twilio.post(url, params, signature="bm90IGEgc2lnbmF0dXJl").status_code == 403
+    forged = TwilioStandIn(token="someone-elses-token")
+    assert forged.post(url, params).status_code == 403
+    # Signed for the address the app sees rather than the public one Twilio calls: refused.
+    internal = "http://testserver" + url
+    wrong_url_sig = twilio.validator.compute_signature(internal, params)
+    assert twilio.post(url, params, signature=wrong_url_sig).status_code == 403
+    assert "Rejected Twilio webhook" in caplog.text
+    assert not Call.objects.exists()
+
+
+def test_signed_against_public_base_url_is_accepted_without_csrf_token(line_a, open_hours):
+    # Webhooks are CSRF-exempt (Twilio cannot carry a token); the signature protects them.
+    twilio = TwilioStandIn(Client(enforce_csrf_checks=True))
+    call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    root = call.dial_in()
+    assert root.find("Gather") is not None
+    assert root.find("Gather").get("action").startswith(PUBLIC_BASE)
+
+
+def test_webhooks_only_take_post(twilio, line_a):
+    response = Client().get(reverse("telephony:voice_inbound"))
+    assert response.status_code == 405
+
+
+def test_pages_still_require_csrf(login, agent_a):
+    client = login(agent_a, Client(enforce_csrf_checks=True))
+    response = client.post(reverse("telephony:presence_update"), {"state": "available"})
+    assert response.status_code == 403
+
+
+# --- Greeting and menu ----------------------------------------------------------------------
+
+
+def test_greeting_names_the_municipality_in_japanese_and_offers_the_menu(
+    twilio, line_a, city_a, open_hours
+):
+    root = PhoneCall(twilio, from_=CALLER, to=line_a.e164).dial_in()
+    say = root.find("Gather/Say")
+    assert say.get("language") == "ja-JP"
+    text = says(root)
+    assert city_a.answer_name in text
+    assert "寄附をされた方、寄附をご検討中の方は1を" in text
+    assert "返礼品提供事業者の方は2を" in text
+    assert "その他のお問合せの方は3を" in text
+
+
+def test_greeting_and_menu_are_configurable_per_municipality(twilio, line_a, city_a, open_hours):
+    phone_settings = city_a.phone_settings
+    phone_settings.greeting = "小樽市ふるさと納税係です。"
+    phone_settings.ivr_options = {
+        "1": {"label": "寄附について", "requester_type": "donor"},
+        "9": {"label": "市役所へのご用件", "requester_type": "city"},
+    }
+    phone_settings.save()
+    call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    text = says(call.dial_in())
+    assert "小樽市ふるさと納税係です。" in text
+    assert "市役所へのご用件は9を" in text
+    call.press("9")
+    assert Call.objects.get(call_sid=call.sid).requester_type == "city"
+
+
+def test_no_input_and_invalid_input_reprompt_then_route_as_other(twilio, line_a, open_hours):
+    call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    call.dial_in()
+    root = call.press("")
+    assert "入力が確認できませんでした" in says(root)
+    assert root.find("Gather") is not None
+    root = call.press("7")
+    assert "入力が正しくありません" in says(root)
+    root = call.press("*")
+    # The third failure still reaches a person, as "other"; nobody is free, so the queue.
+    assert root.find("Enqueue") is not None
+    record = Call.objects.get(call_sid=call.sid)
+    assert record.requester_type == "other"
+    assert record.status == Call.Status.QUEUED
+
+
+def test_unknown_dialled_number_is_answered_and_hung_up(twilio, line_a):
+    root = PhoneCall(twilio, from_=CALLER, to="+81120999999").dial_in()
+    assert root.find("Hangup") is not None
+    assert not Call.objects.exists()
+
+
+# --- Whole calls ----------------------------------------------------------------------------
+
+
+def test_answered_call_full_lifecycle(
+    twilio, line_a, city_a, agent_a, agent_a2, agent_b, open_hours
+):
+    for agent in (agent_a, agent_a2, agent_b):
+        make_available(agent)
+    call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    call.dial_in()
+    root = call.press("1")
+    targets = call.dial_targets()
+    # Both free agents of city A ring; city B's agent does not.
+    assert sorted(t.text for t in targets) == sorted(
+        [f"agent-{agent_a.pk}", f"agent-{agent_a2.pk}"]
+    )
+    assert all(t.tag == "Client" for t in targets)
+    assert root.find("Dial").get("record") == "record-from-answer-dual"
+    assert AgentPresence.objects.get(user=agent_a).state == AgentPresence.State.RINGING
+    assert AgentPresence.objects.get(user=agent_b).state == AgentPresence.State.AVAILABLE
+    record = Call.objects.get(call_sid=call.sid)
+    assert record.status == Call.Status.RINGING and record.requester_type == "donor"
+
+    first = next(t for t in targets if t.text == f"agent-{agent_a.pk}")
+    second = next(t for t in targets if t.text == f"agent-{agent_a2.pk}")
+    call.agent_leg(first, "ringing", 1)
+    whisper = call.agent_answers(first)
+    assert city_a.name in says(whisper)
+    call.agent_leg(second, "canceled", 2)
+    record.refresh_from_db()
+    assert record.status == Call.Status.IN_PROGRESS
+    assert record.answered_by == agent_a
+    assert AgentPresence.objects.get(user=agent_a).state == AgentPresence.State.ON_CALL
+    assert AgentPresence.objects.get(user=agent_a2).state == AgentPresence.State.AVAILABLE
+
+    with time_machine.travel(tokyo(2025, 6, 10, 10, 5), tick=False):
+        call.agent_leg(first, "completed", 3)
+        call.dial_ends("completed", duration=280)
+        call.hang_up()
+    record.refresh_from_db()
+    assert record.status == Call.Status.COMPLETED
+    assert record.talk_seconds >= 200 and record.queue_seconds is not None
+    presence = AgentPresence.objects.get(user=agent_a)
+    assert presence.state == AgentPresence.State.WRAP_UP
+
+    # Wrap-up is required before the next call.
+    with pytest.raises(Exception, match="後処理コード"):
+        make_available(agent_a)
+    services.call_wrap_up(
+        actor=agent_a, call=record, disposition=Disposition.objects.get(code="resolved")
+    )
+    assert AgentPresence.objects.get(user=agent_a).state == AgentPresence.State.AVAILABLE
+
+
+def test_replayed_webhooks_are_applied_once(twilio, line_a, agent_a, open_hours):
+    make_available(agent_a)
+    call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    call.dial_in()
+    call.dial_in()  # Twilio retried the first request
+    assert Call.objects.filter(call_sid=call.sid).count() == 1
+    call.press("1")
+    target = call.dial_targets()[0]
+    call.agent_answers(target)
+    call.agent_answers(target)
+    call.hang_up(sequence=5)
+    call.hang_up(sequence=5)
+    record = Call.objects.get(call_sid=call.sid)
+    assert record.events.filter(event="status:completed").count() == 1
+    assert record.events.filter(event=f"agent:answer:{agent_a.pk}").count() == 1
+    assert record.status == Call.Status.COMPLETED
+
+
+def test_out_of_order_status_callbacks_never_move_the_call_back(twilio, line_a, open_hours):
+    call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    call.dial_in()
+    call.hang_up(sequence=3)
+    twilio.status(call, "ringing", sequence=0)
+    twilio.status(call, "in-progress", sequence=1)
+    record = Call.objects.get(call_sid=call.sid)
+    assert record.status == Call.Status.ABANDONED_IVR
+    assert record.last_sequence == 3
+    assert record.ended_at is not None
+    # The late callbacks are still kept as events.
+    assert CallEvent.objects.filter(call=record, event="status:ringing").exists()
+
+
+def test_caller_hangs_up_in_the_ivr(twilio, line_a, open_hours):
+    call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    call.dial_in()
+    call.hang_up(duration=8)
+    record = Call.objects.get(call_sid=call.sid)
+    assert record.status == Call.Status.ABANDONED_IVR
+    assert record.routed_at is None
+
+
+def test_caller_hangs_up_in_the_queue(twilio, line_a, open_hours):
+    call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    call.dial_in()
+    root = call.press("1")
+    assert root.find("Enqueue").text == f"municipality-{line_a.municipality_id}"
+    hold = call.wait_in_queue()
+    assert "混み合っております" in says(hold)
+    assert hold.find("Pause") is not None
+    with time_machine.travel(tokyo(2025, 6, 10, 10, 1), tick=False):
+        root = call.leave_queue("hangup")
+        call.hang_up()
+    assert root.find("Hangup") is not None
+    record = Call.objects.get(call_sid=call.sid)
+    assert record.status == Call.Status.ABANDONED_QUEUE
+    assert record.queue_seconds >= 55
+
+
+def test_queued_caller_is_connected_when_an_agent_becomes_free(twilio, line_a, agent_a, open_hours):
+    call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    call.dial_in()
+    call.press("1")
+    make_available(agent_a)
+    # Second in line with one free agent: keep waiting; first in line: leave to be connected.
+    assert call.wait_in_queue(position=2).find("Leave") is None
+    assert call.wait_in_queue(position=1).find("Leave") is not None
+    root = call.leave_queue("leave")
+    assert [t.text for t in call.dial_targets()] == [f"agent-{agent_a.pk}"]
+    assert root.find("Dial") is not None
+
+
+def test_unanswered_ring_takes_the_agent_off_the_line_and_requeues(
+    twilio, line_a, agent_a, open_hours
+):
+    make_available(agent_a)
+    call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    call.dial_in()
+    call.press("1")
+    target = call.dial_targets()[0]
+    call.agent_leg(target, "no-answer", 2)
+    root = call.dial_ends("no-answer")
+    # An agent who lets a call ring out is taken off the line (離席), so the caller is not
+    # rung back to an empty desk; the caller waits in the queue for the next free agent.
+    assert AgentPresence.objects.get(user=agent_a).state == AgentPresence.State.BREAK
+    assert root.find("Enqueue") is not None
+    assert Call.objects.get(call_sid=call.sid).status == Call.Status.QUEUED
+
+
+def test_agent_rung_for_one_call_is_not_rung_for_another(twilio, line_a, agent_a, open_hours):
+    make_available(agent_a)
+    first = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    first.dial_in()
+    first.press("1")
+    second = PhoneCall(twilio, from_="+819087654321", to=line_a.e164)
+    second.dial_in()
+    root = second.press("1")
+    assert root.find("Dial") is None
+    assert root.find("Enqueue") is not None
+
+
+def test_queue_wait_is_bounded_then_voicemail_is_offered(twilio, line_a, city_a, open_hours):
+    city_a.phone_settings.max_queue_wait_seconds = 60
+    city_a.phone_settings.save()
+    call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    call.dial_in()
+    call.press("1")
+    assert call.wait_in_queue().find("Leave") is None
+    with time_machine.travel(tokyo(2025, 6, 10, 10, 2), tick=False):
+        assert call.wait_in_queue(queue_time=120).find("Leave") is not None
+        root = call.leave_queue("leave")
+    assert root.find("Record") is not None
+    assert "混み合って" in says(root)
+
+
+def test_after_hours_voicemail_becomes_a_ticket_for_the_matched_donor(
+    twilio, line_a, city_a, django_capture_on_commit_callbacks
+):
+    donor = DonorFactory(municipality=city_a, name="留守 花子")
+    DonorPhoneFactory(donor=donor, e164=CALLER)
+    with time_machine.travel(tokyo(2025, 6, 10, 19, 30), tick=False):
+        call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+        root = call.dial_in()
+    text = says(root)
+    assert "本日の受付は終了しております" in text
+    assert "受付時間は、毎日午前9時から午後5時まで" in text
+    assert "次の受付開始は、6月11日(水)午前9時です" in text
+    assert root.find("Gather") is None and root.find("Record") is not None
+    with django_capture_on_commit_callbacks(execute=True):
+        done = call.record_voicemail(duration=14)
+    assert done.find("Hangup") is not None
+    call.hang_up()
+    record = Call.objects.get(call_sid=call.sid)
+    assert record.after_hours and record.voicemail
+    assert record.status == Call.Status.VOICEMAIL
+    inquiry = record.inquiry
+    assert inquiry is not None
+    assert inquiry.channel == "phone" and inquiry.municipality == city_a
+    assert inquiry.donor == donor
+    assert record.recording_url in inquiry.ticket.description
+    assert Inquiry.objects.count() == 1
+
+
+def test_call_on_a_national_holiday_goes_to_voicemail_where_closed(twilio, city_a, city_b):
+    from tests.factories import MunicipalityPhoneNumberFactory
+
+    # 2025-02-24 is 振替休日 (the Emperor's Birthday fell on a Sunday).
+    fujisawa_like = MunicipalityPhoneNumberFactory(municipality=city_a, e164="+81466000001")
+    services.business_calendar_apply_preset(
+        municipality=city_a, preset="weekdays_with_year_end_peak"
+    )
+    fukuyama_like = MunicipalityPhoneNumberFactory(municipality=city_b, e164="+81849000001")
+    services.business_calendar_apply_preset(municipality=city_b, preset="every_day_except_new_year")
+    with time_machine.travel(tokyo(2025, 2, 24, 11, 0), tick=False):
+        closed = PhoneCall(twilio, from_=CALLER, to=fujisawa_like.e164).dial_in()
+        open_ = PhoneCall(twilio, from_=CALLER, to=fukuyama_like.e164).dial_in()
+    assert closed.find("Record") is not None
+    assert "祝日を除く" in says(closed)
+    assert "次の受付開始は、2月25日(火)午前9時です" in says(closed)
+    assert open_.find("Gather") is not None
+
+
+def test_withheld_number_voicemail_opens_a_ticket_without_a_donor(
+    twilio, line_a, city_a, django_capture_on_commit_callbacks
+):
+    DonorPhoneFactory(donor__municipality=city_a, e164=CALLER)
+    with time_machine.travel(tokyo(2025, 6, 10, 8, 0), tick=False):
+        call = PhoneCall(twilio, from_="anonymous", to=line_a.e164)
+        root = call.dial_in()
+    assert "ただいま受付時間外です" in says(root)
+    with django_capture_on_commit_callbacks(execute=True):
+        call.record_voicemail()
+    record = Call.objects.get(call_sid=call.sid)
+    assert record.from_e164 == "" and record.from_raw == "anonymous"
+    assert record.inquiry.donor is None
+    assert "非通知" in record.inquiry.ticket.title
+
+
+def test_number_stored_full_width_in_the_donors_record_is_matched(
+    twilio, line_a, city_a, agent_a, open_hours
+):
+    raw = "０９０−１２３４−５６７８"
+    shipment = ShipmentFactory(donation__donor__municipality=city_a, gift_item__municipality=city_a)
+    donor = shipment.donation.donor
+    DonorPhoneFactory(donor=donor, e164=normalize.normalize_phone(raw), raw=raw)
+    make_available(agent_a)
+    call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    call.dial_in()
+    call.press("1")
+    from telephony.selectors import screen_pop_payload
+
+    record = Call.objects.get(call_sid=call.sid)
+    payload = screen_pop_payload(user=agent_a, call_id=record.pk)
+    assert [m["id"] for m in payload["matches"]] == [donor.pk]
+    shipment_card = payload["matches"][0]["donations"][0]["shipments"][0]
+    assert shipment_card["tracking_url"].endswith(shipment.tracking_number)
+
+
+def test_same_number_in_another_city_is_not_matched(twilio, line_a, city_b, agent_a, open_hours):
+    DonorPhoneFactory(donor__municipality=city_b, e164=CALLER)
+    call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    call.dial_in()
+    from telephony.selectors import screen_pop_payload
+
+    record = Call.objects.get(call_sid=call.sid)
+    payload = screen_pop_payload(user=agent_a, call_id=record.pk)
+    assert payload["matches"] == []
+    assert payload["search"]["query"] == "090-1234-5678"
+
+
+def test_agent_can_be_rung_on_their_phone_number(twilio, line_a, agent_a, open_hours):
+    services.agent_phone_set(actor=agent_a, phone="03-1234-5678")
+    make_available(agent_a)
+    call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    call.dial_in()
+    call.press("1")
+    [target] = call.dial_targets()
+    assert target.tag == "Number" and target.text == "+81312345678"
