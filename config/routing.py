@@ -1,3 +1,7 @@
 """Websocket routes of every app, gathered in one place for the ASGI router."""
 
-websocket_urlpatterns: list = []
+from telephony.routing import websocket_urlpatterns as telephony_websockets
+
+websocket_urlpatterns: list = [
+    *telephony_websockets,
+]

@@ -6,4 +6,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("crm.urls")),
     path("api/", include("tickets.api_urls")),
+    path("telephony/", include("telephony.urls")),
 ]
