@@ -62,7 +62,11 @@ def two_factor(request: HttpRequest) -> HttpResponse:
         ).first() or TOTPDevice.objects.create(user=user, name="既定", confirmed=False)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["token"]):
+        # django-otp throttles a device after failures (1 s, 2 s, 4 s …) against guessing.
+        allowed, _ = device.verify_is_allowed()
+        if not allowed:
+            form.add_error("token", "確認コードの誤りが続いたため、少し待ってから入力してください。")
+        elif device.verify_token(form.cleaned_data["token"]):
             if enrolling:
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
@@ -72,8 +76,9 @@ def two_factor(request: HttpRequest) -> HttpResponse:
             if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
                 return redirect(next_url)
             return redirect("home")
-        audit_record(action=AuditLog.Action.OTP_FAILED, request=request, user=user)
-        form.add_error("token", "確認コードが正しくありません。")
+        else:
+            audit_record(action=AuditLog.Action.OTP_FAILED, request=request, user=user)
+            form.add_error("token", "確認コードが正しくありません。")
     context = {"form": form, "enrolling": enrolling}
     if enrolling:
         context["qr"] = _qr_svg(device.config_url)

@@ -87,6 +87,10 @@ def test_totp_enrolment_then_verification(agent_a):
     assert bad.status_code == 200
     assert AuditLog.objects.filter(action=AuditLog.Action.OTP_FAILED, user=agent_a).exists()
 
+    # Right after a failure the device is throttled: even the right code is refused for a moment.
+    throttled = client.post(reverse("two_factor"), {"token": _current_code(device)})
+    assert "少し待ってから" in throttled.content.decode()
+    time.sleep(1.1)
     ok = client.post(reverse("two_factor"), {"token": _current_code(device)})
     assert ok.status_code == 302
     device.refresh_from_db()
