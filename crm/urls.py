@@ -9,6 +9,4 @@ urlpatterns = [
     path("logout/", LogoutView.as_view(), name="logout"),
     path("2fa/", views.two_factor, name="two_factor"),
     path("healthz", views.healthz, name="healthz"),
-    path("municipalities/<int:municipality_id>/donors/", views.donor_list, name="donor_list"),
-    path("donors/<int:donor_id>/", views.donor_detail, name="donor_detail"),
 ]

@@ -18,10 +18,8 @@ from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from crm.access import scoped_or_404
 from crm.audit import audit_record
-from crm.models import AuditLog, Donor, Municipality
-from donations_sync.models import Donation
+from crm.models import AuditLog, Municipality
 
 
 class LoginView(auth_views.LoginView):
@@ -65,7 +63,9 @@ def two_factor(request: HttpRequest) -> HttpResponse:
         # django-otp throttles a device after failures (1 s, 2 s, 4 s …) against guessing.
         allowed, _ = device.verify_is_allowed()
         if not allowed:
-            form.add_error("token", "確認コードの誤りが続いたため、少し待ってから入力してください。")
+            form.add_error(
+                "token", "確認コードの誤りが続いたため、少し待ってから入力してください。"
+            )
         elif device.verify_token(form.cleaned_data["token"]):
             if enrolling:
                 device.confirmed = True
@@ -91,34 +91,6 @@ def two_factor(request: HttpRequest) -> HttpResponse:
 def home(request: HttpRequest) -> HttpResponse:
     municipalities = Municipality.objects.visible_to(request.user).prefetch_related("phone_numbers")
     return render(request, "crm/home.html", {"municipalities": municipalities})
-
-
-@login_required
-def donor_list(request: HttpRequest, municipality_id: int) -> HttpResponse:
-    municipality = scoped_or_404(Municipality.objects.all(), request.user, id=municipality_id)
-    donors = (
-        Donor.objects.visible_to(request.user)
-        .for_municipality(municipality.id)
-        .prefetch_related("phones")
-        .order_by("-id")[:50]
-    )
-    return render(request, "crm/donor_list.html", {"municipality": municipality, "donors": donors})
-
-
-@login_required
-def donor_detail(request: HttpRequest, donor_id: int) -> HttpResponse:
-    donor = scoped_or_404(
-        Donor.objects.select_related("municipality").prefetch_related("phones", "emails"),
-        request.user,
-        id=donor_id,
-    )
-    donations = (
-        Donation.objects.visible_to(request.user)
-        .filter(donor=donor)
-        .prefetch_related("shipments__gift_item", "shipments__carrier")
-        .order_by("-donated_at")
-    )
-    return render(request, "crm/donor_detail.html", {"donor": donor, "donations": donations})
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

@@ -1,0 +1,66 @@
+// The console's universal search: results as the agent types, Enter opens the top hit,
+// arrow keys move through the hits. Without JavaScript the form still works (server-side).
+
+const form = document.getElementById("universal-search");
+const box = document.getElementById("q");
+const results = document.getElementById("search-results");
+
+let timer = null;
+let controller = null;
+let pending = null;
+
+function hits() {
+  return Array.from(results.querySelectorAll(".hits a"));
+}
+
+async function refresh() {
+  const params = new URLSearchParams(new FormData(form));
+  params.delete("open");
+  if (controller) controller.abort();
+  controller = new AbortController();
+  const url = `${form.dataset.searchUrl}?${params}`;
+  pending = fetch(url, { signal: controller.signal, headers: { "X-Requested-With": "fetch" } })
+    .then((r) => (r.ok ? r.text() : ""))
+    .then((html) => {
+      results.innerHTML = html; // server-rendered, autoescaped partial
+      const query = params.get("q") || "";
+      history.replaceState(null, "", query ? `?${params}` : location.pathname);
+    })
+    .catch(() => {});
+  return pending;
+}
+
+box.addEventListener("input", () => {
+  clearTimeout(timer);
+  timer = setTimeout(refresh, 200);
+});
+form.querySelector("select[name=m]").addEventListener("change", refresh);
+
+box.addEventListener("keydown", async (event) => {
+  if (event.key === "Enter" && !event.isComposing) {
+    event.preventDefault();
+    clearTimeout(timer);
+    await refresh();
+    const top = hits()[0];
+    if (top) location.href = top.href;
+  } else if (event.key === "ArrowDown") {
+    const first = hits()[0];
+    if (first) {
+      event.preventDefault();
+      first.focus();
+    }
+  }
+});
+
+results.addEventListener("keydown", (event) => {
+  const list = hits();
+  const index = list.indexOf(document.activeElement);
+  if (index < 0) return;
+  if (event.key === "ArrowDown" && index < list.length - 1) {
+    event.preventDefault();
+    list[index + 1].focus();
+  } else if (event.key === "ArrowUp") {
+    event.preventDefault();
+    (index === 0 ? box : list[index - 1]).focus();
+  }
+});

@@ -1,0 +1,150 @@
+// The ticket page: 定型文 search with preview and insert, and who else is viewing/editing.
+// Canned text is plain text: it goes into the textarea's value and the preview's textContent,
+// never into innerHTML.
+
+const canned = document.getElementById("canned");
+const body = document.getElementById("reply-body");
+
+function el(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+if (canned && body) {
+  const box = document.getElementById("canned-q");
+  const list = document.getElementById("canned-list");
+  const faq = document.getElementById("faq-list");
+  const preview = document.getElementById("canned-preview");
+  const title = document.getElementById("canned-title");
+  const text = document.getElementById("canned-text");
+  const missing = document.getElementById("canned-missing");
+  const insert = document.getElementById("canned-insert");
+  let chosen = null;
+  let timer = null;
+
+  function show(reply) {
+    chosen = reply;
+    title.textContent = `${reply.title}（${reply.scope}）`;
+    text.textContent = reply.text;
+    missing.hidden = reply.missing.length === 0;
+    missing.textContent = reply.missing.length
+      ? `この問合せにない情報: ${reply.missing.map((m) => `{${m}}`).join(" ")}（挿入後に書き換えてください）`
+      : "";
+    preview.hidden = false;
+  }
+
+  async function load() {
+    const response = await fetch(`${canned.dataset.url}?q=${encodeURIComponent(box.value)}`, {
+      headers: { Accept: "application/json" },
+    });
+    if (!response.ok) return;
+    const data = await response.json();
+    list.replaceChildren(
+      ...data.replies.map((reply, i) => {
+        const item = el("li");
+        const button = el("button", `${reply.title}`, "canned-item");
+        button.type = "button";
+        button.append(el("span", ` ${reply.scope}`, "muted"));
+        button.addEventListener("click", () => show(reply));
+        button.addEventListener("focus", () => show(reply));
+        item.append(button);
+        if (i === 0 && box.value) show(reply);
+        return item;
+      }),
+    );
+    if (!data.replies.length) list.append(el("li", "該当する定型文はありません。", "muted"));
+    faq.replaceChildren(
+      ...data.articles.map((article) => {
+        const item = el("li");
+        const details = el("details");
+        details.append(el("summary", `よくある質問: ${article.title}`), el("pre", article.body));
+        item.append(details);
+        return item;
+      }),
+    );
+  }
+
+  box.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(load, 150);
+  });
+  box.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.isComposing) {
+      event.preventDefault();
+      if (chosen) insert.click();
+    } else if (event.key === "ArrowDown") {
+      const first = list.querySelector("button");
+      if (first) {
+        event.preventDefault();
+        first.focus();
+      }
+    }
+  });
+  insert.addEventListener("click", () => {
+    if (!chosen) return;
+    const start = body.selectionStart ?? body.value.length;
+    body.value = body.value.slice(0, start) + chosen.text + body.value.slice(body.selectionEnd ?? start);
+    // A canned text is written to the requester: switch to 返信 unless the agent chooses otherwise.
+    const reply = document.querySelector('input[name=kind][value=reply]');
+    if (reply) reply.checked = true;
+    body.focus();
+    body.dispatchEvent(new Event("input"));
+  });
+  load();
+}
+
+// --- presence -----------------------------------------------------------------------------
+const presence = document.getElementById("presence");
+if (presence && window.WebSocket) {
+  const others = new Map(); // connection id → {name, state}
+  let socket = null;
+  let editing = false;
+  let retry = 1000;
+
+  function render() {
+    const lines = Array.from(others.values()).map((o) =>
+      o.state === "editing" ? `${o.name}さんが編集中です` : `${o.name}さんも表示しています`,
+    );
+    presence.textContent = lines.length ? `⚠ ${lines.join("・")}` : "";
+    presence.hidden = lines.length === 0;
+    presence.classList.toggle("editing", Array.from(others.values()).some((o) => o.state === "editing"));
+  }
+
+  function send(state) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ state }));
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}${presence.dataset.wsPath}`);
+    socket.addEventListener("open", () => {
+      retry = 1000;
+      if (editing) send("editing");
+    });
+    socket.addEventListener("message", (event) => {
+      const msg = JSON.parse(event.data);
+      if (msg.type !== "presence") return;
+      if (msg.state === "left") others.delete(msg.conn);
+      else others.set(msg.conn, { name: msg.name, state: msg.state });
+      render();
+    });
+    socket.addEventListener("close", (event) => {
+      others.clear();
+      render();
+      if (event.code !== 4403) setTimeout(connect, (retry = Math.min(retry * 2, 30000)));
+    });
+  }
+
+  if (body) {
+    body.addEventListener("input", () => {
+      const now = body.value.trim().length > 0;
+      if (now !== editing) {
+        editing = now;
+        send(editing ? "editing" : "viewing");
+      }
+    });
+  }
+  connect();
+}

@@ -1,0 +1,111 @@
+"""Short, call-length forms for the agent console."""
+
+from __future__ import annotations
+
+from django import forms
+
+from donations_sync.models import Donation, Shipment
+from tickets.models import Category, Channel, RequesterType, Severity, Status
+
+
+class TicketCreateForm(forms.Form):
+    """What an agent types while the caller is on the line; links come prefilled."""
+
+    channel = forms.ChoiceField(label="受付経路", choices=Channel.choices, initial=Channel.PHONE)
+    requester_type = forms.ChoiceField(
+        label="問合せ者", choices=RequesterType.choices, initial=RequesterType.DONOR
+    )
+    category = forms.ModelChoiceField(
+        label="分類",
+        queryset=Category.objects.filter(active=True),
+        to_field_name="code",
+        required=False,
+        empty_label="（未分類）",
+    )
+    severity = forms.ChoiceField(label="重要度", choices=Severity.choices, initial=Severity.NORMAL)
+    title = forms.CharField(
+        label="件名", max_length=200, widget=forms.TextInput(attrs={"autofocus": True})
+    )
+    description = forms.CharField(
+        label="内容", widget=forms.Textarea(attrs={"rows": 5}), required=False
+    )
+    donations = forms.ModelMultipleChoiceField(
+        label="関連する寄附",
+        queryset=Donation.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    shipments = forms.ModelMultipleChoiceField(
+        label="関連する配送",
+        queryset=Shipment.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args, donations=None, shipments=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only the donor's own records (already scoped by the view) can be linked.
+        if donations is not None:
+            self.fields["donations"].queryset = donations
+            self.fields["donations"].label_from_instance = lambda d: (
+                f"{d.portal_order_number or d.external_id}（{d.get_portal_display()}・¥{d.amount:,}）"
+            )
+        if shipments is not None:
+            self.fields["shipments"].queryset = shipments
+            self.fields["shipments"].label_from_instance = lambda s: (
+                f"{s.gift_item.name} {s.delivery_number}回目"
+                + (f"（伝票 {s.tracking_number}）" if s.tracking_number else "")
+            )
+
+
+class ReplyForm(forms.Form):
+    KIND_REPLY = "reply"
+    KIND_NOTE = "note"
+
+    kind = forms.ChoiceField(
+        choices=[(KIND_REPLY, "返信"), (KIND_NOTE, "内部メモ")],
+        initial=KIND_NOTE,
+        widget=forms.RadioSelect,
+        label="種類",
+    )
+    body = forms.CharField(label="本文", widget=forms.Textarea(attrs={"rows": 8}))
+    # Internal notes are hidden from the city unless the agent chooses to share them.
+    share_with_city = forms.BooleanField(label="市にも見せる", required=False)
+
+
+class StatusForm(forms.Form):
+    status = forms.TypedChoiceField(label="状態", choices=Status.choices, coerce=int)
+    comment = forms.CharField(label="コメント", required=False, max_length=2000)
+
+
+class CityTicketFilterForm(forms.Form):
+    """Filters of the ticket list (city officials and operator staff)."""
+
+    STATE_OPEN = "open"
+    STATE_DONE = "done"
+
+    q = forms.CharField(label="検索", required=False)
+    state = forms.ChoiceField(
+        label="状態",
+        required=False,
+        choices=[("", "すべて"), (STATE_OPEN, "未完了"), (STATE_DONE, "解決・完了")],
+    )
+    category = forms.ModelChoiceField(
+        label="分類",
+        queryset=Category.objects.all(),
+        to_field_name="code",
+        required=False,
+        empty_label="すべて",
+    )
+    severity = forms.ChoiceField(
+        label="重要度", required=False, choices=[("", "すべて"), *Severity.choices]
+    )
+    channel = forms.ChoiceField(
+        label="受付経路", required=False, choices=[("", "すべて"), *Channel.choices]
+    )
+    date_from = forms.DateField(
+        label="受付日（から）", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label="受付日（まで）", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )

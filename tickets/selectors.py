@@ -1,0 +1,363 @@
+"""Reads behind the agent console, the donor page and the ticket page.
+
+Every function takes the requesting user and narrows to what ``crm.access`` lets them see; the
+record lookups themselves are crm.selectors' index probes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import Replace
+from django.urls import reverse
+
+from crm import normalize, selectors
+from crm.access import visible_municipality_ids
+from crm.models import Donor, Municipality, User
+from donations_sync.models import Donation, Shipment
+from tickets.models import OPEN_STATUSES, Inquiry, InquiryEvent
+from tickets.search import search_inquiries
+
+SEARCH_LIMIT = 10
+
+_TICKET_NUMBER = re.compile(r"^(?:#|＃|問合せ)?\s*(\d{1,9})$")
+
+
+@dataclass
+class SearchHit:
+    kind: str  # "donor" | "donation" | "shipment" | "ticket"
+    kind_label: str
+    title: str
+    detail: str
+    url: str
+    municipality: str
+    # Why it matched, in the caller's words: "電話番号", "伝票番号" …
+    matched_by: str = ""
+
+
+@dataclass
+class SearchResults:
+    query: str
+    hits: list[SearchHit] = field(default_factory=list)
+    interpreted_as: list[str] = field(default_factory=list)
+
+    @property
+    def top(self) -> SearchHit | None:
+        return self.hits[0] if self.hits else None
+
+
+def search_municipality_ids(user: User, municipality_id: int | None) -> frozenset[int]:
+    """The search scope: one of the user's municipalities, or all of them; never beyond."""
+    ids = visible_municipality_ids(user)
+    if municipality_id is not None:
+        return ids & {municipality_id}
+    return ids
+
+
+def _donor_ids_by_name(municipality_ids: Collection[int], raw: str) -> list[int]:
+    """Kanji names: prefix on the stored name, with or without the space between the names."""
+    name = normalize.nfkc(raw).strip()
+    if not name:
+        return []
+    qs = Donor.objects.filter(municipality_id__in=municipality_ids)
+    words = name.split()
+    by_words = qs.filter(name__startswith=words[0])
+    for word in words[1:]:
+        by_words = by_words.filter(name__contains=word)
+    ids = list(by_words.order_by("name", "id").values_list("id", flat=True)[:SEARCH_LIMIT])
+    if not ids and len(words) == 1 and len(name) >= 2:
+        # 「山田太郎」 said without a space: compare with spaces removed (within the scope).
+        ids = list(
+            qs.filter(name__startswith=name[:1])
+            .annotate(compact=Replace("name", Value(" "), Value("")))
+            .annotate(compact2=Replace("compact", Value("　"), Value("")))
+            .filter(compact2__startswith=name)
+            .order_by("name", "id")
+            .values_list("id", flat=True)[:SEARCH_LIMIT]
+        )
+    return ids
+
+
+def universal_search(
+    user: User, query: str, *, municipality_id: int | None = None
+) -> SearchResults:
+    """Everything a caller might say, tried in the order most likely to be unambiguous."""
+    results = SearchResults(query=query)
+    text = normalize.nfkc(query or "").strip()
+    scope = search_municipality_ids(user, municipality_id)
+    if not text or not scope:
+        return results
+    compact = re.sub(r"\s", "", text)
+
+    shipment_ids: list[int] = []
+    donation_ids: list[int] = []
+    donor_hits: list[tuple[int, str]] = []  # (donor id, matched by)
+    inquiry_ids: list[int] = []
+
+    ticket_match = _TICKET_NUMBER.match(text)
+    if ticket_match:
+        inquiry_ids = list(
+            Inquiry.objects.visible_to(user)
+            .filter(municipality_id__in=scope, pk=int(ticket_match.group(1)))
+            .values_list("pk", flat=True)
+        )
+        if inquiry_ids:
+            results.interpreted_as.append("問合せ番号")
+
+    if "@" in text:
+        results.interpreted_as.append("メールアドレス")
+        donor_hits += [(i, "メール") for i in selectors.donor_ids_by_email(scope, text)]
+    else:
+        cleaned = normalize.clean_tracking_number(text)
+        if normalize.tracking_rule_for(cleaned):
+            results.interpreted_as.append("伝票番号")
+            shipment_ids = selectors.shipment_ids_by_tracking_number(scope, cleaned)
+        if normalize.normalize_phone(text) and not text.startswith("〒"):
+            results.interpreted_as.append("電話番号")
+            donor_hits += [(i, "電話番号") for i in selectors.donor_ids_by_phone(scope, text)]
+        if re.fullmatch(r"[0-9A-Za-z\-_]{4,40}", compact):
+            found = selectors.donation_ids_by_number(scope, compact)
+            if found:
+                results.interpreted_as.append("受付番号・外部管理番号")
+                donation_ids = found
+        postal = normalize.normalize_postal_code(text)
+        if postal and (text.startswith("〒") or re.fullmatch(r"\d{3}-?\d{4}", compact)):
+            results.interpreted_as.append("郵便番号")
+            donor_hits += [
+                (i, "郵便番号") for i in selectors.donor_ids_by_postal_code(scope, postal)
+            ]
+        if normalize.looks_like_kana(text):
+            results.interpreted_as.append("フリガナ")
+            donor_hits += [(i, "フリガナ") for i in selectors.donor_ids_by_kana_prefix(scope, text)]
+        elif not re.search(r"\d", text):
+            donor_hits += [(i, "氏名") for i in _donor_ids_by_name(scope, text)]
+
+    # Identifiers first: a tracking or order number names exactly one record.
+    if shipment_ids:
+        for s in (
+            Shipment.objects.visible_to(user)
+            .filter(id__in=shipment_ids)
+            .select_related("donation__donor", "gift_item", "carrier", "municipality")
+        ):
+            results.hits.append(
+                SearchHit(
+                    kind="shipment",
+                    kind_label="配送",
+                    title=f"{s.gift_item.name}（{shipment_state(s)}）",
+                    detail=f"{s.donation.donor.name} 様・{s.ship_to_address}",
+                    url=reverse("donor_detail", args=[s.donation.donor_id]) + f"#shipment-{s.id}",
+                    municipality=s.municipality.name,
+                    matched_by="伝票番号",
+                )
+            )
+    if donation_ids:
+        for d in (
+            Donation.objects.visible_to(user)
+            .filter(id__in=donation_ids)
+            .select_related("donor", "municipality")
+        ):
+            results.hits.append(
+                SearchHit(
+                    kind="donation",
+                    kind_label="寄附",
+                    title=f"{d.portal_order_number or d.external_id}（{d.get_portal_display()}）",
+                    detail=f"{d.donor.name} 様・¥{d.amount:,}・{d.get_status_display()}",
+                    url=reverse("donor_detail", args=[d.donor_id]) + f"#donation-{d.id}",
+                    municipality=d.municipality.name,
+                    matched_by="受付番号・外部管理番号",
+                )
+            )
+    if inquiry_ids:
+        results.hits += _ticket_hits(user, inquiry_ids, "問合せ番号")
+
+    seen: set[int] = set()
+    ordered: list[tuple[int, str]] = []
+    for donor_id, why in donor_hits:
+        if donor_id not in seen:
+            seen.add(donor_id)
+            ordered.append((donor_id, why))
+    if ordered:
+        donors = {
+            d.id: d
+            for d in Donor.objects.visible_to(user)
+            .filter(id__in=[i for i, _ in ordered])
+            .select_related("municipality")
+            .prefetch_related("phones")
+        }
+        for donor_id, why in ordered[:SEARCH_LIMIT]:
+            donor = donors.get(donor_id)
+            if donor is None:
+                continue
+            phones = "・".join(normalize.format_phone_national(p.e164) for p in donor.phones.all())
+            results.hits.append(
+                SearchHit(
+                    kind="donor",
+                    kind_label="寄附者",
+                    title=f"{donor.name}（{donor.name_kana}）" if donor.name_kana else donor.name,
+                    detail=" ".join(
+                        x
+                        for x in (
+                            phones,
+                            f"〒{normalize.format_postal_code(donor.postal_code)}",
+                            donor.prefecture + donor.address,
+                        )
+                        if x
+                    ),
+                    url=reverse("donor_detail", args=[donor.id]),
+                    municipality=donor.municipality.name,
+                    matched_by=why,
+                )
+            )
+
+    # Free text last: the ticket search matches titles, bodies and replies.
+    if not shipment_ids and not donation_ids and not inquiry_ids and len(compact) >= 2:
+        text_ids = list(
+            search_inquiries(Inquiry.objects.filter(municipality_id__in=scope), user, text)
+            .order_by("-last_activity_at")
+            .values_list("pk", flat=True)[:SEARCH_LIMIT]
+        )
+        results.hits += _ticket_hits(user, text_ids, "問合せ本文")
+    return results
+
+
+def _ticket_hits(user: User, ids: list[int], why: str) -> list[SearchHit]:
+    if not ids:
+        return []
+    rows = (
+        Inquiry.objects.visible_to(user)
+        .filter(pk__in=ids)
+        .select_related("ticket", "municipality", "donor", "category")
+        .order_by("-last_activity_at")
+    )
+    return [
+        SearchHit(
+            kind="ticket",
+            kind_label="問合せ",
+            title=f"#{i.pk} {i.ticket.title}",
+            detail=" ".join(
+                x
+                for x in (
+                    i.get_status_display(),
+                    i.category.name if i.category else "",
+                    f"{i.donor.name} 様" if i.donor else "",
+                )
+                if x
+            ),
+            url=reverse("ticket_detail", args=[i.pk]),
+            municipality=i.municipality.name,
+            matched_by=why,
+        )
+        for i in rows
+    ]
+
+
+def shipment_state(s: Shipment) -> str:
+    """発送済（ヤマト 1234-5678-9012, 12/20 配達完了） — the state an agent reads out."""
+    label = s.get_status_display()
+    if s.status == Shipment.Status.DELIVERED:
+        label = "発送済"
+    parts: list[str] = []
+    if s.carrier_id and s.tracking_number:
+        parts.append(
+            f"{s.carrier.short_name} {normalize.format_tracking_number(s.tracking_number)}"
+        )
+    elif s.shipped_on:
+        parts.append(f"{s.shipped_on.month}/{s.shipped_on.day} 発送")
+    if s.delivered_on:
+        parts.append(f"{s.delivered_on.month}/{s.delivered_on.day} 配達完了")
+    elif s.status == Shipment.Status.DELIVERED:
+        parts.append("配達完了")
+    return f"{label}（{', '.join(parts)}）" if parts else label
+
+
+# --- Console --------------------------------------------------------------------------
+
+
+def my_open_tickets(user: User, *, limit: int = 20) -> QuerySet[Inquiry]:
+    return (
+        Inquiry.objects.visible_to(user)
+        .filter(status__in=OPEN_STATUSES, ticket__assigned_to=user)
+        .select_related("ticket", "municipality", "donor", "category")
+        .order_by("-last_activity_at")[:limit]
+    )
+
+
+def queue_counts(user: User) -> list[dict[str, Any]]:
+    """Open tickets per municipality the user serves, with how many are unassigned or severe."""
+    ids = visible_municipality_ids(user)
+    counts = {
+        row["municipality_id"]: row
+        for row in Inquiry.objects.visible_to(user)
+        .filter(status__in=OPEN_STATUSES)
+        .values("municipality_id")
+        .annotate(
+            open=Count("pk"),
+            unassigned=Count("pk", filter=Q(ticket__assigned_to__isnull=True)),
+            severe=Count("pk", filter=Q(severity__in=["high", "urgent"])),
+        )
+    }
+    rows = []
+    for m in Municipality.objects.filter(id__in=ids).order_by("code"):
+        c = counts.get(m.id, {})
+        rows.append(
+            {
+                "municipality": m,
+                "open": c.get("open", 0),
+                "unassigned": c.get("unassigned", 0),
+                "severe": c.get("severe", 0),
+            }
+        )
+    return rows
+
+
+# --- Donor page -----------------------------------------------------------------------
+
+
+def donor_page(user: User, donor: Donor) -> dict[str, Any]:
+    """Donations with shipments nested, and the donor's tickets, in a fixed number of queries."""
+    donations = list(
+        Donation.objects.visible_to(user)
+        .filter(donor=donor)
+        .prefetch_related(
+            Prefetch(
+                "shipments",
+                queryset=Shipment.objects.select_related("gift_item", "carrier").order_by(
+                    "delivery_number", "id"
+                ),
+            )
+        )
+        .order_by("-donated_at")
+    )
+    for d in donations:
+        for s in d.shipments.all():
+            s.state_label = shipment_state(s)
+    inquiries = list(
+        Inquiry.objects.visible_to(user)
+        .filter(donor=donor)
+        .select_related("ticket", "category", "ticket__assigned_to")
+        .order_by("-created_at")[:50]
+    )
+    return {
+        "donations": donations,
+        "inquiries": inquiries,
+        "open_inquiries": [i for i in inquiries if i.is_open],
+        "one_stop": any(d.one_stop_requested for d in donations),
+        "gift_declined": any(d.gift_declined for d in donations),
+    }
+
+
+# --- Ticket page ----------------------------------------------------------------------
+
+
+def ticket_timeline(user: User, inquiry: Inquiry) -> list[Any]:
+    """Follow-ups the user may read, each with its event and field changes."""
+    followups = list(inquiry.followups_visible_to(user).prefetch_related("ticketchange_set"))
+    return followups
+
+
+def ticket_kind_labels() -> dict[str, str]:
+    return dict(InquiryEvent.Kind.choices)

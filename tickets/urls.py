@@ -1,0 +1,19 @@
+from django.urls import path
+
+from tickets import views
+
+urlpatterns = [
+    path("console/", views.console, name="console"),
+    path("console/search/", views.console_search, name="console_search"),
+    path("municipalities/<int:municipality_id>/donors/", views.donor_list, name="donor_list"),
+    path("donors/<int:donor_id>/", views.donor_detail, name="donor_detail"),
+    path("tickets/", views.ticket_list, name="ticket_list"),
+    path("tickets/new/", views.ticket_create, name="ticket_create"),
+    path("tickets/<int:ticket_id>/", views.ticket_detail, name="ticket_detail"),
+    path("tickets/<int:ticket_id>/followup/", views.ticket_followup, name="ticket_followup"),
+    path("tickets/<int:ticket_id>/status/", views.ticket_status, name="ticket_status"),
+    path("tickets/<int:ticket_id>/assign-me/", views.ticket_assign_me, name="ticket_assign_me"),
+    path("tickets/<int:ticket_id>/canned/", views.ticket_canned_replies, name="ticket_canned"),
+    path("access-log/", views.access_log, name="access_log"),
+    path("access-log/export.csv", views.access_log_export, name="access_log_export"),
+]

@@ -1,0 +1,504 @@
+"""Agent console, donor page, ticket pages, the city's view of its tickets, and the access log.
+
+Views parse, fetch through ``crm.access`` (other municipalities' rows do not exist: 404), call one
+service and render. Every view of a donor or ticket page is written to the personal-data access
+log.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.access import can_write, scoped_or_404, visible_municipality_ids
+from crm.models import Donor, Municipality, PersonalDataAccess, User
+from crm.services import personal_data_access_record
+from donations_sync.models import Donation, Shipment
+from knowledge.models import Article, CannedReply
+from knowledge.render import VARIABLES, render_text, variables_for
+from tickets import selectors, services
+from tickets.forms import CityTicketFilterForm, ReplyForm, StatusForm, TicketCreateForm
+from tickets.models import OPEN_STATUSES, Inquiry, Status
+from tickets.search import search_inquiries
+
+
+def _require_operator_staff(user: User) -> None:
+    if not user.is_operator_staff:
+        raise PermissionDenied("この画面は運営スタッフ専用です。")
+
+
+def _municipality_param(request: HttpRequest) -> int | None:
+    raw = request.GET.get("m", "")
+    return int(raw) if raw.isdigit() else None
+
+
+# --- Console ------------------------------------------------------------------------------
+
+
+@login_required
+def console(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_operator_staff:
+        return redirect("ticket_list")
+    query = request.GET.get("q", "").strip()
+    municipality_id = _municipality_param(request)
+    results = selectors.universal_search(request.user, query, municipality_id=municipality_id)
+    if query and "open" in request.GET and results.top:
+        # Enter without JavaScript: go straight to the top hit.
+        return redirect(results.top.url)
+    context = {
+        "query": query,
+        "results": results,
+        "municipalities": Municipality.objects.visible_to(request.user).order_by("code"),
+        "selected_municipality": municipality_id,
+        "my_tickets": selectors.my_open_tickets(request.user),
+        "queues": selectors.queue_counts(request.user),
+    }
+    return render(request, "tickets/console.html", context)
+
+
+@login_required
+@require_GET
+def console_search(request: HttpRequest) -> HttpResponse:
+    """The result list alone, fetched as the agent types."""
+    _require_operator_staff(request.user)
+    query = request.GET.get("q", "").strip()
+    results = selectors.universal_search(
+        request.user, query, municipality_id=_municipality_param(request)
+    )
+    return render(request, "tickets/_search_results.html", {"results": results, "query": query})
+
+
+# --- Donor --------------------------------------------------------------------------------
+
+
+@login_required
+def donor_list(request: HttpRequest, municipality_id: int) -> HttpResponse:
+    municipality = scoped_or_404(Municipality.objects.all(), request.user, id=municipality_id)
+    donors = (
+        Donor.objects.visible_to(request.user)
+        .for_municipality(municipality.id)
+        .prefetch_related("phones")
+        .order_by("-id")[:50]
+    )
+    personal_data_access_record(
+        user=request.user,
+        action=PersonalDataAccess.Action.VIEW,
+        record_type="donor_list",
+        municipality_id=municipality.id,
+        request=request,
+    )
+    return render(
+        request, "tickets/donor_list.html", {"municipality": municipality, "donors": donors}
+    )
+
+
+@login_required
+def donor_detail(request: HttpRequest, donor_id: int) -> HttpResponse:
+    donor = scoped_or_404(
+        Donor.objects.select_related("municipality").prefetch_related("phones", "emails"),
+        request.user,
+        id=donor_id,
+    )
+    personal_data_access_record(
+        user=request.user,
+        action=PersonalDataAccess.Action.VIEW,
+        record_type="donor",
+        record_id=donor.id,
+        municipality_id=donor.municipality_id,
+        request=request,
+    )
+    context = {
+        "donor": donor,
+        "can_write": can_write(request.user, donor.municipality_id),
+        **selectors.donor_page(request.user, donor),
+    }
+    return render(request, "tickets/donor_detail.html", context)
+
+
+# --- Ticket: create -----------------------------------------------------------------------
+
+
+@login_required
+def ticket_create(request: HttpRequest) -> HttpResponse:
+    """New ticket from a donor, donation or shipment (links prefilled) or for a municipality."""
+    user = request.user
+    _require_operator_staff(user)
+    params = request.POST if request.method == "POST" else request.GET
+    donor = donation = shipment = None
+    if params.get("shipment", "").isdigit():
+        shipment = scoped_or_404(
+            Shipment.objects.select_related("donation__donor"), user, id=params["shipment"]
+        )
+        donation = shipment.donation
+    if params.get("donation", "").isdigit() and donation is None:
+        donation = scoped_or_404(
+            Donation.objects.select_related("donor"), user, id=params["donation"]
+        )
+    if donation is not None:
+        donor = donation.donor
+    elif params.get("donor", "").isdigit():
+        donor = scoped_or_404(Donor.objects.all(), user, id=params["donor"])
+    if donor is not None:
+        municipality = donor.municipality
+    elif params.get("municipality", "").isdigit():
+        municipality = scoped_or_404(Municipality.objects.all(), user, id=params["municipality"])
+    else:
+        municipalities = Municipality.objects.visible_to(user).order_by("code")
+        return render(
+            request, "tickets/ticket_pick_municipality.html", {"municipalities": municipalities}
+        )
+    if not can_write(user, municipality.id):
+        raise PermissionDenied
+
+    donations_qs = shipments_qs = None
+    if donor is not None:
+        donations_qs = Donation.objects.visible_to(user).filter(donor=donor).order_by("-donated_at")
+        shipments_qs = (
+            Shipment.objects.visible_to(user)
+            .filter(donation__donor=donor)
+            .select_related("gift_item")
+            .order_by("-donation__donated_at", "delivery_number")
+        )
+    initial: dict[str, Any] = {}
+    if donation is not None:
+        initial["donations"] = [donation.id]
+    if shipment is not None:
+        initial["shipments"] = [shipment.id]
+    form = TicketCreateForm(
+        request.POST if request.method == "POST" else None,
+        initial=initial,
+        donations=donations_qs,
+        shipments=shipments_qs,
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        inquiry = services.inquiry_open(
+            actor=user,
+            municipality=municipality,
+            channel=data["channel"],
+            title=data["title"],
+            description=data["description"],
+            requester_type=data["requester_type"],
+            category=data["category"].code if data["category"] else None,
+            severity=data["severity"],
+            donor=donor,
+            donations=data["donations"] or [],
+            shipments=data["shipments"] or [],
+            assigned_to=user,
+        )
+        messages.success(request, f"問合せ #{inquiry.pk} を登録しました。")
+        return redirect("ticket_detail", ticket_id=inquiry.pk)
+    context = {
+        "form": form,
+        "municipality": municipality,
+        "donor": donor,
+        "donation": donation,
+        "shipment": shipment,
+    }
+    return render(request, "tickets/ticket_create.html", context)
+
+
+# --- Ticket: detail and actions -----------------------------------------------------------
+
+
+def _inquiry_or_404(request: HttpRequest, ticket_id: int) -> Inquiry:
+    return scoped_or_404(
+        Inquiry.objects.select_related(
+            "ticket", "ticket__assigned_to", "municipality", "category", "donor", "provider"
+        ),
+        request.user,
+        pk=ticket_id,
+    )
+
+
+@login_required
+def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    inquiry = _inquiry_or_404(request, ticket_id)
+    user = request.user
+    personal_data_access_record(
+        user=user,
+        action=PersonalDataAccess.Action.VIEW,
+        record_type="ticket",
+        record_id=inquiry.pk,
+        municipality_id=inquiry.municipality_id,
+        request=request,
+    )
+    writable = can_write(user, inquiry.municipality_id)
+    shipments = list(
+        inquiry.shipments.visible_to(user).select_related("gift_item", "carrier", "donation")
+    )
+    for s in shipments:
+        s.state_label = selectors.shipment_state(s)
+    context = {
+        "inquiry": inquiry,
+        "ticket": inquiry.ticket,
+        "timeline": selectors.ticket_timeline(user, inquiry),
+        "donations": list(inquiry.donations.visible_to(user)),
+        "shipments": shipments,
+        "can_write": writable,
+        "reply_form": ReplyForm() if writable else None,
+        "status_form": StatusForm(initial={"status": inquiry.status}) if writable else None,
+        "statuses": Status.choices,
+        "variables": VARIABLES,
+        "ws_path": f"/ws/tickets/{inquiry.pk}/presence/",
+    }
+    template = (
+        "tickets/ticket_detail.html"
+        if user.is_operator_staff
+        else "tickets/city_ticket_detail.html"
+    )
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def ticket_followup(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    inquiry = _inquiry_or_404(request, ticket_id)
+    if not can_write(request.user, inquiry.municipality_id):
+        raise PermissionDenied
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "本文を入力してください。")
+        return redirect("ticket_detail", ticket_id=inquiry.pk)
+    body = form.cleaned_data["body"]
+    if form.cleaned_data["kind"] == ReplyForm.KIND_REPLY:
+        services.inquiry_reply(actor=request.user, inquiry=inquiry, body=body)
+        messages.success(request, "返信を登録しました。")
+    else:
+        services.inquiry_add_note(
+            actor=request.user,
+            inquiry=inquiry,
+            body=body,
+            operator_only=not form.cleaned_data["share_with_city"],
+        )
+        messages.success(request, "内部メモを登録しました。")
+    return redirect("ticket_detail", ticket_id=inquiry.pk)
+
+
+@login_required
+@require_POST
+def ticket_status(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    inquiry = _inquiry_or_404(request, ticket_id)
+    if not can_write(request.user, inquiry.municipality_id):
+        raise PermissionDenied
+    form = StatusForm(request.POST)
+    if form.is_valid():
+        services.inquiry_change_status(
+            actor=request.user,
+            inquiry=inquiry,
+            status=form.cleaned_data["status"],
+            comment=form.cleaned_data["comment"],
+        )
+        messages.success(
+            request, f"状態を「{Status(form.cleaned_data['status']).label}」にしました。"
+        )
+    return redirect("ticket_detail", ticket_id=inquiry.pk)
+
+
+@login_required
+@require_POST
+def ticket_assign_me(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    inquiry = _inquiry_or_404(request, ticket_id)
+    if not can_write(request.user, inquiry.municipality_id):
+        raise PermissionDenied
+    services.inquiry_assign(actor=request.user, inquiry=inquiry, assignee=request.user)
+    return redirect("ticket_detail", ticket_id=inquiry.pk)
+
+
+@login_required
+@require_GET
+def ticket_canned_replies(request: HttpRequest, ticket_id: int) -> JsonResponse:
+    """定型文 matching ``q`` for this ticket, with its variables filled from the ticket's records.
+
+    The text is plain; the page puts it into the textarea and the preview as text, never HTML.
+    """
+    inquiry = _inquiry_or_404(request, ticket_id)
+    _require_operator_staff(request.user)
+    donation = inquiry.donations.visible_to(request.user).select_related("donor").first()
+    shipment = (
+        inquiry.shipments.visible_to(request.user)
+        .select_related("gift_item", "carrier", "donation__donor")
+        .first()
+    )
+    values = variables_for(
+        municipality=inquiry.municipality,
+        donor=inquiry.donor,
+        donation=donation or (shipment.donation if shipment else None),
+        shipment=shipment,
+        ticket_number=inquiry.pk,
+        agent=request.user,
+    )
+    replies = (
+        CannedReply.objects.visible_to(request.user)
+        .for_municipality(inquiry.municipality_id)
+        .active()
+        .search(request.GET.get("q", ""))
+        .select_related("municipality")
+    )
+    # The ticket's own category first: that is usually the answer the agent is after.
+    code = inquiry.category.code if inquiry.category else ""
+    rows = sorted(replies[:50], key=lambda r: (r.category_code != code, r.sort_order, r.title))
+    payload = []
+    for reply in rows[:15]:
+        rendered = render_text(reply.body, values)
+        payload.append(
+            {
+                "id": reply.id,
+                "title": reply.title,
+                "scope": reply.scope_label,
+                "text": rendered.text,
+                "missing": rendered.missing,
+            }
+        )
+    articles = (
+        Article.objects.visible_to(request.user)
+        .for_municipality(inquiry.municipality_id)
+        .active()
+        .search(request.GET.get("q", ""))
+    )
+    faq = [{"id": a.id, "title": a.title, "body": a.body} for a in articles[:5]]
+    return JsonResponse({"replies": payload, "articles": faq})
+
+
+# --- Ticket list (the city's screen, and the operator's queue) -----------------------------
+
+
+@login_required
+def ticket_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    form = CityTicketFilterForm(request.GET or None)
+    qs = Inquiry.objects.visible_to(user)
+    municipality_id = _municipality_param(request)
+    if municipality_id is not None:
+        qs = qs.filter(municipality_id=municipality_id)
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["q"]:
+            qs = search_inquiries(qs, user, data["q"])
+        if data["state"] == CityTicketFilterForm.STATE_OPEN:
+            qs = qs.filter(status__in=OPEN_STATUSES)
+        elif data["state"] == CityTicketFilterForm.STATE_DONE:
+            qs = qs.filter(status__in=[Status.RESOLVED, Status.CLOSED])
+        if data["category"]:
+            qs = qs.filter(category=data["category"])
+        if data["severity"]:
+            qs = qs.filter(severity=data["severity"])
+        if data["channel"]:
+            qs = qs.filter(channel=data["channel"])
+        if data["date_from"]:
+            qs = qs.filter(created_at__date__gte=data["date_from"])
+        if data["date_to"]:
+            qs = qs.filter(created_at__date__lte=data["date_to"])
+    qs = qs.select_related("ticket", "municipality", "category", "donor", "ticket__assigned_to")
+    page = Paginator(qs.order_by("-created_at"), 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "querystring": query.urlencode(),
+        "municipalities": Municipality.objects.visible_to(user).order_by("code"),
+        "selected_municipality": municipality_id,
+    }
+    return render(request, "tickets/ticket_list.html", context)
+
+
+# --- Personal-data access log (operator admins) ---------------------------------------------
+
+
+def _require_operator_admin(user: User) -> None:
+    if user.role != User.Role.OPERATOR_ADMIN:
+        raise PermissionDenied("この画面は運営管理者専用です。")
+
+
+def _access_log_queryset(request: HttpRequest):
+    qs = PersonalDataAccess.objects.select_related("user", "municipality").order_by("-at", "-id")
+    # Admins see every municipality; rows without a municipality (exports across cities) too.
+    ids = visible_municipality_ids(request.user)
+    qs = qs.filter(Q(municipality_id__in=ids) | Q(municipality__isnull=True))
+    username = request.GET.get("user", "").strip()
+    if username:
+        qs = qs.filter(user__username__icontains=username)
+    record_type = request.GET.get("type", "").strip()
+    if record_type:
+        qs = qs.filter(record_type=record_type)
+    action = request.GET.get("action", "").strip()
+    if action:
+        qs = qs.filter(action=action)
+    if request.GET.get("m", "").isdigit():
+        qs = qs.filter(municipality_id=int(request.GET["m"]))
+    return qs
+
+
+@login_required
+def access_log(request: HttpRequest) -> HttpResponse:
+    _require_operator_admin(request.user)
+    page = Paginator(_access_log_queryset(request), 100).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "querystring": query.urlencode(),
+        "actions": PersonalDataAccess.Action.choices,
+        "municipalities": Municipality.objects.visible_to(request.user).order_by("code"),
+    }
+    return render(request, "tickets/access_log.html", context)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+def access_log_export(request: HttpRequest) -> StreamingHttpResponse:
+    """CSV of the filtered log; the export itself is logged before the first row is sent."""
+    _require_operator_admin(request.user)
+    qs = _access_log_queryset(request)
+    personal_data_access_record(
+        user=request.user,
+        action=PersonalDataAccess.Action.EXPORT,
+        record_type="access_log.csv",
+        request=request,
+        filters={k: v for k, v in request.GET.items()},
+    )
+    writer = csv.writer(_Echo())
+
+    def rows():
+        # A BOM so that Excel opens the UTF-8 file with the Japanese intact.
+        yield "\ufeff" + writer.writerow(
+            ["日時", "利用者", "操作", "対象", "対象ID", "自治体", "パス", "IPアドレス"]
+        )
+        for row in qs.iterator(chunk_size=2000):
+            yield writer.writerow(
+                [
+                    timezone.localtime(row.at).strftime("%Y-%m-%d %H:%M:%S"),
+                    row.user.username,
+                    row.get_action_display(),
+                    row.record_type,
+                    row.record_id,
+                    row.municipality.name if row.municipality else "",
+                    row.path,
+                    row.ip_address or "",
+                ]
+            )
+
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="access-log-{stamp}.csv"'
+    return response
+
+
+def ticket_url(inquiry: Inquiry) -> str:
+    return reverse("ticket_detail", args=[inquiry.pk])
