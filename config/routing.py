@@ -1,7 +1,11 @@
 """Websocket routes of every app, gathered in one place for the ASGI router."""
 
+from django.urls import path
+
 from telephony.routing import websocket_urlpatterns as telephony_websockets
+from tickets.consumers import TicketPresenceConsumer
 
 websocket_urlpatterns: list = [
+    path("ws/tickets/<int:ticket_id>/presence/", TicketPresenceConsumer.as_asgi()),
     *telephony_websockets,
 ]
