@@ -135,9 +135,12 @@ class InquiryViewSet(
 
     record_type = "ticket"
     permission_classes = [permissions.IsAuthenticated, OperatorWritesOnly]
-    queryset = Inquiry.objects.select_related(
-        "ticket__assigned_to", "municipality", "category"
-    ).prefetch_related("donations", "shipments")
+    # The normalized search columns are for the database only; never fetch them.
+    queryset = (
+        Inquiry.objects.select_related("ticket__assigned_to", "municipality", "category")
+        .defer("search_text", "search_text_internal")
+        .prefetch_related("donations", "shipments")
+    )
 
     def get_serializer_class(self):
         if self.action == "list":
