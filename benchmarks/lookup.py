@@ -1,0 +1,170 @@
+"""Donor-lookup latency at operator scale: p50/p95 of what an agent looks up during a call.
+
+Runs crm.selectors against a database loaded with ``manage.py seed_demo --scale``, each lookup
+within the one municipality whose number was dialled, with inputs as they arrive: caller IDs in
+E.164 as Twilio sends them, order numbers as donors read them out, tracking numbers with hyphens,
+readings typed in hiragana.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/fz_scale \\
+        .venv/bin/python -m benchmarks.lookup [--samples 1000] [--seed 1] [--explain]
+
+Target: p95 ≤ 5 ms for each lookup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from crm import normalize, selectors  # noqa: E402
+
+TARGET_P95_MS = 5.0
+
+
+def _sample(sql: str, n: int, rng: random.Random) -> list[tuple]:
+    """Random rows: a Bernoulli sample of the table, then a seeded choice among them."""
+    with connection.cursor() as cur:
+        cur.execute(sql)
+        rows = cur.fetchall()
+    rng.shuffle(rows)
+    return rows[:n]
+
+
+def _table_rows(table: str) -> int:
+    with connection.cursor() as cur:
+        cur.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
+        return cur.fetchone()[0]
+
+
+def _percent(table: str, wanted: int) -> float:
+    """TABLESAMPLE percentage that yields about 3× ``wanted`` rows."""
+    rows = max(_table_rows(table), 1)
+    return min(100.0, 300.0 * wanted / rows)
+
+
+def _hiragana_prefix(kana: str, rng: random.Random) -> str:
+    """What an agent types: the first 2–4 characters of the reading, in hiragana."""
+    import jaconv
+
+    return jaconv.kata2hira(kana[: rng.randint(2, 4)])
+
+
+def build_cases(n: int, rng: random.Random) -> dict[str, list[tuple[list[int], str]]]:
+    cases: dict[str, list[tuple[list[int], str]]] = {}
+    pct = _percent("crm_donorphone", n)
+    rows = _sample(
+        f"SELECT municipality_id, e164 FROM crm_donorphone TABLESAMPLE BERNOULLI ({pct})", n, rng
+    )
+    cases["電話番号（登録済みの発信者）"] = [([m], e164) for m, e164 in rows]
+    # Unknown callers: no donor phone matches, so the shipment phones are probed as well.
+    cases["電話番号（未登録の発信者）"] = [
+        ([m], f"+8190{rng.randrange(10**8):08d}") for m, _ in rows
+    ]
+    pct = _percent("donations_sync_donation", n)
+    rows = _sample(
+        "SELECT municipality_id, portal_order_number, external_id FROM donations_sync_donation "
+        f"TABLESAMPLE BERNOULLI ({pct})",
+        n,
+        rng,
+    )
+    cases["受付番号・外部管理番号"] = [
+        ([m], order if order and rng.random() < 0.7 else ext) for m, order, ext in rows
+    ]
+    pct = _percent("donations_sync_shipment", n)
+    rows = _sample(
+        "SELECT municipality_id, tracking_number FROM donations_sync_shipment "
+        f"TABLESAMPLE BERNOULLI ({pct}) WHERE tracking_number <> ''",
+        n,
+        rng,
+    )
+    cases["伝票番号"] = [([m], normalize.format_tracking_number(t)) for m, t in rows]
+    pct = _percent("crm_donor", n)
+    rows = _sample(
+        f"SELECT municipality_id, name_kana FROM crm_donor TABLESAMPLE BERNOULLI ({pct})", n, rng
+    )
+    cases["フリガナ前方一致"] = [([m], _hiragana_prefix(k, rng)) for m, k in rows]
+    return cases
+
+
+LOOKUPS: dict[str, Callable[[list[int], str], list[int]]] = {
+    "電話番号（登録済みの発信者）": selectors.donor_ids_by_phone,
+    "電話番号（未登録の発信者）": selectors.donor_ids_by_phone,
+    "受付番号・外部管理番号": selectors.donation_ids_by_number,
+    "伝票番号": selectors.shipment_ids_by_tracking_number,
+    "フリガナ前方一致": selectors.donor_ids_by_kana_prefix,
+}
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def run(samples: int, seed: int, explain: bool) -> bool:
+    rng = random.Random(seed)
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM crm_municipality")
+        municipalities = cur.fetchone()[0]
+    print(
+        f"データ: 自治体 {municipalities:,} / 寄附者 {_table_rows('crm_donor'):,} / "
+        f"寄附 {_table_rows('donations_sync_donation'):,} / "
+        f"配送 {_table_rows('donations_sync_shipment'):,}（概数）"
+    )
+    cases = build_cases(samples, rng)
+    ok = True
+    print(
+        f"{'検索':<28}{'件数':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}  判定(p95≤{TARGET_P95_MS:g}ms)"
+    )
+    for label, inputs in cases.items():
+        lookup = LOOKUPS[label]
+        for municipality_ids, value in inputs[:20]:  # warm the connection and caches
+            lookup(municipality_ids, value)
+        timings = []
+        hits = 0
+        for municipality_ids, value in inputs:
+            started = time.perf_counter()
+            found = lookup(municipality_ids, value)
+            timings.append((time.perf_counter() - started) * 1000)
+            hits += bool(found)
+        p50, p95 = percentile(timings, 50), percentile(timings, 95)
+        passed = p95 <= TARGET_P95_MS
+        ok &= passed
+        print(
+            f"{label:<28}{len(timings):>6}{p50:>9.2f}{p95:>9.2f}{max(timings):>9.2f}  "
+            f"{'OK' if passed else 'NG'}（該当あり {hits}/{len(timings)}）"
+        )
+        if explain:
+            municipality_ids, value = inputs[0]
+            with CaptureQueriesContext(connection) as captured:
+                lookup(municipality_ids, value)
+            with connection.cursor() as cur:
+                for query in captured.captured_queries:
+                    cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + query["sql"])
+                    print("    " + "\n    ".join(row[0] for row in cur.fetchall()))
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=1000, help="lookups per kind")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE one of each")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        raise SystemExit("DATABASE_URL must point at a PostgreSQL database loaded with --scale")
+    raise SystemExit(0 if run(args.samples, args.seed, args.explain) else 1)
+
+
+if __name__ == "__main__":
+    main()
