@@ -1,0 +1,171 @@
+"""Browser tests against the real ASGI app.
+
+``live_server_url``: a daphne process serving ``tests.e2e.asgi`` (HTTP + websockets) on the test
+database. Tests that use it must commit their data so the server process sees it:
+``@pytest.mark.django_db(transaction=True, serialized_rollback=True)`` (serialized rollback puts
+back the migrations' seed data — categories, starter 定型文 — after the flush).
+
+``page``: a Playwright Chromium page in a fresh context (cookies not shared between tests).
+``browser_login(page, user)``: logs in through the real log-in form, computing the TOTP code
+from the user's device key for operator staff.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_LOG = Path(tempfile.gettempdir()) / f"fz-e2e-server-{os.getpid()}.log"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _database_url(db: dict) -> str:
+    user = quote(db.get("USER") or "")
+    password = quote(db.get("PASSWORD") or "")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or "5432"
+    return f"postgres://{auth}{host}:{port}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker) -> Iterator[str]:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("browser tests need PostgreSQL: the server process shares the test database")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "PYTHONPATH": str(ROOT),
+    }
+    log = open(SERVER_LOG, "wb")  # noqa: SIM115 - kept open for the process
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "tests.e2e.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            log.close()
+            raise RuntimeError("live server did not start:\n" + SERVER_LOG.read_text()[-3000:])
+        time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    # Playwright's sync API runs an event loop in this thread; Django would then refuse the
+    # test's own (synchronous) ORM calls, which are safe here.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server_url):
+    context = browser.new_context(
+        base_url=live_server_url, locale="ja-JP", timezone_id="Asia/Tokyo"
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def totp_code(user) -> str:
+    """The current code of the user's confirmed device, as the authenticator app shows it."""
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():0{device.digits}d}"
+
+
+@pytest.fixture
+def browser_login():
+    def _login(page, user, password: str = PASSWORD) -> None:
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        if user.is_operator_staff:
+            TOTPDevice.objects.get_or_create(user=user, defaults={"name": "e2e", "confirmed": True})
+        page.goto("/login/")
+        page.fill("input[name=username]", user.username)
+        page.fill("input[name=password]", password)
+        with page.expect_navigation():
+            page.click("main button[type=submit]")
+        if user.is_operator_staff:
+            page.wait_for_url("**/2fa/**")
+            page.fill("input[name=token]", totp_code(user))
+            with page.expect_navigation():
+                page.click("main button[type=submit]")
+        assert "/login/" not in page.url and "/2fa/" not in page.url, (
+            f"{user}: {page.url}\n{page.inner_text('main')}"
+        )
+
+    return _login
