@@ -78,6 +78,17 @@ class StatusForm(forms.Form):
     comment = forms.CharField(label="コメント", required=False, max_length=2000)
 
 
+class ClassifyForm(forms.Form):
+    category = forms.ModelChoiceField(
+        label="分類",
+        queryset=Category.objects.filter(active=True),
+        to_field_name="code",
+        required=False,
+        empty_label="（未分類）",
+    )
+    severity = forms.ChoiceField(label="重要度", choices=Severity.choices)
+
+
 class CityTicketFilterForm(forms.Form):
     """Filters of the ticket list (city officials and operator staff)."""
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("tickets/<int:ticket_id>/", views.ticket_detail, name="ticket_detail"),
     path("tickets/<int:ticket_id>/followup/", views.ticket_followup, name="ticket_followup"),
     path("tickets/<int:ticket_id>/status/", views.ticket_status, name="ticket_status"),
+    path("tickets/<int:ticket_id>/classify/", views.ticket_classify, name="ticket_classify"),
     path("tickets/<int:ticket_id>/assign-me/", views.ticket_assign_me, name="ticket_assign_me"),
     path("tickets/<int:ticket_id>/canned/", views.ticket_canned_replies, name="ticket_canned"),
     path("access-log/", views.access_log, name="access_log"),

@@ -28,7 +28,13 @@ from donations_sync.models import Donation, Shipment
 from knowledge.models import Article, CannedReply
 from knowledge.render import VARIABLES, render_text, variables_for
 from tickets import selectors, services
-from tickets.forms import CityTicketFilterForm, ReplyForm, StatusForm, TicketCreateForm
+from tickets.forms import (
+    CityTicketFilterForm,
+    ClassifyForm,
+    ReplyForm,
+    StatusForm,
+    TicketCreateForm,
+)
 from tickets.models import OPEN_STATUSES, Inquiry, Status
 from tickets.search import search_inquiries
 
@@ -249,6 +255,14 @@ def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
         "can_write": writable,
         "reply_form": ReplyForm() if writable else None,
         "status_form": StatusForm(initial={"status": inquiry.status}) if writable else None,
+        "classify_form": ClassifyForm(
+            initial={
+                "category": inquiry.category.code if inquiry.category else None,
+                "severity": inquiry.severity,
+            }
+        )
+        if writable
+        else None,
         "statuses": Status.choices,
         "variables": VARIABLES,
         "ws_path": f"/ws/tickets/{inquiry.pk}/presence/",
@@ -302,6 +316,24 @@ def ticket_status(request: HttpRequest, ticket_id: int) -> HttpResponse:
         )
         messages.success(
             request, f"状態を「{Status(form.cleaned_data['status']).label}」にしました。"
+        )
+    return redirect("ticket_detail", ticket_id=inquiry.pk)
+
+
+@login_required
+@require_POST
+def ticket_classify(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    inquiry = _inquiry_or_404(request, ticket_id)
+    if not can_write(request.user, inquiry.municipality_id):
+        raise PermissionDenied
+    form = ClassifyForm(request.POST)
+    if form.is_valid():
+        category = form.cleaned_data["category"]
+        services.inquiry_change_category(
+            actor=request.user, inquiry=inquiry, category=category.code if category else None
+        )
+        services.inquiry_change_severity(
+            actor=request.user, inquiry=inquiry, severity=form.cleaned_data["severity"]
         )
     return redirect("ticket_detail", ticket_id=inquiry.pk)
 

@@ -64,3 +64,17 @@ results.addEventListener("keydown", (event) => {
     (index === 0 ? box : list[index - 1]).focus();
   }
 });
+
+// Queue counts and my tickets stay current while the console is open: the sections marked
+// data-refresh are re-read from the server every 30 seconds (only while the tab is visible).
+async function refreshSections() {
+  if (document.hidden) return;
+  const response = await fetch(location.pathname, { headers: { "X-Requested-With": "fetch" } });
+  if (!response.ok) return;
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  for (const section of document.querySelectorAll("[data-refresh]")) {
+    const replacement = fresh.getElementById(section.id);
+    if (replacement && !section.contains(document.activeElement)) section.replaceWith(replacement);
+  }
+}
+setInterval(() => refreshSections().catch(() => {}), 30000);

@@ -15,6 +15,7 @@ from tests.factories import (
     DonorPhoneFactory,
     GiftItemFactory,
     ShipmentFactory,
+    UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -90,9 +91,7 @@ def test_every_view_is_logged(login, agent_a, donor):
 
 
 def test_other_municipality_donor_is_404(login, donor, city_official_b, city_b):
-    agent_b = __import__("tests.factories", fromlist=["UserFactory"]).UserFactory(
-        role="agent", municipalities=[city_b]
-    )
+    agent_b = UserFactory(role="agent", municipalities=[city_b])
     for user in (city_official_b, agent_b):
         client = login(user)
         assert client.get(reverse("donor_detail", args=[donor.id])).status_code == 404
