@@ -73,9 +73,25 @@ class ReplyForm(forms.Form):
     share_with_city = forms.BooleanField(label="市にも見せる", required=False)
 
 
+# Where a ticket may go from each state. 重複 is reached only by merging, so it is not offered.
+STATUS_FLOW: dict[int, tuple[int, ...]] = {
+    Status.OPEN: (Status.RESOLVED, Status.CLOSED),
+    Status.REOPENED: (Status.RESOLVED, Status.CLOSED),
+    Status.RESOLVED: (Status.CLOSED, Status.REOPENED),
+    Status.CLOSED: (Status.REOPENED,),
+    Status.DUPLICATE: (),
+}
+
+
 class StatusForm(forms.Form):
-    status = forms.TypedChoiceField(label="状態", choices=Status.choices, coerce=int)
+    status = forms.TypedChoiceField(label="状態", choices=(), coerce=int)
     comment = forms.CharField(label="コメント", required=False, max_length=2000)
+
+    def __init__(self, *args, current: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [
+            (value, Status(value).label) for value in STATUS_FLOW.get(current, ())
+        ]
 
 
 class ClassifyForm(forms.Form):

@@ -254,7 +254,7 @@ def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
         "shipments": shipments,
         "can_write": writable,
         "reply_form": ReplyForm() if writable else None,
-        "status_form": StatusForm(initial={"status": inquiry.status}) if writable else None,
+        "status_form": StatusForm(current=inquiry.status) if writable else None,
         "classify_form": ClassifyForm(
             initial={
                 "category": inquiry.category.code if inquiry.category else None,
@@ -263,7 +263,6 @@ def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
         )
         if writable
         else None,
-        "statuses": Status.choices,
         "variables": VARIABLES,
         "ws_path": f"/ws/tickets/{inquiry.pk}/presence/",
     }
@@ -306,8 +305,12 @@ def ticket_status(request: HttpRequest, ticket_id: int) -> HttpResponse:
     inquiry = _inquiry_or_404(request, ticket_id)
     if not can_write(request.user, inquiry.municipality_id):
         raise PermissionDenied
-    form = StatusForm(request.POST)
-    if form.is_valid():
+    form = StatusForm(request.POST, current=inquiry.status)
+    if not form.is_valid():
+        messages.error(
+            request, f"「{inquiry.get_status_display()}」からその状態には変更できません。"
+        )
+    else:
         services.inquiry_change_status(
             actor=request.user,
             inquiry=inquiry,

@@ -28,6 +28,7 @@ document.addEventListener("keydown", (event) => {
   const target = document.querySelector(`[data-shortcut="${CSS.escape(event.key.toLowerCase())}"]`);
   if (target) {
     event.preventDefault();
-    target.click();
+    if (typingInField(target)) target.focus();
+    else target.click();
   }
 });

@@ -194,3 +194,21 @@ def test_city_official_cannot_write_even_own_tickets(login, open_inquiry, city_o
         ).status_code
         == 403
     )
+
+
+def test_status_follows_the_workflow(login, agent_a, open_inquiry):
+    inquiry = open_inquiry()
+    client = login(agent_a)
+    url = reverse("ticket_status", args=[inquiry.pk])
+    client.post(url, {"status": Status.CLOSED})
+    # 完了 can only be reopened; 解決済 and 重複 are not offered and are refused.
+    page = client.get(reverse("ticket_detail", args=[inquiry.pk])).content.decode()
+    options = re.search(r'<select name="status" id="status-select">(.*?)</select>', page).group(1)
+    assert "再開" in options and "解決済" not in options and "重複" not in options
+    client.post(url, {"status": Status.RESOLVED})
+    client.post(url, {"status": Status.DUPLICATE})
+    inquiry.refresh_from_db()
+    assert inquiry.status == Status.CLOSED
+    client.post(url, {"status": Status.REOPENED})
+    inquiry.refresh_from_db()
+    assert inquiry.status == Status.REOPENED
