@@ -112,8 +112,8 @@ def assert_dataset_invariants() -> None:
 
 
 def test_demo_dataset():
-    counts = call_command_counts("--today", TODAY.isoformat(), "--donors-per-city", "120")
-    assert counts["donors"] == 360
+    counts = call_command_counts("--today", TODAY.isoformat(), "--donors-per-city", "80")
+    assert counts["donors"] == 240
 
     assert_dataset_invariants()
     assert list(Municipality.objects.values_list("code", "name", "prefecture")) == [
