@@ -73,3 +73,9 @@ def login():
         return login_as(client or Client(), user)
 
     return _login
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: Playwright's sync API keeps an event loop running in the main
+    thread for the session's browser, which async tests (Channels) cannot share."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
