@@ -375,6 +375,10 @@ def load(
             writer.close()
 
         with connection.cursor() as cur:
+            if indexes and not may_pause_triggers:
+                # CREATE INDEX refuses to run while deferred foreign-key checks are queued.
+                cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cur.execute("SET CONSTRAINTS ALL DEFERRED")
             for name, definition in indexes:
                 say(f"索引を作成: {name}")
                 cur.execute(definition)

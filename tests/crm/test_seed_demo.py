@@ -145,7 +145,7 @@ def call_command_counts(*args: str) -> dict[str, int]:
     call_command("seed_demo", *args, stdout=out)
     return {
         k: int(v.replace(",", ""))
-        for k, v in re.findall(r"(\w+) ([\d,]+)", out.getvalue().split(":", 1)[1])
+        for k, v in re.findall(r"(\w+) ([\d,]+)", out.getvalue().split("投入しました")[-1])
     }
 
 
@@ -220,14 +220,20 @@ def _index_definitions() -> list[tuple[str, str]]:
 
 def test_scale_load_on_tiny_numbers():
     before = _index_definitions()
-    counts = scale.load(
-        today=TODAY,
-        municipalities=4,
-        donors=400,
-        donations=520,
-        shipments=800,
-        with_users=False,
-        rebuild_indexes=True,
+    counts = call_command_counts(
+        "--scale",
+        "--today",
+        TODAY.isoformat(),
+        "--municipalities",
+        "4",
+        "--donors",
+        "400",
+        "--donations",
+        "520",
+        "--shipments",
+        "800",
+        "--no-users",
+        "--rebuild-indexes",
     )
     assert counts["municipalities"] == Municipality.objects.count() == 4
     assert counts["donors"] == Donor.objects.count() == 400

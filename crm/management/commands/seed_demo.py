@@ -39,6 +39,12 @@ class Command(BaseCommand):
         parser.add_argument("--donors", type=int, default=scale.DEFAULT_DONORS)
         parser.add_argument("--donations", type=int, default=scale.DEFAULT_DONATIONS)
         parser.add_argument("--shipments", type=int, default=scale.DEFAULT_SHIPMENTS)
+        parser.add_argument(
+            "--rebuild-indexes",
+            action="store_true",
+            default=None,
+            help="--scale で件数が少なくても索引を投入後に作り直す（既定は寄附者10万件以上で作り直す）",
+        )
         parser.add_argument("--no-users", action="store_true", help="デモ用ログインを作らない")
 
     def handle(self, *args, **options):
@@ -61,6 +67,7 @@ class Command(BaseCommand):
                 donations=options["donations"],
                 shipments=options["shipments"],
                 with_users=not options["no_users"],
+                rebuild_indexes=options["rebuild_indexes"],
                 progress=self.stdout.write if options["verbosity"] >= 1 else None,
             )
         else:
