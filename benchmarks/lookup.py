@@ -131,25 +131,31 @@ def run(samples: int, seed: int, explain: bool) -> bool:
     )
     cases = build_cases(samples, rng)
     ok = True
+    with open("/proc/loadavg") as f:
+        print(f"計測開始時の load average: {' '.join(f.read().split()[:3])}")
     print(
-        f"{'検索':<28}{'件数':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}  判定(p95≤{TARGET_P95_MS:g}ms)"
+        f"{'検索':<28}{'件数':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'CPU p50':>9}"
+        f"  判定(p95≤{TARGET_P95_MS:g}ms)"
     )
     for label, inputs in cases.items():
         lookup = LOOKUPS[label]
         for municipality_ids, value in inputs[:20]:  # warm the connection and caches
             lookup(municipality_ids, value)
         timings = []
+        cpu = []  # this process's own CPU time: the rest is the database and waiting for a core
         hits = 0
         for municipality_ids, value in inputs:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             found = lookup(municipality_ids, value)
             timings.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - cpu_started) * 1000)
             hits += bool(found)
         p50, p95 = percentile(timings, 50), percentile(timings, 95)
         passed = p95 <= TARGET_P95_MS
         ok &= passed
         print(
-            f"{label:<28}{len(timings):>6}{p50:>9.2f}{p95:>9.2f}{max(timings):>9.2f}  "
+            f"{label:<28}{len(timings):>6}{p50:>9.2f}{p95:>9.2f}{max(timings):>9.2f}"
+            f"{percentile(cpu, 50):>9.2f}  "
             f"{'OK' if passed else 'NG'}（該当あり {hits}/{len(timings)}）"
         )
         if explain and lookup is not round_trip:
