@@ -159,6 +159,15 @@ class Inquiry(models.Model):
                 name="inquiry_open_muni_recent",
             ),
             models.Index(fields=["municipality", "-created_at"], name="inquiry_muni_recent"),
+            # Across several municipalities the newest rows are found by walking these in
+            # order and filtering, which beats gathering and sorting every match.
+            models.Index(
+                fields=["-created_at"],
+                condition=models.Q(status__in=[1, 2]),
+                name="inquiry_open_recent",
+            ),
+            models.Index(fields=["-created_at"], name="inquiry_recent"),
+            models.Index(fields=["-last_activity_at"], name="inquiry_recent_activity"),
             # Escalation work looks for open high/urgent tickets.
             models.Index(
                 fields=["severity", "municipality"],

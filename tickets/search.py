@@ -40,17 +40,20 @@ class Bigrams(Func):
 
 def _term_filter(term: str, *, include_internal: bool) -> Q:
     columns = ["search_text"] + (["search_text_internal"] if include_internal else [])
+    likes = Q()
+    for column in columns:
+        # LIKE '%term%', which pg_trgm's gin_trgm_ops index serves for 3+ characters.
+        likes |= Q(**{f"{column}__contains": term})
     if connection.vendor == "postgresql" and len(term) == 2:
-        # A 2-character term is one bigram: array containment probes the GIN index.
-        condition = Q()
+        # A 2-character term is one bigram: array containment probes the GIN index. It is
+        # equivalent to the LIKEs, which stay beside it: a bitmap scan then drops the bigram
+        # test as already answered by the index, and a newest-first walk runs the cheap LIKE
+        # first (fz_bigrams is declared costly), so bigrams are computed only for hits.
+        bigrams = Q()
         for column in columns:
-            condition |= Q(ArrayContains(Bigrams(F(column)), [term]))
-        return condition
-    # icontains becomes LIKE/ILIKE '%term%', which pg_trgm's gin_trgm_ops serves for 3+ chars.
-    condition = Q(**{f"{columns[0]}__contains": term})
-    for column in columns[1:]:
-        condition |= Q(**{f"{column}__contains": term})
-    return condition
+            bigrams |= Q(ArrayContains(Bigrams(F(column)), [term]))
+        return likes & bigrams
+    return likes
 
 
 def search_inquiries(queryset: QuerySet, user: Any, query: str) -> QuerySet:
