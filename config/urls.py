@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("tickets.urls")),
     path("", include("knowledge.urls")),
     path("telephony/", include("telephony.urls")),
+    path("mail/", include("tickets.mail.urls")),
 ]

@@ -1,0 +1,154 @@
+"""Supervisor pages: quarantine with reasons and re-processing, rules, attachments; scoping."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from crm.models import PersonalDataAccess, User
+from tests.factories import UserFactory
+from tests.tickets.mail.conftest import ADDRESS_B, deliver, make_mail
+from tests.tickets.mail.test_triage import JPEG, _with_attachments
+from tickets.mail.models import InboundAttachment, InboundMessage, TriageRule
+from tickets.models import Category
+
+
+@pytest.fixture
+def supervisor_b(city_b):
+    return UserFactory(username="sv_b", role=User.Role.SUPERVISOR, municipalities=[city_b])
+
+
+@pytest.fixture
+def quarantined_a(mailbox_a, settings):
+    settings.MAIL_RATE_LIMIT_PER_HOUR = 0
+    message = deliver(make_mail(subject="小樽の隔離メール"))
+    assert message.status == InboundMessage.Status.QUARANTINED
+    return message
+
+
+def test_supervisor_sees_quarantine_with_reason_and_reprocesses(
+    quarantined_a, supervisor, login, settings
+):
+    client = login(supervisor)
+    page = client.get(reverse("mail_quarantine")).content.decode()
+    assert "小樽の隔離メール" in page and "受信制限" in page
+    detail = client.get(reverse("mail_inbound_detail", args=[quarantined_a.pk]))
+    assert "返礼品について教えてください。" in detail.content.decode()
+    response = client.post(reverse("mail_inbound_reprocess", args=[quarantined_a.pk]))
+    assert response.status_code == 302
+    quarantined_a.refresh_from_db()
+    assert quarantined_a.status == InboundMessage.Status.PROCESSED
+    assert quarantined_a.inquiry.ticket.title == "小樽の隔離メール"
+
+
+def test_supervisor_of_city_b_sees_no_quarantined_mail_of_city_a(
+    quarantined_a, supervisor_b, login
+):
+    client = login(supervisor_b)
+    assert "小樽の隔離メール" not in client.get(reverse("mail_quarantine")).content.decode()
+    assert client.get(reverse("mail_inbound_detail", args=[quarantined_a.pk])).status_code == 404
+    assert (
+        client.post(reverse("mail_inbound_reprocess", args=[quarantined_a.pk])).status_code == 404
+    )
+    quarantined_a.refresh_from_db()
+    assert quarantined_a.status == InboundMessage.Status.QUARANTINED
+
+
+@pytest.mark.parametrize("who", ["city_official_b", "city_official_a", "agent_a"])
+def test_city_officials_and_agents_cannot_open_mail_pages(
+    who, request, quarantined_a, city_a, login
+):
+    client = login(request.getfixturevalue(who))
+    urls = [
+        reverse("mail_quarantine"),
+        reverse("mail_inbound_detail", args=[quarantined_a.pk]),
+        reverse("mail_rules", args=[city_a.pk]),
+    ]
+    for url in urls:
+        assert client.get(url).status_code == 403
+    assert (
+        client.post(reverse("mail_inbound_reprocess", args=[quarantined_a.pk])).status_code == 403
+    )
+
+
+def test_unroutable_mail_is_shown_to_operator_admin_only(
+    mailbox_a, supervisor, operator_admin, login
+):
+    message = deliver(make_mail(to="nobody@elsewhere.example.jp", subject="宛先不明メール"))
+    assert (
+        "宛先不明メール" not in login(supervisor).get(reverse("mail_quarantine")).content.decode()
+    )
+    assert (
+        "宛先不明メール" in login(operator_admin).get(reverse("mail_quarantine")).content.decode()
+    )
+    assert message.municipality is None
+
+
+def test_rules_are_edited_per_municipality(
+    city_a, city_b, mailbox_a, supervisor, supervisor_b, login
+):
+    client = login(supervisor)
+    damaged = Category.objects.get(code="damaged")
+    response = client.post(
+        reverse("mail_rules", args=[city_a.pk]),
+        {
+            "name": "傷み",
+            "keywords": "傷み\n潰れ",
+            "category": damaged.pk,
+            "severity": "urgent",
+            "sort_order": 1,
+            "active": "on",
+        },
+    )
+    assert response.status_code == 302
+    rule = TriageRule.objects.get(municipality=city_a)
+    assert rule.keyword_list == ["傷み", "潰れ"]
+    message = deliver(make_mail(body="箱が潰れていました"))
+    assert (message.inquiry.category, message.inquiry.severity) == (damaged, "urgent")
+
+    # City B's supervisor can neither see nor change city A's rules.
+    other = login(supervisor_b)
+    assert other.get(reverse("mail_rules", args=[city_a.pk])).status_code == 404
+    assert other.post(reverse("mail_rule_edit", args=[rule.pk]), {"delete": "1"}).status_code == 404
+    assert TriageRule.objects.filter(pk=rule.pk).exists()
+    client.post(reverse("mail_rule_edit", args=[rule.pk]), {"delete": "1"})
+    assert not TriageRule.objects.filter(pk=rule.pk).exists()
+
+
+def test_default_rules_button(city_a, supervisor, login):
+    login(supervisor).post(reverse("mail_rules_defaults", args=[city_a.pk]))
+    assert TriageRule.objects.filter(municipality=city_a).count() >= 5
+
+
+def test_photos_inline_for_agents_my_number_for_supervisors_only(
+    mailbox_a, agent_a, supervisor, city_official_a, login
+):
+    message = deliver(
+        _with_attachments(
+            ("破損.jpg", "image/jpeg", JPEG), ("マイナンバー.jpg", "image/jpeg", JPEG)
+        )
+    )
+    photo = InboundAttachment.objects.get(message=message, filename="破損.jpg")
+    secret = InboundAttachment.objects.get(message=message, filename="マイナンバー.jpg")
+    agent = login(agent_a)
+    response = agent.get(reverse("mail_attachment", args=[photo.pk]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    assert response["Content-Disposition"].startswith("inline")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response.content == JPEG
+    assert agent.get(reverse("mail_attachment", args=[secret.pk])).status_code == 403
+    assert (
+        login(city_official_a).get(reverse("mail_attachment", args=[photo.pk])).status_code == 403
+    )
+    assert login(supervisor).get(reverse("mail_attachment", args=[secret.pk])).status_code == 200
+    assert PersonalDataAccess.objects.filter(
+        record_type="mail_attachment", record_id=str(secret.pk), user=supervisor
+    ).exists()
+
+
+def test_attachments_of_another_city_are_not_found(mailbox_a, mailbox_b, city_b, login):
+    message = deliver(_with_attachments(("写真.jpg", "image/jpeg", JPEG)), recipient=ADDRESS_B)
+    photo = InboundAttachment.objects.get(message=message)
+    agent = login(UserFactory(username="agent_x", role=User.Role.AGENT, municipalities=[]))
+    assert agent.get(reverse("mail_attachment", args=[photo.pk])).status_code == 404

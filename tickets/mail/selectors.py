@@ -1,0 +1,48 @@
+"""Reads for the supervisor's mail pages, always narrowed by the access policy."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from crm.models import User
+from tickets.mail.models import InboundAttachment, InboundMessage, OutboundMessage
+
+
+def inbound_visible_to(user: User) -> QuerySet[InboundMessage]:
+    """Mail of the user's municipalities; unroutable mail (no municipality) only for admins."""
+    qs = InboundMessage.objects.visible_to(user)
+    if user.role == User.Role.OPERATOR_ADMIN:
+        qs = InboundMessage.objects.filter(Q(pk__in=qs.values("pk")) | Q(municipality__isnull=True))
+    return qs
+
+
+def quarantined(user: User) -> QuerySet[InboundMessage]:
+    return (
+        inbound_visible_to(user)
+        .filter(status=InboundMessage.Status.QUARANTINED)
+        .select_related("municipality")
+        .defer("raw")
+        .order_by("-received_at", "-id")
+    )
+
+
+def outbound_problems(user: User) -> QuerySet[OutboundMessage]:
+    return (
+        OutboundMessage.objects.visible_to(user)
+        .filter(
+            Q(status__in=[OutboundMessage.Status.FAILED, OutboundMessage.Status.RETRYING])
+            | Q(bounced_at__isnull=False)
+        )
+        .select_related("municipality")
+        .order_by("-created_at")
+    )
+
+
+def attachments_for_inquiry(user: User, inquiry_id: int) -> QuerySet[InboundAttachment]:
+    """For the ticket timeline: the mail attachments of one ticket the user may see."""
+    return (
+        InboundAttachment.objects.visible_to(user)
+        .filter(inquiry_id=inquiry_id)
+        .defer("data")
+        .order_by("id")
+    )
