@@ -1,7 +1,9 @@
 """Reads behind the agent console, the donor page and the ticket page.
 
-Every function takes the requesting user and narrows to what ``crm.access`` lets them see; the
-record lookups themselves are crm.selectors' index probes.
+Every function takes the requesting user and narrows to what ``crm.access`` lets them see. Phone,
+e-mail, order, tracking and postal lookups are crm.selectors' index probes; name and reading
+prefixes are searched here, one index range per municipality, because an agent's search spans
+all the municipalities they serve (see benchmarks/console.py).
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Value
-from django.db.models.functions import Replace
+from django.db import connection
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.urls import reverse
 
 from crm import normalize, selectors
@@ -58,28 +60,93 @@ def search_municipality_ids(user: User, municipality_id: int | None) -> frozense
     return ids
 
 
+def _prefix(field: str, prefix: str) -> Q:
+    """``field`` starts with ``prefix``, as a range the (municipality, field) b-tree can serve.
+
+    LIKE 'x%' uses a plain b-tree only under the C collation; a range works under any, and the
+    database's code-point order (C.UTF-8) makes the range exact.
+    """
+    return Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix + "\U0010ffff"})
+
+
+def _name_variants(name: str) -> set[str]:
+    """How a name said with a space may be stored: half-width, full-width or no space."""
+    words = name.split()
+    return {" ".join(words), "\u3000".join(words), "".join(words)}
+
+
+def _spaced_variants(name: str) -> set[str]:
+    """A name said without a space (山田太郎): the space may fall after any of the first four
+    characters (姓 is 1–4 characters), half- or full-width."""
+    return {
+        name[:i] + space + name[i:]
+        for i in range(1, min(len(name), 5))
+        for space in (" ", "\u3000")
+    }
+
+
+_PREFIX_FIELDS = frozenset({"name", "name_kana"})
+
+
+def _donor_ids_by_prefix(
+    municipality_ids: Collection[int], field: str, prefixes: set[str]
+) -> list[int]:
+    """Donors whose ``field`` starts with any of ``prefixes``, first by ``field`` order.
+
+    One index range per municipality and prefix: with ``municipality_id IN (…)`` or OR-ed
+    prefixes the planner filters or sorts every match, while ``= one id`` with one range walks
+    the (municipality, field) index in order and stops at the limit. The probes are sent as one
+    UNION ALL statement.
+    """
+    ids = sorted(municipality_ids)
+    pairs = [(m, prefix) for m in ids for prefix in sorted(prefixes)]
+    # Beyond a few dozen probes (an admin's all-city scope) one filtered statement is cheaper.
+    if 1 < len(pairs) <= 40 and connection.vendor == "postgresql":
+        if field not in _PREFIX_FIELDS:
+            raise ValueError(field)
+        column = Donor._meta.get_field(field).column
+        # Identifiers come from the model (never from input); values are bound parameters.
+        table = Donor._meta.db_table
+        probe = (
+            f'(SELECT "{column}", "id" FROM "{table}" WHERE "municipality_id" = %s '  # noqa: S608
+            f'AND "{column}" >= %s AND "{column}" < %s ORDER BY "{column}", "id" LIMIT {SEARCH_LIMIT})'
+        )
+        params: list[Any] = []
+        for m, prefix in pairs:
+            params += [m, prefix, prefix + "\U0010ffff"]
+        # Built by hand: compiling dozens of ORM querysets costs more than running them.
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join([probe] * len(pairs)), params)
+            rows = sorted(set(cursor.fetchall()))
+        return [donor_id for _, donor_id in rows[:SEARCH_LIMIT]]
+    condition = Q()
+    for prefix in prefixes:
+        condition |= _prefix(field, prefix)
+    return list(
+        Donor.objects.filter(condition, municipality_id__in=ids)
+        .order_by(field, "id")
+        .values_list("id", flat=True)[:SEARCH_LIMIT]
+    )
+
+
+def _donor_ids_by_kana(municipality_ids: Collection[int], raw: str) -> list[int]:
+    """ヤマダ, やまだ, ﾔﾏﾀﾞ: readings are stored as full-width katakana without spaces."""
+    kana = normalize.normalize_kana(raw)
+    return _donor_ids_by_prefix(municipality_ids, "name_kana", {kana}) if kana else []
+
+
 def _donor_ids_by_name(municipality_ids: Collection[int], raw: str) -> list[int]:
-    """Kanji names: prefix on the stored name, with or without the space between the names."""
+    """Kanji names by prefix, with or without the space between family and given name."""
     name = normalize.nfkc(raw).strip()
     if not name:
         return []
-    qs = Donor.objects.filter(municipality_id__in=municipality_ids)
-    words = name.split()
-    by_words = qs.filter(name__startswith=words[0])
-    for word in words[1:]:
-        by_words = by_words.filter(name__contains=word)
-    ids = list(by_words.order_by("name", "id").values_list("id", flat=True)[:SEARCH_LIMIT])
-    if not ids and len(words) == 1 and len(name) >= 2:
-        # 「山田太郎」 said without a space: compare with spaces removed (within the scope).
-        ids = list(
-            qs.filter(name__startswith=name[:1])
-            .annotate(compact=Replace("name", Value(" "), Value("")))
-            .annotate(compact2=Replace("compact", Value("　"), Value("")))
-            .filter(compact2__startswith=name)
-            .order_by("name", "id")
-            .values_list("id", flat=True)[:SEARCH_LIMIT]
-        )
-    return ids
+    if len(name.split()) > 1:
+        return _donor_ids_by_prefix(municipality_ids, "name", _name_variants(name))
+    # Usually the family name alone, or the whole name as stored; only then guess the space.
+    found = _donor_ids_by_prefix(municipality_ids, "name", {name})
+    if not found and len(name) >= 2:
+        found = _donor_ids_by_prefix(municipality_ids, "name", _spaced_variants(name))
+    return found
 
 
 def universal_search(
@@ -132,7 +199,7 @@ def universal_search(
             ]
         if normalize.looks_like_kana(text):
             results.interpreted_as.append("フリガナ")
-            donor_hits += [(i, "フリガナ") for i in selectors.donor_ids_by_kana_prefix(scope, text)]
+            donor_hits += [(i, "フリガナ") for i in _donor_ids_by_kana(scope, text)]
         elif not re.search(r"\d", text):
             donor_hits += [(i, "氏名") for i in _donor_ids_by_name(scope, text)]
 

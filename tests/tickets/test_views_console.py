@@ -124,3 +124,12 @@ def test_city_officials_have_no_console(login, city_official_a):
     client = login(city_official_a)
     assert client.get(reverse("console")).url == reverse("ticket_list")
     assert client.get(reverse("console_search"), {"q": "山田"}).status_code == 403
+
+
+@pytest.mark.parametrize("query", ["佐藤花子", "佐藤 花子", "佐藤　花子", "佐藤"])
+def test_kanji_name_with_or_without_space_of_either_width(login, agent_a, city_a, query):
+    donor = DonorFactory(municipality=city_a, name="佐藤　花子", name_kana="サトウ ハナコ")
+    DonorFactory(municipality=city_a, name="佐野 花子", name_kana="サノ ハナコ")
+    body = search(login(agent_a), query)
+    assert reverse("donor_detail", args=[donor.id]) in body
+    assert "佐野" not in body
