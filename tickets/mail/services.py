@@ -69,9 +69,10 @@ def route(*, raw: bytes, recipient: str | None = None) -> list[MunicipalityEmail
             for value in headers.get_all(key) or []:
                 candidates += [a for _, a in decoding.parse_addresses(value)]
     bases = list(dict.fromkeys(_base_address(a) for a in candidates if "@" in a))
-    found = {
-        a.address.lower(): a for a in MunicipalityEmailAddress.objects.filter(address__in=bases)
-    }
+    rows = MunicipalityEmailAddress.objects.filter(address__in=bases).select_related(
+        "municipality", "mailbox"
+    )
+    found = {a.address.lower(): a for a in rows}
     return [found[b] for b in bases if b in found]
 
 
@@ -98,9 +99,6 @@ def inbound_store(
     """Save the raw message; (message, created). The same bytes twice are stored once."""
     scope = str(municipality.pk if municipality else 0).encode()
     content_hash = hashlib.sha256(scope + b":" + raw).hexdigest()
-    existing = InboundMessage.objects.filter(content_hash=content_hash).first()
-    if existing:
-        return existing, False
     try:
         message_id, sender, subject = _peek(raw)
     except Exception:  # headers so broken they cannot be peeked at: still kept
@@ -138,10 +136,9 @@ def inbound_receive(
         targets = [(mailbox.municipality, mailbox, mailbox.address.address)]
     else:
         addresses = route(raw=raw, recipient=recipient)
-        targets = [
-            (a.municipality, Mailbox.objects.filter(address=a).first(), a.address)
-            for a in addresses
-        ] or [(None, None, recipient or "")]
+        targets = [(a.municipality, getattr(a, "mailbox", None), a.address) for a in addresses] or [
+            (None, None, recipient or "")
+        ]
     results = []
     for municipality, box, address in targets:
         message, created = inbound_store(
@@ -160,7 +157,11 @@ def inbound_process(*, message_pk: int, force: bool = False) -> InboundMessage:
     """Turn a stored message into a ticket/follow-up, or quarantine it. Never raises."""
     try:
         with transaction.atomic():
-            message = InboundMessage.objects.select_for_update().get(pk=message_pk)
+            message = (
+                InboundMessage.objects.select_for_update(of=("self",))
+                .select_related("municipality")
+                .get(pk=message_pk)
+            )
             allowed = {InboundMessage.Status.RECEIVED}
             if force:
                 allowed.add(InboundMessage.Status.QUARANTINED)
@@ -301,7 +302,7 @@ def _process(message: InboundMessage, *, force: bool) -> None:
             shipments=Shipment.objects.filter(municipality=municipality, pk__in=links.shipment_ids),
             submitter_email=mail.from_address,
         )
-        threads.ensure_thread(inquiry=inquiry, requester_address=mail.from_address)
+        threads.new_thread(inquiry=inquiry, requester_address=mail.from_address)
         followup = None
         message.created_inquiry = True
         message.reason = "、".join(f"ルール「{n}」" for n in suggestion.rule_names)

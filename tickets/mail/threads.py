@@ -108,3 +108,13 @@ def ensure_thread(*, inquiry: Inquiry, requester_address: str = "") -> InquiryMa
         },
     )
     return thread
+
+
+def new_thread(*, inquiry: Inquiry, requester_address: str) -> InquiryMailThread:
+    """For an inquiry just opened from mail (it cannot have a thread yet)."""
+    return InquiryMailThread.objects.create(
+        inquiry=inquiry,
+        municipality_id=inquiry.municipality_id,
+        token=new_token(),
+        requester_address=requester_address,
+    )
