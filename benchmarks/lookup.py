@@ -7,6 +7,7 @@ readings typed in hiragana.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/fz_scale \\
         .venv/bin/python -m benchmarks.lookup [--samples 1000] [--seed 1] [--explain]
+            [--only base phone unknown number tracking kana]
 
 Target: p95 ≤ 5 ms for each lookup.
 """
@@ -61,40 +62,64 @@ def _hiragana_prefix(kana: str, rng: random.Random) -> str:
     return jaconv.kata2hira(kana[: rng.randint(2, 4)])
 
 
-def build_cases(n: int, rng: random.Random) -> dict[str, list[tuple[list[int], str]]]:
-    cases: dict[str, list[tuple[list[int], str]]] = {"基準: SELECT 1 の往復": [([0], "")] * n}
-    pct = _percent("crm_donorphone", n)
-    rows = _sample(
-        f"SELECT municipality_id, e164 FROM crm_donorphone TABLESAMPLE BERNOULLI ({pct})", n, rng
-    )
-    cases["電話番号（登録済みの発信者）"] = [([m], e164) for m, e164 in rows]
-    # Unknown callers: no donor phone matches, so the shipment phones are probed as well.
-    cases["電話番号（未登録の発信者）"] = [
-        ([m], f"+8190{rng.randrange(10**8):08d}") for m, _ in rows
-    ]
-    pct = _percent("donations_sync_donation", n)
-    rows = _sample(
-        "SELECT municipality_id, portal_order_number, external_id FROM donations_sync_donation "
-        f"TABLESAMPLE BERNOULLI ({pct})",
-        n,
-        rng,
-    )
-    cases["受付番号・外部管理番号"] = [
-        ([m], order if order and rng.random() < 0.7 else ext) for m, order, ext in rows
-    ]
-    pct = _percent("donations_sync_shipment", n)
-    rows = _sample(
-        "SELECT municipality_id, tracking_number FROM donations_sync_shipment "
-        f"TABLESAMPLE BERNOULLI ({pct}) WHERE tracking_number <> ''",
-        n,
-        rng,
-    )
-    cases["伝票番号"] = [([m], normalize.format_tracking_number(t)) for m, t in rows]
-    pct = _percent("crm_donor", n)
-    rows = _sample(
-        f"SELECT municipality_id, name_kana FROM crm_donor TABLESAMPLE BERNOULLI ({pct})", n, rng
-    )
-    cases["フリガナ前方一致"] = [([m], _hiragana_prefix(k, rng)) for m, k in rows]
+KINDS = {
+    "base": "基準: SELECT 1 の往復",
+    "phone": "電話番号（登録済みの発信者）",
+    "unknown": "電話番号（未登録の発信者）",
+    "number": "受付番号・外部管理番号",
+    "tracking": "伝票番号",
+    "kana": "フリガナ前方一致",
+}
+
+
+def build_cases(
+    n: int, rng: random.Random, kinds: list[str]
+) -> dict[str, list[tuple[list[int], str]]]:
+    cases: dict[str, list[tuple[list[int], str]]] = {}
+    if "base" in kinds:
+        cases[KINDS["base"]] = [([0], "")] * n
+    if "phone" in kinds or "unknown" in kinds:
+        pct = _percent("crm_donorphone", n)
+        rows = _sample(
+            f"SELECT municipality_id, e164 FROM crm_donorphone TABLESAMPLE BERNOULLI ({pct})",
+            n,
+            rng,
+        )
+        if "phone" in kinds:
+            cases[KINDS["phone"]] = [([m], e164) for m, e164 in rows]
+        if "unknown" in kinds:
+            # Valid mobile numbers no donor gave: the shipment phones are probed as well.
+            cases[KINDS["unknown"]] = [
+                ([m], f"+8190{rng.randrange(1, 10)}{rng.randrange(10**7):07d}") for m, _ in rows
+            ]
+    if "number" in kinds:
+        pct = _percent("donations_sync_donation", n)
+        rows = _sample(
+            "SELECT municipality_id, portal_order_number, external_id "
+            f"FROM donations_sync_donation TABLESAMPLE BERNOULLI ({pct})",
+            n,
+            rng,
+        )
+        cases[KINDS["number"]] = [
+            ([m], order if order and rng.random() < 0.7 else ext) for m, order, ext in rows
+        ]
+    if "tracking" in kinds:
+        pct = _percent("donations_sync_shipment", n)
+        rows = _sample(
+            "SELECT municipality_id, tracking_number FROM donations_sync_shipment "
+            f"TABLESAMPLE BERNOULLI ({pct}) WHERE tracking_number <> ''",
+            n,
+            rng,
+        )
+        cases[KINDS["tracking"]] = [([m], normalize.format_tracking_number(t)) for m, t in rows]
+    if "kana" in kinds:
+        pct = _percent("crm_donor", n)
+        rows = _sample(
+            f"SELECT municipality_id, name_kana FROM crm_donor TABLESAMPLE BERNOULLI ({pct})",
+            n,
+            rng,
+        )
+        cases[KINDS["kana"]] = [([m], _hiragana_prefix(k, rng)) for m, k in rows]
     return cases
 
 
@@ -119,7 +144,7 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def run(samples: int, seed: int, explain: bool) -> bool:
+def run(samples: int, seed: int, explain: bool, kinds: list[str]) -> bool:
     rng = random.Random(seed)
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM crm_municipality")
@@ -129,7 +154,7 @@ def run(samples: int, seed: int, explain: bool) -> bool:
         f"寄附 {_table_rows('donations_sync_donation'):,} / "
         f"配送 {_table_rows('donations_sync_shipment'):,}（概数）"
     )
-    cases = build_cases(samples, rng)
+    cases = build_cases(samples, rng, kinds)
     ok = True
     with open("/proc/loadavg") as f:
         print(f"計測開始時の load average: {' '.join(f.read().split()[:3])}")
@@ -174,10 +199,13 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1000, help="lookups per kind")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE one of each")
+    parser.add_argument(
+        "--only", nargs="+", choices=list(KINDS), default=list(KINDS), help="lookups to run"
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         raise SystemExit("DATABASE_URL must point at a PostgreSQL database loaded with --scale")
-    raise SystemExit(0 if run(args.samples, args.seed, args.explain) else 1)
+    raise SystemExit(0 if run(args.samples, args.seed, args.explain, args.only) else 1)
 
 
 if __name__ == "__main__":
