@@ -264,6 +264,7 @@ def load_tickets(target: int, agents: list[User], donors: dict[int, list[int]]) 
     followup_id = _max_id("helpdesk_followup") + 1
     with connection.cursor() as cursor:
         cursor.execute("SET session_replication_role = replica")  # generated rows are consistent
+        cursor.execute("SET synchronous_commit = off")  # benchmark data; a crash just reloads
         for name in SEARCH_INDEXES:
             cursor.execute(f"DROP INDEX IF EXISTS {name}")
     done = 0
