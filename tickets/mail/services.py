@@ -532,10 +532,18 @@ def _queue(
         )
         out.save(update_fields=["status", "last_error"])
         return out
+    transaction.on_commit(lambda: _enqueue_send(out.pk))
+    return out
+
+
+def _enqueue_send(outbound_pk: int) -> None:
+    # The mail is committed as pending; if the broker is down, mail_retry_due sends it later.
     from tickets.mail import tasks
 
-    transaction.on_commit(lambda: tasks.mail_send_outbound.delay(out.pk))
-    return out
+    try:
+        tasks.mail_send_outbound.delay(outbound_pk)
+    except Exception:
+        logger.exception("outbound mail %s could not be queued; left pending", outbound_pk)
 
 
 @transaction.atomic
@@ -667,6 +675,4 @@ def outbound_retry(*, actor: User, out: OutboundMessage) -> None:
         out.attempts = 0
         out.next_attempt_at = timezone.now()
         out.save()
-        from tickets.mail import tasks
-
-        transaction.on_commit(lambda: tasks.mail_send_outbound.delay(out.pk))
+        transaction.on_commit(lambda: _enqueue_send(out.pk))

@@ -7,6 +7,7 @@ import logging
 
 from celery import shared_task
 from django.core.cache import cache
+from django.db.models import Q
 from django.utils import timezone
 
 from tickets.mail import intake, services
@@ -50,9 +51,15 @@ def mail_send_outbound(outbound_id: int) -> str:
 
 @shared_task
 def mail_retry_due() -> int:
+    now = timezone.now()
     due = list(
         OutboundMessage.objects.filter(
-            status=OutboundMessage.Status.RETRYING, next_attempt_at__lte=timezone.now()
+            Q(status=OutboundMessage.Status.RETRYING, next_attempt_at__lte=now)
+            # Pending for minutes means its task was never queued or was lost.
+            | Q(
+                status=OutboundMessage.Status.PENDING,
+                created_at__lt=now - datetime.timedelta(minutes=2),
+            )
         ).values_list("id", flat=True)[:200]
     )
     for outbound_id in due:

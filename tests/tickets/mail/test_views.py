@@ -152,3 +152,46 @@ def test_attachments_of_another_city_are_not_found(mailbox_a, mailbox_b, city_b,
     photo = InboundAttachment.objects.get(message=message)
     agent = login(UserFactory(username="agent_x", role=User.Role.AGENT, municipalities=[]))
     assert agent.get(reverse("mail_attachment", args=[photo.pk])).status_code == 404
+
+
+def test_city_official_b_gets_nothing_of_city_a_from_any_mail_url(
+    mailbox_a,
+    city_a,
+    supervisor,
+    agent_a,
+    city_official_b,
+    login,
+    django_capture_on_commit_callbacks,
+):
+    from tickets import services as ticket_services
+    from tickets.mail import services
+    from tickets.mail.models import OutboundMessage
+
+    services.triage_rules_add_defaults(actor=supervisor, municipality=city_a)
+    rule = TriageRule.objects.filter(municipality=city_a).first()
+    message = deliver(_with_attachments(("写真.jpg", "image/jpeg", JPEG)))
+    photo = InboundAttachment.objects.get(message=message)
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_services.inquiry_reply(actor=agent_a, inquiry=message.inquiry, body="回答")
+    out = OutboundMessage.objects.get()
+    OutboundMessage.objects.filter(pk=out.pk).update(status="failed")
+    client = login(city_official_b)
+    gets = [
+        reverse("mail_quarantine"),
+        reverse("mail_inbound_detail", args=[message.pk]),
+        reverse("mail_rules", args=[city_a.pk]),
+        reverse("mail_rule_edit", args=[rule.pk]),
+        reverse("mail_attachment", args=[photo.pk]),
+    ]
+    posts = [
+        reverse("mail_inbound_reprocess", args=[message.pk]),
+        reverse("mail_outbound_retry", args=[out.pk]),
+        reverse("mail_rules_defaults", args=[city_a.pk]),
+        reverse("mail_rule_edit", args=[rule.pk]),
+    ]
+    for url in gets:
+        assert client.get(url).status_code in (403, 404), url
+    for url in posts:
+        assert client.post(url, {"delete": "1"}).status_code in (403, 404), url
+    assert TriageRule.objects.filter(pk=rule.pk).exists()
+    assert OutboundMessage.objects.get(pk=out.pk).status == "failed"
