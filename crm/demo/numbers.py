@@ -96,14 +96,20 @@ class TrackingNumbers:
 _FULL_WIDTH = str.maketrans("0123456789-+", "０１２３４５６７８９－＋")
 
 
+# Tokyo and Osaka numbers in use start with these digits (03-3xxx, 03-5xxx, 06-6xxx …).
+_EXCHANGE_FIRST_DIGITS = {"03": "3456", "06": "46"}
+
+
 def _valid_exchanges(area_code: str) -> list[str]:
     """Local exchanges of an area code that form valid numbers (checked once, not per number)."""
     local_len = 10 - len(area_code)  # national numbers are ten digits with the leading 0
     exchange_len = local_len - 4
     # A sample is plenty; its own Random keeps the caller's sequence independent of it.
     lowest = 2 * 10 ** (exchange_len - 1)  # exchanges never start with 0 or 1
-    sample = random.Random(area_code).sample(range(lowest, 10**exchange_len), 60)
-    candidates = [f"{n:0{exchange_len}d}" for n in sorted(sample)]
+    population = range(lowest, 10**exchange_len)
+    sample = random.Random(area_code).sample(population, min(120, len(population)))
+    first_digits = _EXCHANGE_FIRST_DIGITS.get(area_code, "23456789")
+    candidates = [f"{n:0{exchange_len}d}" for n in sorted(sample) if str(n)[0] in first_digits]
     return [ex for ex in candidates if normalize.normalize_phone(area_code + ex + "1234")]
 
 
