@@ -183,10 +183,24 @@ def _helpdesk(raw: bytes) -> tuple[str, str]:
     return subject, body or ""
 
 
-def _score(parser, corpus) -> tuple[float, int, int]:
+KINDS = [
+    "iso-2022-jp(cp50220)",
+    "shift_jis 8bit",
+    "windows-31j qp",
+    "euc-jp base64",
+    "utf-8 8bit+\\",
+    "utf-8 base64",
+    "html only",
+    "split subject",
+    "unlabelled sjis",
+]
+
+
+def _score(parser, corpus) -> tuple[float, int, int, list[int]]:
     correct = errors = 0
+    per_kind = [0] * len(KINDS)
     start = time.perf_counter()
-    for raw, subject, body in corpus:
+    for i, (raw, subject, body) in enumerate(corpus):
         try:
             got_subject, got_body = parser(raw)
         except Exception:
@@ -194,7 +208,8 @@ def _score(parser, corpus) -> tuple[float, int, int]:
             continue
         if got_subject == subject and _norm(got_body) == _norm(body):
             correct += 1
-    return time.perf_counter() - start, correct, errors
+            per_kind[i % len(KINDS)] += 1
+    return time.perf_counter() - start, correct, errors, per_kind
 
 
 def _bench_municipality() -> Mailbox:
@@ -242,8 +257,8 @@ def main() -> None:
         box = _bench_municipality()
         before = InboundMessage.objects.filter(municipality=box.municipality).count()
 
-        ours_parse_s, ours_ok, ours_err = _score(_ours, corpus)
-        hd_parse_s, hd_ok, hd_err = _score(_helpdesk, corpus)
+        ours_parse_s, ours_ok, ours_err, ours_kinds = _score(_ours, corpus)
+        hd_parse_s, hd_ok, hd_err, hd_kinds = _score(_helpdesk, corpus)
 
         start = time.perf_counter()
         result = intake.ingest_maildir(str(root / "Maildir"), recipient=ADDRESS)
@@ -271,6 +286,10 @@ def main() -> None:
         f"django-helpdesk parsing:        {hd_parse_s:.2f} s, {n / hd_parse_s:.0f} msg/s, "
         f"exact {hd_ok}/{n}, errors {hd_err}"
     )
+    total = [len(range(k, n, len(KINDS))) for k in range(len(KINDS))]
+    print("exact per encoding (ours / helpdesk / total):")
+    for kind, ours_k, hd_k, tot in zip(KINDS, ours_kinds, hd_kinds, total, strict=True):
+        print(f"  {kind:22s} {ours_k:5d} / {hd_k:5d} / {tot}")
     print(
         f"speed ratio (decoding, ours / helpdesk): {hd_parse_s / ours_parse_s:.2f}×; "
         f"end-to-end ingest vs helpdesk parse-only: {(n / ingest_s) / (n / hd_parse_s):.2f}×"
