@@ -553,7 +553,7 @@ def outbound_reply_queue(*, inquiry: Inquiry, followup_id: int) -> OutboundMessa
 
     inquiry = Inquiry.objects.select_related("ticket").get(pk=inquiry.pk)
     has_thread = hasattr(inquiry, "mail_thread")
-    if inquiry.channel != Channel.EMAIL and not has_thread and not inquiry.ticket.submitter_email:
+    if inquiry.channel != Channel.EMAIL and not has_thread:
         return None  # a phone ticket's reply is spoken, not mailed
     followup = FollowUp.objects.get(pk=followup_id, ticket_id=inquiry.pk)
     if OutboundMessage.objects.filter(inquiry=inquiry, followup_id=followup_id).exists():
