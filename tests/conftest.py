@@ -79,3 +79,14 @@ def pytest_collection_modifyitems(config, items):
     """Browser tests run last: Playwright's sync API keeps an event loop running in the main
     thread for the session's browser, which async tests (Channels) cannot share."""
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_content_type_cache():
+    """Transactional tests flush the database, and the post-flush signal recreates content
+    types under new ids; helpdesk's Queue.save looks one up for its per-queue permission, so a
+    cached id from before the flush would point at nothing."""
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()
+    yield
