@@ -676,3 +676,18 @@ def outbound_retry(*, actor: User, out: OutboundMessage) -> None:
         out.next_attempt_at = timezone.now()
         out.save()
         transaction.on_commit(lambda: _enqueue_send(out.pk))
+
+
+@transaction.atomic
+def mailbox_configure(*, address: str, **fields) -> Mailbox:
+    """Create or update the fetch/send settings of one registered inbound address."""
+    inbound = MunicipalityEmailAddress.objects.get(address__iexact=address)
+    box = Mailbox.objects.filter(address=inbound).first() or Mailbox(
+        address=inbound, municipality_id=inbound.municipality_id
+    )
+    for name, value in fields.items():
+        if value is not None:
+            setattr(box, name, value)
+    box.full_clean()
+    box.save()
+    return box

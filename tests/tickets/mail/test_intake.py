@@ -120,3 +120,33 @@ def test_a_reply_reopens_nothing_new_and_adds_a_followup(requester_reply):
     assert reply.inquiry == inquiry
     assert not reply.created_inquiry
     assert FollowUp.objects.get(pk=reply.followup_id).comment == "追記です。"
+
+
+def test_mailbox_command_configures_an_inbound_address(city_a, monkeypatch):
+    from crm.models import MunicipalityEmailAddress
+    from tickets.mail.models import Mailbox
+
+    MunicipalityEmailAddress.objects.create(municipality=city_a, address=ADDRESS_A)
+    monkeypatch.setenv("OTARU_IMAP_PASSWORD", "s3cret")
+    call_command(
+        "mail_mailbox",
+        ADDRESS_A,
+        "--protocol",
+        "imap",
+        "--host",
+        "imap.example.jp",
+        "--user",
+        "furusato",
+        "--password-env",
+        "OTARU_IMAP_PASSWORD",
+        "--charset",
+        "iso-2022-jp",
+        stdout=io.StringIO(),
+    )
+    box = Mailbox.objects.get()
+    assert (box.municipality, box.protocol, box.password, box.outbound_charset) == (
+        city_a,
+        "imap",
+        "s3cret",
+        "iso-2022-jp",
+    )
