@@ -150,3 +150,19 @@ def test_mailbox_command_configures_an_inbound_address(city_a, monkeypatch):
         "s3cret",
         "iso-2022-jp",
     )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x00\xff\xfe garbage without headers",
+        b"From: a@example.jp\r\nTo: furusato@otaru.example.jp\r\nContent-Type: multipart/mixed;"
+        b' boundary="x"\r\n\r\n--x\r\nContent-Transfer-Encoding: base64\r\n\r\n@@@@\r\n',
+        b"From: a@example.jp\r\nTo: furusato@otaru.example.jp\r\nSubject: =?bogus-charset?B?gqA=?="
+        b"\r\nContent-Type: text/plain; charset=x-unknown\r\n\r\n\x82\xa0\x82\xa2\r\n",
+    ],
+)
+def test_broken_mail_is_kept_and_never_crashes_intake(mailbox_a, raw):
+    message = deliver(raw, recipient=ADDRESS_A)
+    assert message.status in (InboundMessage.Status.PROCESSED, InboundMessage.Status.QUARANTINED)
+    assert bytes(message.raw) == raw
