@@ -284,11 +284,11 @@ def main() -> None:
         result = intake.ingest_maildir(str(root / "Maildir"), recipient=ADDRESS)
         ingest_s = time.perf_counter() - start
         stored = InboundMessage.objects.filter(municipality=box.municipality).count() - before
-        processed = (
-            InboundMessage.objects.filter(municipality=box.municipality)
-            .filter(status=InboundMessage.Status.PROCESSED)
-            .count()
-        )
+        processed = InboundMessage.objects.filter(
+            municipality=box.municipality,
+            message_id__startswith=f"bench{RUN}.",
+            status=InboundMessage.Status.PROCESSED,
+        ).count()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
