@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 
 import charset_normalizer
 
@@ -334,8 +335,6 @@ def encode_iso2022jp(text: str) -> bytes:
 
     Characters outside CP932 raise UnicodeEncodeError so the caller can fall back to UTF-8.
     """
-    import unicodedata
-
     out = bytearray()
     mode = "ascii"
     for ch in text:

@@ -7,6 +7,7 @@ Windows characters in ISO-2022-JP and mis-join encoded words that split a multib
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.utils
 import re
@@ -23,8 +24,6 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]+?)\?([BbQq])\?([^?\s]*?)\?=")
 
 
 def _b64(data: str) -> bytes:
-    import binascii
-
     data = re.sub(r"[^A-Za-z0-9+/]", "", data)
     data += "=" * (-len(data) % 4)
     try:

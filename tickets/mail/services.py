@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.access import visible_municipality_ids
-from crm.models import Municipality, MunicipalityEmailAddress, User
+from crm.models import Donor, Municipality, MunicipalityEmailAddress, User
 from donations_sync.models import Donation, Shipment
 from tickets import services as ticket_services
 from tickets.mail import decoding, outbound, sniffing, threads, triage
@@ -313,9 +313,7 @@ def _process(message: InboundMessage, *, force: bool) -> None:
     _finish(message, InboundMessage.Status.PROCESSED, message.reason)
 
 
-def _single_donor(donor_ids: list[int]):
-    from crm.models import Donor
-
+def _single_donor(donor_ids: list[int]) -> Donor | None:
     # Several candidate donors means the sender is ambiguous: leave it to the agent.
     return Donor.objects.get(pk=donor_ids[0]) if len(donor_ids) == 1 else None
 

@@ -4,6 +4,7 @@ triage rules per municipality, and attachment download for agents."""
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -164,8 +165,6 @@ def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
         bytes(att.data), content_type=att.sniffed_type if inline else "application/octet-stream"
     )
     disposition = "inline" if inline else "attachment"
-    from urllib.parse import quote
-
     response["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(att.filename)}"
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
