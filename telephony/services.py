@@ -22,7 +22,12 @@ from crm import normalize
 from crm.access import require_write
 from crm.models import Municipality, MunicipalityPhoneNumber, User
 from telephony import events
-from telephony.calendar import BusinessCalendar, closed_message
+from telephony.calendar import (
+    BusinessCalendar,
+    cached_calendar,
+    clear_calendar_cache,
+    closed_message,
+)
 from telephony.models import (
     AgentPresence,
     CalendarException,
@@ -124,24 +129,29 @@ def inbound_call_receive(
         logger.warning("Call %s to unknown number %s", call_sid, to)
         return Next("unknown_number")
     municipality = number.municipality
-    call, created = Call.objects.get_or_create(
-        call_sid=call_sid,
-        defaults={
-            "municipality": municipality,
-            "from_raw": (from_ or "")[:40],
-            "from_e164": normalize.normalize_phone(from_) or "",
-            "to_e164": to_e164,
-            "offered_at": at,
-        },
-    )
     phone_settings = _settings_for(municipality)
-    calendar = BusinessCalendar.for_municipality(municipality.id)
-    if created:
-        call.after_hours = not calendar.is_open(at)
-        call.status = Call.Status.OFFERED if call.after_hours else Call.Status.IVR
-        call.save(update_fields=["after_hours", "status"])
-        _event_once(call, "inbound", at=at, payload=payload)
-        events.call_changed(call=call)
+    calendar = cached_calendar(municipality.id)
+    after_hours = not calendar.is_open(at)
+    try:
+        # Nearly every request is a new call: insert first, look up only on a retry.
+        with transaction.atomic():
+            call = Call.objects.create(
+                call_sid=call_sid,
+                municipality=municipality,
+                from_raw=(from_ or "")[:40],
+                from_e164=normalize.normalize_phone(from_) or "",
+                to_e164=to_e164,
+                offered_at=at,
+                after_hours=after_hours,
+                status=Call.Status.OFFERED if after_hours else Call.Status.IVR,
+            )
+    except IntegrityError:
+        call = Call.objects.select_related("municipality").get(call_sid=call_sid)
+    else:
+        # No wallboard push here: the greeting is playing; the next step (queue, ring) pushes.
+        CallEvent.objects.create(
+            call=call, call_sid=call_sid, event="inbound", at=at, payload=dict(payload.items())
+        )
     if call.after_hours:
         return Next("closed", call, message=closed_message(calendar, call.offered_at))
     return Next("menu", call, message=phone_settings.greeting_text(), settings=phone_settings)
@@ -772,4 +782,5 @@ def business_calendar_apply_preset(
             opens=datetime.time(hours[0]) if hours else None,
             closes=datetime.time(hours[1]) if hours else None,
         )
+    clear_calendar_cache()
     return BusinessCalendar.for_municipality(municipality.id)

@@ -22,6 +22,7 @@ from twilio.request_validator import RequestValidator
 from crm.models import User
 from telephony import services
 from telephony.models import AgentPresence
+from tests.e2e.conftest import browser, browser_login, live_server_url, page  # noqa: F401
 from tests.factories import MunicipalityPhoneNumberFactory, UserFactory
 
 PUBLIC_BASE = "https://calls.example.jp"
@@ -36,14 +37,16 @@ def tokyo(*args: int) -> datetime.datetime:
 
 
 @pytest.fixture(autouse=True)
-def twilio_settings(settings):
+def twilio_settings(settings, request):
     settings.TWILIO_PUBLIC_BASE_URL = PUBLIC_BASE
     settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
     settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
     settings.TWILIO_HTTP_CLIENT = "tests.telephony.conftest.FakeTwilioHttp"
     settings.TELEPHONY_SAY_VOICE = ""
-    # Fast hashing: these tests create several users each and never test passwords.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Fast hashing: these tests create several users each and never test passwords. Browser
+    # tests log in through a server process that only knows the project's hashers.
+    if request.node.get_closest_marker("e2e") is None:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     FakeTwilioHttp.requests = []
     FakeTwilioHttp.fail_with = None
 
@@ -300,6 +303,17 @@ def open_hours():
 
     with time_machine.travel(tokyo(2025, 6, 10, 10, 0), tick=True):
         yield
+
+
+@pytest.fixture
+def resolved(db):
+    """The 回答済み wrap-up code (seeded by migration; recreated if a flush took it)."""
+    from telephony.models import Disposition
+
+    disposition, _ = Disposition.objects.get_or_create(
+        code="resolved", defaults={"name": "回答済み（解決）", "sort_order": 10}
+    )
+    return disposition
 
 
 def make_available(user: User) -> AgentPresence:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
 from crm import normalize
 from telephony import services
-from telephony.models import AgentPresence, Call, CallEvent, Disposition
+from telephony.models import AgentPresence, Call, CallEvent
 from tests.factories import DonorFactory, DonorPhoneFactory, ShipmentFactory
 from tests.telephony.conftest import (
     PUBLIC_BASE,
@@ -123,7 +124,7 @@ def test_unknown_dialled_number_is_answered_and_hung_up(twilio, line_a):
 
 
 def test_answered_call_full_lifecycle(
-    twilio, line_a, city_a, agent_a, agent_a2, agent_b, open_hours
+    twilio, line_a, city_a, agent_a, agent_a2, agent_b, open_hours, resolved
 ):
     for agent in (agent_a, agent_a2, agent_b):
         make_available(agent)
@@ -165,11 +166,9 @@ def test_answered_call_full_lifecycle(
     assert presence.state == AgentPresence.State.WRAP_UP
 
     # Wrap-up is required before the next call.
-    with pytest.raises(Exception, match="後処理コード"):
+    with pytest.raises(ValidationError, match="後処理コード"):
         make_available(agent_a)
-    services.call_wrap_up(
-        actor=agent_a, call=record, disposition=Disposition.objects.get(code="resolved")
-    )
+    services.call_wrap_up(actor=agent_a, call=record, disposition=resolved)
     assert AgentPresence.objects.get(user=agent_a).state == AgentPresence.State.AVAILABLE
 
 

@@ -84,7 +84,9 @@ def test_other_cities_staff_cannot_touch_the_call(
     assert record.inquiry is None and record.disposition is None
 
 
-def test_wrap_up_logs_the_call_on_its_ticket_and_frees_the_agent(login, agent_a, answered_call):
+def test_wrap_up_logs_the_call_on_its_ticket_and_frees_the_agent(
+    login, agent_a, answered_call, resolved
+):
     _, record = answered_call
     client = login(agent_a)
     client.post(reverse("telephony:call_ticket_start", args=[record.pk]))
