@@ -195,3 +195,25 @@ def test_city_official_b_gets_nothing_of_city_a_from_any_mail_url(
         assert client.post(url, {"delete": "1"}).status_code in (403, 404), url
     assert TriageRule.objects.filter(pk=rule.pk).exists()
     assert OutboundMessage.objects.get(pk=out.pk).status == "failed"
+
+
+def test_attachment_partial_shows_photos_inline_and_hides_restricted_ones(mailbox_a, agent_a):
+    from django.template.loader import render_to_string
+
+    from tickets.mail.selectors import attachments_for_inquiry
+
+    message = deliver(
+        _with_attachments(
+            ("破損.jpg", "image/jpeg", JPEG),
+            ("マイナンバー.jpg", "image/jpeg", JPEG),
+            ("tool.exe", "application/octet-stream", b"MZ" + b"\x00" * 10),
+        )
+    )
+    attachments = attachments_for_inquiry(agent_a, message.inquiry_id)
+    html = render_to_string("mail/_attachments.html", {"attachments": attachments, "user": agent_a})
+    photo = attachments.get(filename="破損.jpg")
+    secret = attachments.get(filename="マイナンバー.jpg")
+    assert f'<img src="{reverse("mail_attachment", args=[photo.pk])}"' in html
+    assert reverse("mail_attachment", args=[secret.pk]) not in html
+    assert "閲覧制限" in html
+    assert "受け付けませんでした: 実行形式のファイルは受け付けません" in html
