@@ -74,7 +74,11 @@ def decode_header_value(value: str | None) -> str:
     for charset, data in pieces:
         if charset is None:
             has_8bit = any("\udc80" <= ch <= "\udcff" for ch in data)  # type: ignore[union-attr]
-            out.append(detect_and_decode(_raw_bytes(data))[0] if has_8bit else data)  # type: ignore[arg-type]
+            # Raw 8-bit bytes, or raw ISO-2022-JP escape sequences (old mailers), are detected.
+            if has_8bit or "\x1b" in data:  # type: ignore[operator]
+                out.append(detect_and_decode(_raw_bytes(data))[0])  # type: ignore[arg-type]
+            else:
+                out.append(data)  # type: ignore[arg-type]
         else:
             out.append(detect_and_decode(data, charset)[0])  # type: ignore[arg-type]
     text = "".join(out)

@@ -56,3 +56,9 @@ def test_html_body_marks_its_origin():
     mail = decoding.parse((CORPUS / "html_only.eml").read_bytes())
     assert mail.body_from_html
     assert "alert" not in mail.body and "color" not in mail.body
+
+
+def test_raw_iso2022jp_escape_sequences_in_a_header_are_decoded():
+    # Old mailers put ISO-2022-JP in headers without RFC 2047 encoded words.
+    raw = b"From: a@example.jp\r\nSubject: \x1b$BJVNiIJ\x1b(B-\x1b$B-!\x1b(B\r\n\r\nbody\r\n"
+    assert decoding.parse(raw).subject == "返礼品-①"
