@@ -389,3 +389,18 @@ def test_agent_can_be_rung_on_their_phone_number(twilio, line_a, agent_a, open_h
     call.press("1")
     [target] = call.dial_targets()
     assert target.tag == "Number" and target.text == "+81312345678"
+
+
+def test_voicemail_from_a_number_shared_by_two_donors_links_neither(
+    twilio, line_a, city_a, django_capture_on_commit_callbacks
+):
+    for name in ("山田 太郎", "山田 花子"):
+        DonorPhoneFactory(donor=DonorFactory(municipality=city_a, name=name), e164=CALLER)
+    with time_machine.travel(tokyo(2025, 6, 10, 21, 0), tick=False):
+        call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+        call.dial_in()
+    with django_capture_on_commit_callbacks(execute=True):
+        call.record_voicemail()
+    inquiry = Call.objects.get(call_sid=call.sid).inquiry
+    assert inquiry.donor is None
+    assert "この番号の寄附者が2名います" in inquiry.ticket.description
