@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from django.db import connection
+
 from crm import normalize
 from crm.models import Donor, DonorEmail, DonorPhone
 from donations_sync.models import Donation, Shipment
@@ -31,6 +33,7 @@ def donor_ids_by_phone(
     if not ids:
         ids = list(
             Shipment.objects.filter(municipality_id__in=municipality_ids, ship_to_phone=e164)
+            .order_by()  # Shipment's default ordering would otherwise defeat DISTINCT
             .values_list("donation__donor_id", flat=True)
             .distinct()[:limit]
         )
@@ -84,11 +87,33 @@ def donor_ids_by_kana_prefix(
     kana = normalize.normalize_kana(raw_kana)
     if not kana or not municipality_ids:
         return []
+    if len(municipality_ids) > 1 and connection.vendor == "postgresql":
+        return _donor_ids_by_kana_prefix_per_municipality(list(municipality_ids), kana, limit)
     return list(
         Donor.objects.filter(municipality_id__in=municipality_ids, name_kana__startswith=kana)
         .order_by("name_kana", "id")
         .values_list("id", flat=True)[:limit]
     )
+
+
+def _donor_ids_by_kana_prefix_per_municipality(
+    municipality_ids: list[int], kana: str, limit: int
+) -> list[int]:
+    """One ordered range scan per municipality, merged: with IN (...) PostgreSQL would read
+    every match of every municipality and sort them, which is slow for common readings."""
+    pattern = kana.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    sql = """
+        SELECT d.id FROM unnest(%s::bigint[]) AS m(id)
+        CROSS JOIN LATERAL (
+            SELECT id, name_kana FROM crm_donor
+            WHERE municipality_id = m.id AND name_kana LIKE %s
+            ORDER BY name_kana, id LIMIT %s
+        ) AS d
+        ORDER BY d.name_kana, d.id LIMIT %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [municipality_ids, pattern, limit, limit])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def donor_ids_by_postal_code(

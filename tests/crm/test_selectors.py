@@ -69,3 +69,34 @@ def test_by_numbers(city_a, city_b):
     dashed = f"{shipment.tracking_number[:4]}-{shipment.tracking_number[4:8]}-{shipment.tracking_number[8:]}"
     assert selectors.shipment_ids_by_tracking_number([city_a.id], dashed) == [shipment.id]
     assert selectors.shipment_ids_by_tracking_number([city_b.id], dashed) == []
+
+
+def test_by_kana_prefix_across_municipalities_is_ordered_and_limited(city_a, city_b):
+    a1 = DonorFactory(municipality=city_a, name_kana="ヤマダ ハナコ")
+    b1 = DonorFactory(municipality=city_b, name_kana="ヤマダ イチロウ")
+    a2 = DonorFactory(municipality=city_a, name_kana="ヤマモト ジロウ")
+    DonorFactory(municipality=city_b, name_kana="タナカ ユキ")
+    found = selectors.donor_ids_by_kana_prefix([city_a.id, city_b.id], "やま")
+    assert found == [b1.id, a1.id, a2.id]  # イ < ハ < モ in gojūon (code-point) order
+    assert selectors.donor_ids_by_kana_prefix([city_a.id, city_b.id], "ヤマ", limit=2) == [
+        b1.id,
+        a1.id,
+    ]
+
+
+def test_kana_prefix_treats_like_wildcards_literally(city_a, city_b):
+    DonorFactory(municipality=city_a, name_kana="ヤマダ")
+    assert selectors.donor_ids_by_kana_prefix([city_a.id, city_b.id], "%") == []
+    assert selectors.donor_ids_by_kana_prefix([city_a.id], "_") == []
+
+
+def test_ship_to_phone_fallback_returns_each_donor_once(city_a):
+    first = ShipmentFactory(
+        donation__donor__municipality=city_a,
+        gift_item__municipality=city_a,
+        ship_to_phone="+81312345678",
+    )
+    ShipmentFactory(
+        donation=first.donation, gift_item=first.gift_item, ship_to_phone="+81312345678"
+    )
+    assert selectors.donor_ids_by_phone([city_a.id], "03-1234-5678") == [first.donation.donor_id]
