@@ -222,6 +222,9 @@ TWILIO_HTTP_CLIENT = env.str("TWILIO_HTTP_CLIENT", default="")  # dotted path of
 TELEPHONY_SAY_VOICE = env.str("TELEPHONY_SAY_VOICE", default="Polly.Mizuki")
 TELEPHONY_RING_GROUP_SIZE = env.int("TELEPHONY_RING_GROUP_SIZE", default=5)
 TELEPHONY_VOICEMAIL_MAX_SECONDS = env.int("TELEPHONY_VOICEMAIL_MAX_SECONDS", default=120)
+# Where the page loads the Twilio Voice JS SDK (twilio.min.js of @twilio/voice-sdk) for the
+# browser softphone; with TWILIO_TWIML_APP_SID unset or this empty, agents answer by phone.
+TELEPHONY_VOICE_SDK_URL = env.str("TELEPHONY_VOICE_SDK_URL", default="")
 
 # --- Mail intake and outbound mail (tickets.mail) ---
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")

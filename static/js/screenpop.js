@@ -178,7 +178,40 @@ function connect(delay = 1000) {
   });
 }
 
+// Browser softphone: with the Twilio Voice SDK on the page, calls to this agent's client
+// identity ring here; the agent answers with the button (or with their phone otherwise).
+async function startSoftphone() {
+  if (!bar.dataset.tokenUrl || !window.Twilio || !window.Twilio.Device) return;
+  const response = await fetch(bar.dataset.tokenUrl, { credentials: "same-origin" });
+  if (!response.ok) return;
+  const { token } = await response.json();
+  const device = new window.Twilio.Device(token, { codecPreferences: ["opus", "pcmu"] });
+  const box = document.getElementById("softphone");
+  const answer = document.getElementById("softphone-answer");
+  const hangup = document.getElementById("softphone-hangup");
+  let current = null;
+  const idle = () => { current = null; answer.hidden = true; hangup.hidden = true; };
+  device.on("incoming", (call) => {
+    current = call;
+    answer.hidden = false;
+    hangup.hidden = false;
+    call.on("disconnect", idle);
+    call.on("cancel", idle);
+  });
+  device.on("tokenWillExpire", async () => {
+    const again = await fetch(bar.dataset.tokenUrl, { credentials: "same-origin" });
+    if (again.ok) device.updateToken((await again.json()).token);
+  });
+  answer.addEventListener("click", () => { if (current) { current.accept(); answer.hidden = true; } });
+  hangup.addEventListener("click", () => { if (current) current.disconnect(); });
+  box.hidden = false;
+  await device.register();
+}
+
 if (bar) {
+  startSoftphone().catch(() => {
+    document.getElementById("phone-connection").textContent = "ソフトフォンを開始できません。";
+  });
   bar.addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-presence]");
     if (!button) return;

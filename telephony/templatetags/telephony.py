@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.conf import settings
 
 from telephony import services
 from telephony.models import AgentPresence, Disposition
@@ -21,6 +22,10 @@ def incoming_call_panel(context: template.Context) -> dict[str, Any]:
     presence = services.presence_for(user)
     return {
         "enabled": True,
+        # The browser softphone (Twilio Voice JS SDK) is loaded only where it is configured.
+        "voice_sdk_url": (
+            settings.TELEPHONY_VOICE_SDK_URL if settings.TWILIO_TWIML_APP_SID else ""
+        ),
         "csrf_token": context.get("csrf_token"),
         "presence": presence,
         "states": [

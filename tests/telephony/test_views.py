@@ -259,3 +259,23 @@ def test_today_is_the_tokyo_day_not_utc(city_a):
     with time_machine.travel(tokyo(2025, 6, 10, 8, 30), tick=False):
         _call(city_a, timezone.now(), status=Call.Status.ABANDONED_IVR)
         assert wallboard_stats([city_a.pk])["offered"] == 1
+
+
+def test_softphone_token_only_when_configured(login, agent_a, city_official_a, settings):
+    client = login(agent_a)
+    assert client.get(reverse("telephony:voice_token")).status_code == 404
+    assert "data-token-url" not in client.get(reverse("telephony:agent")).content.decode()
+    settings.TWILIO_API_KEY_SID = "SK" + "2" * 32
+    settings.TWILIO_API_KEY_SECRET = "api-key-secret-of-thirty-two-bytes!!"
+    settings.TWILIO_TWIML_APP_SID = "AP" + "3" * 32
+    settings.TELEPHONY_VOICE_SDK_URL = "/static/vendor/twilio.min.js"
+    response = client.get(reverse("telephony:voice_token"))
+    assert response.json()["identity"] == f"agent-{agent_a.pk}"
+    import jwt  # PyJWT, which twilio's token builder uses
+
+    claims = jwt.decode(response.json()["token"], "api-key-secret-of-thirty-two-bytes!!", algorithms=["HS256"])
+    assert claims["grants"]["identity"] == f"agent-{agent_a.pk}"
+    assert claims["grants"]["voice"]["incoming"]["allow"] is True
+    page = client.get(reverse("telephony:agent")).content.decode()
+    assert 'src="/static/vendor/twilio.min.js"' in page and "data-token-url" in page
+    assert login(city_official_a).get(reverse("telephony:voice_token")).status_code == 403
