@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from tickets.mail.models import TriageRule
+from tickets.mail.models import MunicipalityMailSettings, TriageRule
 from tickets.models import Category, Severity
 
 
@@ -20,3 +20,13 @@ class TriageRuleForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["category"].queryset = Category.objects.filter(active=True)
         self.fields["category"].required = False
+
+
+class MailSettingsForm(forms.ModelForm):
+    class Meta:
+        model = MunicipalityMailSettings
+        fields = ["acknowledgement_enabled", "acknowledgement_subject", "acknowledgement_body"]
+        widgets = {"acknowledgement_body": forms.Textarea(attrs={"rows": 6})}
+        help_texts = {
+            "acknowledgement_body": "{subject}（件名）、{ticket_id}（受付番号）、{municipality}（自治体名）が使えます。",
+        }

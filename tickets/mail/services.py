@@ -689,3 +689,21 @@ def mailbox_configure(*, address: str, **fields) -> Mailbox:
     box.full_clean()
     box.save()
     return box
+
+
+@transaction.atomic
+def mail_settings_save(
+    *,
+    actor: User,
+    municipality: Municipality,
+    acknowledgement_enabled: bool,
+    acknowledgement_subject: str,
+    acknowledgement_body: str,
+) -> MunicipalityMailSettings:
+    _require_supervisor(actor, municipality.pk)
+    prefs, _ = MunicipalityMailSettings.objects.get_or_create(municipality=municipality)
+    prefs.acknowledgement_enabled = acknowledgement_enabled
+    prefs.acknowledgement_subject = outbound.one_line(acknowledgement_subject)
+    prefs.acknowledgement_body = acknowledgement_body
+    prefs.save()
+    return prefs

@@ -13,6 +13,7 @@ urlpatterns = [
     path("outbound/<int:outbound_id>/retry/", views.outbound_retry, name="mail_outbound_retry"),
     path("rules/<int:municipality_id>/", views.rule_list, name="mail_rules"),
     path("rules/<int:municipality_id>/defaults/", views.rule_defaults, name="mail_rules_defaults"),
+    path("settings/<int:municipality_id>/", views.mail_settings, name="mail_settings"),
     path("rules/edit/<int:rule_id>/", views.rule_edit, name="mail_rule_edit"),
     path("attachments/<int:attachment_id>/", views.attachment, name="mail_attachment"),
 ]

@@ -17,8 +17,13 @@ from crm.access import scoped_or_404
 from crm.models import Municipality, PersonalDataAccess, User
 from crm.services import personal_data_access_record
 from tickets.mail import decoding, selectors, services
-from tickets.mail.forms import TriageRuleForm
-from tickets.mail.models import InboundAttachment, OutboundMessage, TriageRule
+from tickets.mail.forms import MailSettingsForm, TriageRuleForm
+from tickets.mail.models import (
+    InboundAttachment,
+    MunicipalityMailSettings,
+    OutboundMessage,
+    TriageRule,
+)
 
 SUPERVISOR_ROLES = (User.Role.SUPERVISOR, User.Role.OPERATOR_ADMIN)
 
@@ -129,6 +134,24 @@ def rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
             messages.success(request, "ルールを保存しました。")
             return redirect("mail_rules", municipality_id=rule.municipality_id)
     return render(request, "mail/rule_edit.html", {"rule": rule, "form": form})
+
+
+@supervisor_required
+@require_http_methods(["GET", "POST"])
+def mail_settings(request: HttpRequest, municipality_id: int) -> HttpResponse:
+    municipality = scoped_or_404(Municipality.objects.all(), request.user, pk=municipality_id)
+    current = MunicipalityMailSettings.objects.filter(municipality=municipality).first()
+    form = MailSettingsForm(
+        request.POST or None,
+        instance=current or MunicipalityMailSettings(municipality=municipality),
+    )
+    if request.method == "POST" and form.is_valid():
+        services.mail_settings_save(
+            actor=request.user, municipality=municipality, **form.cleaned_data
+        )
+        messages.success(request, "メール設定を保存しました。")
+        return redirect("mail_settings", municipality_id=municipality.pk)
+    return render(request, "mail/settings.html", {"municipality": municipality, "form": form})
 
 
 @supervisor_required

@@ -217,3 +217,38 @@ def test_attachment_partial_shows_photos_inline_and_hides_restricted_ones(mailbo
     assert reverse("mail_attachment", args=[secret.pk]) not in html
     assert "閲覧制限" in html
     assert "受け付けませんでした: 実行形式のファイルは受け付けません" in html
+
+
+def test_acknowledgement_settings_are_edited_per_municipality(
+    city_a,
+    mailbox_a,
+    supervisor,
+    supervisor_b,
+    login,
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+):
+    from tickets.mail.models import MunicipalityMailSettings
+
+    url = reverse("mail_settings", args=[city_a.pk])
+    assert login(supervisor_b).post(url, {"acknowledgement_enabled": "on"}).status_code == 404
+    response = login(supervisor).post(
+        url,
+        {
+            "acknowledgement_enabled": "on",
+            "acknowledgement_subject": "受付しました\r\nBcc: x@example.com",
+            "acknowledgement_body": "受付番号は{ticket_id}です。",
+        },
+    )
+    assert response.status_code == 302
+    prefs = MunicipalityMailSettings.objects.get(municipality=city_a)
+    assert prefs.acknowledgement_enabled
+    assert "\n" not in prefs.acknowledgement_subject
+    with django_capture_on_commit_callbacks(execute=True):
+        message = deliver(make_mail())
+    assert len(mailoutbox) == 1
+    from tickets.mail.decoding import parse
+
+    sent = parse(mailoutbox[0].message().as_bytes())
+    assert sent.body.strip() == f"受付番号は{message.inquiry_id}です。"
+    assert sent.subject.startswith("受付しました Bcc: x@example.com [#")
