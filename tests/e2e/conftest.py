@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 
 from tests.conftest import PASSWORD
 
@@ -113,17 +114,48 @@ def live_server_url(django_db_setup, django_db_blocker) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(autouse=True)
+def reference_data(transactional_db):
+    """The rows migrations put in (site, content types, ticket categories, starter 定型文).
+
+    Serialized rollback restores them after an earlier transactional test's flush, but not in
+    every sequence of async and browser tests; browser tests must not depend on the order in
+    which they run, so they put back what they need themselves (all idempotent).
+    """
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.contenttypes.models import ContentType
+    from django.contrib.sites.models import Site
+
+    from knowledge.services import seed_starter_content
+
+    ContentType.objects.clear_cache()
+    Site.objects.get_or_create(
+        id=settings.SITE_ID, defaults={"domain": "example.com", "name": "example.com"}
+    )
+    importlib.import_module("tickets.migrations.0002_categories_and_queues").seed(apps, None)
+    seed_starter_content()
+
+
+@pytest.fixture(scope="module")
 def browser():
     # Playwright's sync API runs an event loop in this thread; Django would then refuse the
-    # test's own (synchronous) ORM calls, which are safe here.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # test's own (synchronous) ORM calls, which are safe here. Only while the browser lives.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
