@@ -331,7 +331,7 @@ def load_tickets(target: int, agents: list[User], donors: dict[int, list[int]]) 
                 followup_id += 1
             inquiries.append(
                 (
-                    ticket_id, mid, channel, "donor",
+                    ticket_id, mid, channel, "donor", assignee,
                     rng.choice(categories) if rng.random() < 0.9 else None,
                     severity, int(status), created, at, first_response,
                     at if status not in OPEN_STATUSES else None,
@@ -349,7 +349,8 @@ def load_tickets(target: int, agents: list[User], donors: dict[int, list[int]]) 
         )
         _copy(
             "tickets_inquiry",
-            "ticket_id, municipality_id, channel, requester_type, category_id, severity, status, "
+            "ticket_id, municipality_id, channel, requester_type, assigned_to_id, category_id, "
+            "severity, status, "
             "created_at, last_activity_at, first_response_at, resolved_at, donor_id, "
             "search_text, search_text_internal",
             inquiries,
@@ -417,12 +418,13 @@ def agent_queue_rows(user: User) -> list:
     qs = (
         Inquiry.objects.visible_to(user)
         .filter(status__in=OPEN_STATUSES)
-        .select_related("ticket__assigned_to", "municipality", "donor", "category")
+        .select_related("ticket", "assigned_to", "municipality", "donor", "category")
+        .defer("search_text", "search_text_internal")
         .order_by("-created_at")
     )
     rows = [
         (i.pk, i.ticket.title, i.municipality.name, i.category and i.category.name, i.severity,
-         i.donor and i.donor.name, i.ticket.assigned_to_id, i.last_activity_at)
+         i.donor and i.donor.name, i.assigned_to and str(i.assigned_to), i.last_activity_at)
         for i in qs[:50]
     ]  # fmt: skip
     return [qs.count(), rows]
@@ -435,7 +437,7 @@ def agent_queue_counts(user: User) -> list:
         .values("municipality_id")
         .annotate(
             open=Count("pk"),
-            unassigned=Count("pk", filter=Q(ticket__assigned_to__isnull=True)),
+            unassigned=Count("pk", filter=Q(assigned_to__isnull=True)),
             severe=Count("pk", filter=Q(severity__in=["high", "urgent"])),
         )
     )
@@ -444,8 +446,9 @@ def agent_queue_counts(user: User) -> list:
 def my_open_tickets(user: User) -> list:
     return list(
         Inquiry.objects.visible_to(user)
-        .filter(status__in=OPEN_STATUSES, ticket__assigned_to=user)
+        .filter(status__in=OPEN_STATUSES, assigned_to=user)
         .select_related("ticket", "municipality", "donor", "category")
+        .defer("search_text", "search_text_internal")
         .order_by("-last_activity_at")[:20]
     )
 

@@ -166,9 +166,9 @@ class InquiryViewSet(
             queryset = queryset.filter(severity=params["severity"])
         assigned = params.get("assigned_to")
         if assigned == "me":
-            queryset = queryset.filter(ticket__assigned_to=self.request.user)
+            queryset = queryset.filter(assigned_to=self.request.user)
         elif assigned and assigned.isdigit():
-            queryset = queryset.filter(ticket__assigned_to_id=int(assigned))
+            queryset = queryset.filter(assigned_to_id=int(assigned))
         if params.get("q"):
             queryset = search_inquiries(queryset, self.request.user, params["q"])
         return queryset

@@ -129,6 +129,16 @@ class Inquiry(models.Model):
     # Mirrors helpdesk's Ticket.status (written together by the services) so that queue
     # lists filter and sort on one indexed table.
     status = models.PositiveSmallIntegerField("状態", choices=Status.choices, default=Status.OPEN)
+    # Mirrors helpdesk's Ticket.assigned_to, for the same reason as ``status``.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assigned_inquiries",
+        db_index=False,
+        verbose_name="担当者",
+    )
     created_at = models.DateTimeField("受付日時")
     last_activity_at = models.DateTimeField("最終更新")
     first_response_at = models.DateTimeField("初回回答日時", null=True, blank=True)
@@ -167,6 +177,18 @@ class Inquiry(models.Model):
                 name="inquiry_open_recent",
             ),
             models.Index(fields=["-created_at"], name="inquiry_recent"),
+            # "My open tickets", and the console's per-municipality counts from the index alone.
+            models.Index(
+                fields=["assigned_to", "-last_activity_at"],
+                condition=models.Q(status__in=[1, 2]),
+                name="inquiry_open_assignee",
+            ),
+            models.Index(
+                fields=["municipality"],
+                include=["severity", "assigned_to"],
+                condition=models.Q(status__in=[1, 2]),
+                name="inquiry_open_counts",
+            ),
             models.Index(fields=["-last_activity_at"], name="inquiry_recent_activity"),
             # Escalation work looks for open high/urgent tickets.
             models.Index(

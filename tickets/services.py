@@ -128,6 +128,7 @@ def inquiry_open(
         category=_category(category),
         severity=severity,
         status=Status.OPEN,
+        assigned_to=assigned_to,
         created_at=now,
         last_activity_at=now,
         donor=donor,
@@ -324,6 +325,8 @@ def inquiry_assign(*, actor: User, inquiry: Inquiry, assignee: User | None) -> F
     old = str(ticket.assigned_to) if ticket.assigned_to_id else ""
     ticket.assigned_to = assignee
     ticket.save(update_fields=["assigned_to", "modified"])
+    inquiry.assigned_to = assignee
+    inquiry.save(update_fields=["assigned_to"])
     new = str(assignee) if assignee else ""
     return events.record(
         inquiry=inquiry,

@@ -172,6 +172,8 @@ def test_category_severity_and_assign_are_audited(open_inquiry, agent_a, supervi
     assert changes(f3) == [("assigned_to", "", "supervisor")]
     ticket = Ticket.objects.get(pk=inquiry.pk)
     assert ticket.priority == 1 and ticket.assigned_to == supervisor
+    inquiry.refresh_from_db()
+    assert inquiry.assigned_to == supervisor  # the mirror the queue lists filter on
     assert kinds(inquiry) == [Kind.OPENED, Kind.CATEGORY, Kind.SEVERITY, Kind.ASSIGN]
 
 
