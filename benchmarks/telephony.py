@@ -439,7 +439,7 @@ def bench_webhooks(concurrent: int, seconds: float, pace: float, rng: random.Ran
     with bench_world() as world, asgi_server() as base:
         paced, burst, requests = asyncio.run(_load(base, world, concurrent, seconds, pace, rng))
     print(
-        f"  {concurrent} 回線が常時通話中、各ステップ {pace:g} 秒（実際の約1/10）: "
+        f"  {concurrent} 回線が常時通話中、各ステップ約 {pace:g} 秒: "
         f"{len(paced) / seconds:.1f} 着信/秒、約 {requests / seconds:.0f} webhook/秒"
     )
     ok = report(f"着信 webhook（同時 {concurrent} 通話）", paced, 99, WEBHOOK_TARGET_P99_MS)
@@ -456,8 +456,8 @@ def main() -> None:
     )
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--calls", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--pace", type=float, default=1.5, help="seconds per call step")
+    parser.add_argument("--seconds", type=float, default=90.0)
+    parser.add_argument("--pace", type=float, default=8.0, help="seconds per call step")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng = random.Random(args.seed)
