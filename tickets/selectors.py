@@ -1,9 +1,9 @@
 """Reads behind the agent console, the donor page and the ticket page.
 
 Every function takes the requesting user and narrows to what ``crm.access`` lets them see. Phone,
-e-mail, order, tracking and postal lookups are crm.selectors' index probes; name and reading
-prefixes are searched here, one index range per municipality, because an agent's search spans
-all the municipalities they serve (see benchmarks/console.py).
+e-mail, order, tracking, postal and reading lookups are crm.selectors' index probes; kanji name
+prefixes are searched here, one index range per municipality and spelling, because an agent's
+search spans all the municipalities they serve (see benchmarks/console.py).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def _spaced_variants(name: str) -> set[str]:
     }
 
 
-_PREFIX_FIELDS = frozenset({"name", "name_kana"})
+_PREFIX_FIELDS = frozenset({"name"})
 
 
 def _donor_ids_by_prefix(
@@ -127,12 +127,6 @@ def _donor_ids_by_prefix(
         .order_by(field, "id")
         .values_list("id", flat=True)[:SEARCH_LIMIT]
     )
-
-
-def _donor_ids_by_kana(municipality_ids: Collection[int], raw: str) -> list[int]:
-    """ヤマダ, やまだ, ﾔﾏﾀﾞ: readings are stored as full-width katakana without spaces."""
-    kana = normalize.normalize_kana(raw)
-    return _donor_ids_by_prefix(municipality_ids, "name_kana", {kana}) if kana else []
 
 
 def _donor_ids_by_name(municipality_ids: Collection[int], raw: str) -> list[int]:
@@ -199,7 +193,10 @@ def universal_search(
             ]
         if normalize.looks_like_kana(text):
             results.interpreted_as.append("フリガナ")
-            donor_hits += [(i, "フリガナ") for i in _donor_ids_by_kana(scope, text)]
+            donor_hits += [
+                (i, "フリガナ")
+                for i in selectors.donor_ids_by_kana_prefix(scope, text, limit=SEARCH_LIMIT)
+            ]
         elif not re.search(r"\d", text):
             donor_hits += [(i, "氏名") for i in _donor_ids_by_name(scope, text)]
 
