@@ -8,9 +8,13 @@ through crm.normalize with the raw form kept.
 from __future__ import annotations
 
 import datetime
+import importlib
+import importlib.util
 import random
 from dataclasses import dataclass
+from typing import Any
 
+from django.apps import apps
 from django.db import transaction
 
 from crm import normalize
@@ -239,6 +243,7 @@ def seed_demo(
     today: datetime.date | None = None,
     donors_per_city: int = DEMO_DONORS_PER_CITY,
     with_users: bool = True,
+    stdout: Any = None,
 ) -> dict[str, int]:
     """Create the demo dataset; returns counts of what was created."""
     today = today or datetime.date.today()  # noqa: DTZ011 - the demo's calendar day
@@ -283,4 +288,32 @@ def seed_demo(
         counts["users"] = len(
             create_demo_users({slug: c.municipality for slug, c in seeded.items()})
         )
+    counts.update(seed_installed_apps(seed=seed, today=today, stdout=stdout))
+    return counts
+
+
+def seed_installed_apps(*, seed: int, today: datetime.date, stdout: Any) -> dict[str, int]:
+    """Let every installed app that ships a ``demo.seed_demo`` add its own demo content.
+
+    crm is the lowest layer and names no other app: each app's ``<module>.demo`` module is
+    found by import spec, in INSTALLED_APPS order, so later apps can build on earlier ones.
+    """
+    counts: dict[str, int] = {}
+    for config in apps.get_app_configs():
+        if config.name == "crm":
+            continue
+        name = f"{config.name}.demo"
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            continue
+        hook = getattr(importlib.import_module(name), "seed_demo", None)
+        if hook is None:
+            continue
+        # One generator per app, so that one app's content does not shift another's.
+        rng = random.Random(f"{seed}:{config.label}")
+        for key, value in hook(rng=rng, today=today, stdout=stdout).items():
+            counts[key] = counts.get(key, 0) + value
     return counts

@@ -76,6 +76,7 @@ class Command(BaseCommand):
                 today=options["today"],
                 donors_per_city=options["donors_per_city"],
                 with_users=not options["no_users"],
+                stdout=self.stdout,
             )
         elapsed = time.monotonic() - started
         summary = "、".join(f"{k} {v:,}" for k, v in counts.items())
