@@ -344,7 +344,7 @@ def shipment_state(s: Shipment) -> str:
 def my_open_tickets(user: User, *, limit: int = 20) -> QuerySet[Inquiry]:
     return (
         Inquiry.objects.visible_to(user)
-        .filter(status__in=OPEN_STATUSES, ticket__assigned_to=user)
+        .filter(status__in=OPEN_STATUSES, assigned_to=user)
         .select_related("ticket", "municipality", "donor", "category")
         .order_by("-last_activity_at")[:limit]
     )
@@ -360,7 +360,7 @@ def queue_counts(user: User) -> list[dict[str, Any]]:
         .values("municipality_id")
         .annotate(
             open=Count("pk"),
-            unassigned=Count("pk", filter=Q(ticket__assigned_to__isnull=True)),
+            unassigned=Count("pk", filter=Q(assigned_to__isnull=True)),
             severe=Count("pk", filter=Q(severity__in=["high", "urgent"])),
         )
     }
