@@ -112,7 +112,6 @@ def twilio_time(raw: str | None, default: datetime.datetime | None = None) -> da
 # --- Inbound: greeting, hours, menu ---------------------------------------------------------
 
 
-@transaction.atomic
 def inbound_call_receive(
     *, call_sid: str, to: str, from_: str, at: datetime.datetime, payload: Any
 ) -> Next:
@@ -132,9 +131,12 @@ def inbound_call_receive(
     phone_settings = _settings_for(municipality)
     calendar = cached_calendar(municipality.id)
     after_hours = not calendar.is_open(at)
-    try:
-        # Nearly every request is a new call: insert first, look up only on a retry.
-        with transaction.atomic():
+    # No transaction here: the first webhook of every call must answer quickly, and each
+    # statement below stands on its own (autocommit). A retried request finds its call.
+    call = Call.objects.filter(call_sid=call_sid).first()
+    created = call is None
+    if created:
+        try:
             call = Call.objects.create(
                 call_sid=call_sid,
                 municipality=municipality,
@@ -145,9 +147,10 @@ def inbound_call_receive(
                 after_hours=after_hours,
                 status=Call.Status.OFFERED if after_hours else Call.Status.IVR,
             )
-    except IntegrityError:
-        call = Call.objects.select_related("municipality").get(call_sid=call_sid)
-    else:
+        except IntegrityError:  # the same request, retried while the first was running
+            call = Call.objects.get(call_sid=call_sid)
+            created = False
+    if created:
         # No wallboard push here: the greeting is playing; the next step (queue, ring) pushes.
         CallEvent.objects.create(
             call=call, call_sid=call_sid, event="inbound", at=at, payload=dict(payload.items())
