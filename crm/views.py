@@ -89,6 +89,12 @@ def two_factor(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    """Each role starts where its work is: agents at the console, city staff at their city's list."""
+    return redirect("console" if request.user.is_operator_staff else "ticket_list")
+
+
+@login_required
+def municipality_list(request: HttpRequest) -> HttpResponse:
     municipalities = Municipality.objects.visible_to(request.user).prefetch_related("phone_numbers")
     return render(request, "crm/home.html", {"municipalities": municipalities})
 

@@ -75,7 +75,7 @@ def test_agent_cannot_write_elsewhere(city_b, agent_a):
 
 
 def test_home_lists_only_visible_municipalities(login, city_a, city_b, city_official_b, supervisor):
-    body = login(city_official_b).get("/").content.decode()
+    body = login(city_official_b).get("/municipalities/").content.decode()
     assert "福山市" in body and "小樽市" not in body
-    body = login(supervisor).get("/").content.decode()
+    body = login(supervisor).get("/municipalities/").content.decode()
     assert "福山市" in body and "小樽市" in body

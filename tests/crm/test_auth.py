@@ -64,7 +64,7 @@ def test_failed_login_is_audited_without_password(city_official_b):
 def test_operator_staff_must_pass_totp_before_any_page(agent_a):
     client = Client()
     _password_login(client, "agent_a")
-    response = client.get(reverse("home"))
+    response = client.get(reverse("console"))
     assert response.status_code == 302
     assert response.url == reverse("two_factor")
     api = client.get("/api/does-not-matter/")
@@ -95,38 +95,38 @@ def test_totp_enrolment_then_verification(agent_a):
     assert ok.status_code == 302
     device.refresh_from_db()
     assert device.confirmed
-    assert client.get(reverse("home")).status_code == 200
+    assert client.get(reverse("municipality_list")).status_code == 200
 
 
 def test_city_official_needs_no_totp(city_official_b):
     client = Client()
     _password_login(client, "city_b")
-    assert client.get(reverse("home")).status_code == 200
+    assert client.get(reverse("municipality_list")).status_code == 200
 
 
 @override_settings(SESSION_IDLE_TIMEOUT_MINUTES=30)
 def test_idle_session_is_cut(login, city_official_b, monkeypatch):
     client = login(city_official_b)
-    assert client.get(reverse("home")).status_code == 200
+    assert client.get(reverse("municipality_list")).status_code == 200
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() + 31 * 60)
-    response = client.get(reverse("home"))
+    response = client.get(reverse("municipality_list"))
     assert response.status_code == 302
     assert response.url.startswith(reverse("login"))
     assert AuditLog.objects.filter(
         action=AuditLog.Action.IDLE_TIMEOUT, user=city_official_b
     ).exists()
     monkeypatch.setattr(time, "time", real_time)
-    assert client.get(reverse("home")).status_code == 302  # logged out for good
+    assert client.get(reverse("municipality_list")).status_code == 302  # logged out for good
 
 
 @override_settings(SESSION_IDLE_TIMEOUT_MINUTES=5)
 def test_idle_limit_is_a_setting(login, city_official_b, monkeypatch):
     client = login(city_official_b)
-    assert client.get(reverse("home")).status_code == 200
+    assert client.get(reverse("municipality_list")).status_code == 200
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() + 6 * 60)
-    assert client.get(reverse("home")).status_code == 302
+    assert client.get(reverse("municipality_list")).status_code == 302
 
 
 def test_activity_within_limit_keeps_session(login, city_official_b, monkeypatch):
@@ -134,11 +134,11 @@ def test_activity_within_limit_keeps_session(login, city_official_b, monkeypatch
     real_time = time.time
     for minutes in (10, 20, 29):
         monkeypatch.setattr(time, "time", lambda m=minutes: real_time() + m * 60)
-        assert client.get(reverse("home")).status_code == 200
+        assert client.get(reverse("municipality_list")).status_code == 200
 
 
 def test_security_headers(login, city_official_b):
-    response = login(city_official_b).get(reverse("home"))
+    response = login(city_official_b).get(reverse("municipality_list"))
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
 
@@ -149,3 +149,8 @@ def test_session_cookie_flags(city_official_b):
     cookie = response.cookies["sessionid"]
     assert cookie["httponly"]
     assert cookie["samesite"] == "Lax"
+
+
+def test_each_role_starts_where_its_work_is(login, agent_a, city_official_b):
+    assert login(agent_a).get("/").url == reverse("console")
+    assert login(city_official_b).get("/").url == reverse("ticket_list")
