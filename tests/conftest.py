@@ -90,3 +90,11 @@ def _fresh_content_type_cache():
 
     ContentType.objects.clear_cache()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request, settings):
+    """The production hasher's cost is not what tests measure. Browser tests keep it: their
+    server process only knows the project's hashers."""
+    if request.node.get_closest_marker("e2e") is None:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -46,11 +46,6 @@ ORDER_NUMBER_FORMATS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fast_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def assert_dataset_invariants() -> None:
     """What must hold for any dataset the generator makes, demo or operator scale."""
     for code in Municipality.objects.values_list("code", flat=True):

@@ -59,12 +59,6 @@ def deliver(raw: bytes, recipient: str | None = None) -> InboundMessage:
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Users are created per test; the production hasher's cost is not what is tested here."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def celery_eager():
     """Tasks run in-process, as the demo runs them without Redis."""
     from config.celery import app
