@@ -185,7 +185,8 @@ class Inquiry(models.Model):
             ),
             models.Index(
                 fields=["municipality"],
-                include=["severity", "assigned_to"],
+                # ticket is the primary key: Count("pk") reads it, so keep it in the index too.
+                include=["severity", "assigned_to", "ticket"],
                 condition=models.Q(status__in=[1, 2]),
                 name="inquiry_open_counts",
             ),
