@@ -85,10 +85,11 @@ def _call_days(
     """``count`` open moments in the last week, oldest first, none after ``end``."""
     moments: list[datetime.datetime] = []
     last_day = end.astimezone(TOKYO).date()
-    for _ in range(count * 10):
+    for attempt in range(count * 10):
         if len(moments) == count:
             break
-        day = last_day - datetime.timedelta(days=rng.randrange(7))
+        # The first tries are today, so the wallboard's "today" has calls when the city is open.
+        day = last_day - datetime.timedelta(days=0 if attempt < 2 else rng.randrange(7))
         at = _open_moment(rng, calendar, day)
         if at is not None and at + datetime.timedelta(minutes=20) < end:
             moments.append(at)

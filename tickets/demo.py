@@ -1,5 +1,8 @@
 """Demo inquiries for ``manage.py seed_demo``: a few weeks of a call center's work per city.
 
+Mail inquiries come from ``tickets.mail.demo`` through the real intake; the ones here arrived by
+phone, FAX, letter, web form or a portal review, so their replies are not mailed.
+
 Everything is written through ``tickets.services`` as agents would have written it; the
 services stamp their rows with ``timezone.now()``, so ``DemoClock`` sets that clock to each
 moment of the seeded history while it is written.
@@ -123,7 +126,7 @@ class Records:
     carriers: list[Carrier]
 
     @classmethod
-    def load(cls, rng: random.Random, municipality: Municipality) -> Records:
+    def load(cls, rng: random.Random, municipality: Municipality, today: datetime.date) -> Records:
         shipments = list(
             Shipment.objects.filter(municipality=municipality)
             .select_related("donation__donor", "gift_item__provider", "carrier")
@@ -152,6 +155,9 @@ class Records:
         )
         for pool in (records.delivered, records.pending, records.returned, records.receipted):
             rng.shuffle(pool)
+        # Complaints about a delivery come soon after it: recent deliveries are taken first.
+        recent = today - datetime.timedelta(days=45)
+        records.delivered.sort(key=lambda s: bool(s.delivered_on and s.delivered_on >= recent))
         rng.shuffle(records.one_stop)
         rng.shuffle(records.donors)
         return records
@@ -174,7 +180,7 @@ def _damaged(r: Records) -> Scenario | None:
         return None
     donor = shipment.donation.donor
     gift = shipment.gift_item.name
-    channel = r.rng.choice(["phone", "email"])
+    channel = r.rng.choice(["phone", "web_form"])
     return Scenario(
         channel=channel,
         requester_type="donor",
@@ -182,14 +188,14 @@ def _damaged(r: Records) -> Scenario | None:
         severity=r.rng.choice(["high", "high", "urgent"]),
         title=f"返礼品「{gift}」が破損して届いた",
         description=(
-            f"{donor.name}様より。本日「{gift}」を受け取ったところ、箱が潰れて中身が一部傷んでいた。"
+            f"{donor.name}様より。届いた「{gift}」を開けたところ、箱が潰れて中身が一部傷んでいた。"
             "写真はあるので送れる。再送してもらえるか確認したい。"
         ),
         donor=donor,
         donations=[shipment.donation],
         shipments=[shipment],
         provider=shipment.gift_item.provider,
-        submitter_email=_email_of(donor) if channel == "email" else "",
+        submitter_email=_email_of(donor),
         steps=[
             Step(6, "assign"),
             Step(
@@ -249,7 +255,7 @@ def _one_stop(r: Records) -> Scenario | None:
         return None
     donor = donation.donor
     return Scenario(
-        channel=r.rng.choice(["phone", "email"]),
+        channel=r.rng.choice(["phone", "web_form"]),
         requester_type="donor",
         category="one_stop",
         severity=r.rng.choice(["normal", "high"]),
@@ -339,7 +345,7 @@ def _shipping_status(r: Records) -> Scenario | None:
         return None
     donor = shipment.donation.donor
     return Scenario(
-        channel=r.rng.choice(["phone", "email", "web_form"]),
+        channel=r.rng.choice(["phone", "web_form"]),
         requester_type="donor",
         category="shipping_status",
         severity="normal",
@@ -395,7 +401,7 @@ def _provider_settlement(r: Records) -> Scenario | None:
         return None
     provider = r.rng.choice(r.providers)
     return Scenario(
-        channel=r.rng.choice(["phone", "email", "fax"]),
+        channel=r.rng.choice(["phone", "fax"]),
         requester_type="provider",
         category="provider_settlement",
         severity="normal",
@@ -532,7 +538,7 @@ SCENARIOS: list[tuple[Callable[[Records], Scenario | None], int]] = [
 # Each city gets one of these (with this channel, if given) before the random rest, so that
 # every kind of inquiry is on show even with few donors.
 COVERED: list[tuple[Callable[[Records], Scenario | None], str | None]] = [
-    (_damaged, "email"),
+    (_damaged, "phone"),
     (_receipt, "letter"),
     (_address_change, "fax"),
     (_one_stop, "phone"),
@@ -613,7 +619,7 @@ def seed_demo(*, rng: random.Random, today: datetime.date, stdout: Any) -> dict[
             agents, supervisors = staff_for(municipality)
             if not agents:
                 continue  # --no-users: nobody to have answered them
-            records = Records.load(rng, municipality)
+            records = Records.load(rng, municipality, end.date())
             wanted = rng.randint(15, 30)
             # Older tickets first, so that ids grow with time as they would have.
             days_ago = sorted((rng.randrange(HISTORY_DAYS) for _ in range(wanted)), reverse=True)
