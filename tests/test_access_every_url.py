@@ -1,8 +1,9 @@
-"""A city official of city B gets nothing of city A, from every URL the project serves.
+"""A city official of city B, and an agent of city B, get nothing of city A from any URL.
 
 The URL list is read from the resolver, so a page or API endpoint added later is covered without
-editing this test. Each parameter is filled with the id of a record of city A; pages without
-parameters must not show any of city A's identifying strings.
+editing this test. Each parameter is filled with the id of a record of city A; every answer must be
+a refusal (or, for pages without parameters, must not show any of city A's identifying strings), and
+POSTs must not change anything of city A.
 """
 
 from __future__ import annotations
@@ -11,17 +12,34 @@ import re
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+from helpdesk.models import FollowUp
 
-from tests.factories import DonorEmailFactory, DonorPhoneFactory, ShipmentFactory
+from knowledge.models import CannedReply
+from telephony.models import Call
+from tests.factories import DonorEmailFactory, DonorPhoneFactory, ShipmentFactory, UserFactory
+from tickets import services as ticket_services
+from tickets.mail.models import InboundAttachment, InboundMessage, OutboundMessage, TriageRule
+from tickets.models import Inquiry
 
-pytestmark = pytest.mark.django_db(transaction=False)
+pytestmark = pytest.mark.django_db
 
 SECRET_NAME = "秘密川 一郎"
 SECRET_EMAIL = "secret-donor@example.jp"
 SECRET_PHONE = "+819011112222"
+SECRETS = (SECRET_NAME, SECRET_EMAIL, "090-1111-2222", SECRET_PHONE, "秘密の件名")
 
-# URLs that are deliberately public or have no data (health check, log-in, schema of the API).
-PUBLIC_OK = {"login", "healthz", "logout", "schema", "api-schema"}
+# URLs that are public or hold no municipality data, and session plumbing a POST would break.
+SKIP = {"login", "logout", "two_factor", "healthz", "api-schema", "api-root"}
+
+# For DRF routes the parameter is always ``pk``: which record it means depends on the prefix.
+API_PREFIX_TO_RECORD = {
+    "tickets": "inquiry",
+    "donors": "donor",
+    "donations": "donation",
+    "shipments": "shipment",
+    "personal-data-access": "access",
+}
 
 
 def _walk(patterns, prefix=""):
@@ -32,18 +50,41 @@ def _walk(patterns, prefix=""):
             yield prefix + str(entry.pattern), entry.name
 
 
-def _fill(route: str, ids: dict[str, int]) -> str | None:
-    def repl(match: re.Match) -> str:
-        name = match.group("name")
-        for key, value in ids.items():
-            if key in name:
-                return str(value)
-        return "1"
+def _path_param(name: str, records: dict[str, int | str]) -> str:
+    for key in (
+        "municipality",
+        "donor",
+        "ticket",
+        "inquiry",
+        "call",
+        "message",
+        "outbound",
+        "rule",
+        "attachment",
+        "kind",
+        "pk",
+    ):
+        if key in name:
+            return str(records[key])
+    raise AssertionError(f"no city A record for URL parameter {name!r}: extend this test")
 
-    url = re.sub(r"<(?:(?P<conv>\w+):)?(?P<name>\w+)>", repl, route)
-    if "(?P" in url or "^" in url:  # regex routes (e.g. static) are not ours
-        return None
-    return "/" + url.lstrip("/")
+
+def _url(route: str, records: dict[str, int | str]) -> str | None:
+    if "(?P<format>" in route or route.startswith(("static", "media")):
+        return None  # format-suffix twins of API routes answer like the plain route
+    if "(?P<pk>" in route:
+        head = route.split("^", 1)[1].split("/", 1)[0]
+        pk = records[API_PREFIX_TO_RECORD[head]]
+        route = re.sub(r"\(\?P<pk>[^)]*\)", str(pk), route)
+    route = route.replace("^", "").replace("$", "")
+    route = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: _path_param(m.group(1), records), route)
+    return "/" + route.lstrip("/")
+
+
+def _body(response) -> str:
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content).decode("utf-8", errors="replace")
+    return response.content.decode("utf-8", errors="replace")
 
 
 @pytest.fixture
@@ -56,38 +97,122 @@ def city_a_records(city_a):
     donor = shipment.donation.donor
     DonorPhoneFactory(donor=donor, e164=SECRET_PHONE)
     DonorEmailFactory(donor=donor, address=SECRET_EMAIL)
-    ids = {
+    inquiry = ticket_services.inquiry_open(
+        actor=None,
+        municipality=city_a,
+        channel="email",
+        title="秘密の件名",
+        description=f"{SECRET_NAME} {SECRET_EMAIL}",
+        donor=donor,
+        shipments=[shipment],
+        submitter_email=SECRET_EMAIL,
+    )
+    canned = CannedReply.objects.create(municipality=city_a, title="秘密の件名", body="秘密の件名")
+    call = Call.objects.create(
+        municipality=city_a, call_sid="CAsecret", from_e164=SECRET_PHONE, offered_at=timezone.now()
+    )
+    message = InboundMessage.objects.create(
+        municipality=city_a,
+        source="pipe",
+        raw=f"From: {SECRET_EMAIL}\r\n\r\n{SECRET_NAME}".encode(),
+        content_hash="a" * 64,
+        from_address=SECRET_EMAIL,
+        subject="秘密の件名",
+        status="quarantined",
+    )
+    attachment = InboundAttachment.objects.create(
+        message=message,
+        municipality=city_a,
+        inquiry=inquiry,
+        filename="秘密の件名.txt",
+        size=3,
+        data=b"abc",
+    )
+    outbound = OutboundMessage.objects.create(
+        municipality=city_a,
+        inquiry=inquiry,
+        kind="reply",
+        message_id="<secret@example.jp>",
+        from_address="otaru@example.jp",
+        to_address=SECRET_EMAIL,
+        subject="秘密の件名",
+        body=SECRET_NAME,
+        status="failed",
+    )
+    rule = TriageRule.objects.create(municipality=city_a, name="秘密の件名", keywords="破損")
+    # A personal-data access row about city A (made by city A's own staff).
+    viewer = UserFactory(role="agent", municipalities=[city_a])
+    from crm.services import personal_data_access_record
+
+    access = personal_data_access_record(
+        user=viewer,
+        action="view",
+        record_type="donor",
+        record_id=donor.id,
+        municipality_id=city_a.id,
+    )
+    return {
         "municipality": city_a.id,
         "donor": donor.id,
-        "donation": shipment.donation.id,
+        "donation": shipment.donation_id,
         "shipment": shipment.id,
-        "provider": shipment.gift_item.provider_id,
-        "gift": shipment.gift_item_id,
+        "ticket": inquiry.pk,
+        "inquiry": inquiry.pk,
+        "call": call.id,
+        "message": message.id,
+        "attachment": attachment.id,
+        "outbound": outbound.id,
+        "rule": rule.id,
+        "kind": "canned",
+        "pk": canned.id,
+        "access": access.id,
     }
-    return ids
 
 
-def test_city_official_of_b_gets_nothing_of_a(login, city_official_b, city_a_records, city_b):
-    client = login(city_official_b)
+def _city_a_state(city_a) -> tuple:
+    inquiry = Inquiry.objects.get(municipality=city_a)
+    return (
+        FollowUp.objects.filter(ticket_id=inquiry.pk).count(),
+        inquiry.status,
+        inquiry.severity,
+        inquiry.category_id,
+        inquiry.ticket.assigned_to_id,
+        Inquiry.objects.filter(municipality=city_a).count(),
+        CannedReply.objects.filter(municipality=city_a).values_list("title", "body").first(),
+        InboundMessage.objects.get(municipality=city_a).status,
+        OutboundMessage.objects.get(municipality=city_a).status,
+        TriageRule.objects.filter(municipality=city_a).count(),
+        Call.objects.get(municipality=city_a).status,
+    )
+
+
+@pytest.fixture(params=["city_official_b", "agent_b"])
+def outsider(request, city_b):
+    if request.param == "agent_b":
+        return UserFactory(username="agent_b", role="agent", municipalities=[city_b])
+    return request.getfixturevalue("city_official_b")
+
+
+def test_outsider_gets_nothing_of_city_a(login, outsider, city_a, city_a_records):
+    client = login(outsider)
+    before = _city_a_state(city_a)
     checked = 0
     for route, name in _walk(get_resolver().url_patterns):
-        if name in PUBLIC_OK or route.startswith(("static", "media")):
+        if name in SKIP:
             continue
-        url = _fill(route, city_a_records)
+        url = _url(route, city_a_records)
         if url is None:
             continue
-        response = client.get(url)
-        checked += 1
-        has_params = "<" in route
-        if has_params:
-            assert response.status_code in (302, 403, 404, 405), (
-                f"{url} answered {response.status_code}"
-            )
-        body = (
-            response.content.decode("utf-8", errors="replace")
-            if hasattr(response, "content")
-            else ""
-        )
-        for secret in (SECRET_NAME, SECRET_EMAIL, "090-1111-2222", SECRET_PHONE):
-            assert secret not in body, f"{url} shows city A's {secret}"
-    assert checked >= 3
+        names_a_record = "<int:" in route or "(?P<pk>" in route
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            checked += 1
+            if names_a_record:
+                assert response.status_code in (403, 404, 405), (
+                    f"{method.upper()} {url} answered {response.status_code}"
+                )
+            body = _body(response)
+            for secret in SECRETS:
+                assert secret not in body, f"{method.upper()} {url} shows city A's {secret}"
+    assert checked > 50
+    assert _city_a_state(city_a) == before, "a POST changed city A's records"

@@ -35,6 +35,7 @@ from tickets.forms import (
     StatusForm,
     TicketCreateForm,
 )
+from tickets.mail.selectors import attachments_for_inquiry
 from tickets.models import OPEN_STATUSES, Inquiry, Status
 from tickets.search import search_inquiries
 
@@ -265,6 +266,7 @@ def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
         else None,
         "variables": VARIABLES,
         "ws_path": f"/ws/tickets/{inquiry.pk}/presence/",
+        "attachments": list(attachments_for_inquiry(user, inquiry.pk)),
     }
     template = (
         "tickets/ticket_detail.html"
