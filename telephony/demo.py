@@ -121,6 +121,7 @@ def _answered(
     clock.advance(seconds=rng.randint(4, 15))
     services.agent_leg_answered(call=call, agent_id=agent.pk, payload={})
     inquiry = services.call_ticket_start(actor=agent, call=call, donor_id=caller.donor_id)
+    ticket_services.inquiry_assign(actor=agent, inquiry=inquiry, assignee=agent)
     ticket_services.inquiry_change_category(actor=agent, inquiry=inquiry, category=category)
     clock.advance(seconds=rng.randint(120, 540))
     ticket_services.inquiry_add_note(actor=agent, inquiry=inquiry, body=ticket_note)

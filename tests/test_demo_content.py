@@ -73,7 +73,11 @@ def _tickets_cover_channels_statuses_and_notes():
 
 
 def _records_belong_to_the_municipality_of_their_ticket():
-    for inquiry in Inquiry.objects.select_related("donor", "provider"):
+    inquiries = Inquiry.objects.select_related("donor", "provider", "ticket__assigned_to")
+    inquiries = inquiries.prefetch_related(
+        "donations", "shipments", "events", "ticket__assigned_to__municipalities"
+    )
+    for inquiry in inquiries:
         m = inquiry.municipality_id
         if inquiry.donor:
             assert inquiry.donor.municipality_id == m
@@ -83,7 +87,7 @@ def _records_belong_to_the_municipality_of_their_ticket():
         assert all(s.municipality_id == m for s in inquiry.shipments.all())
         assert all(e.municipality_id == m for e in inquiry.events.all())
         if inquiry.ticket.assigned_to_id:
-            assert inquiry.ticket.assigned_to.municipalities.filter(pk=m).exists()
+            assert m in {x.pk for x in inquiry.ticket.assigned_to.municipalities.all()}
     for call in Call.objects.select_related("inquiry", "answered_by"):
         if call.inquiry:
             assert call.inquiry.municipality_id == call.municipality_id
