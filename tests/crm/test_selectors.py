@@ -100,3 +100,17 @@ def test_ship_to_phone_fallback_returns_each_donor_once(city_a):
         donation=first.donation, gift_item=first.gift_item, ship_to_phone="+81312345678"
     )
     assert selectors.donor_ids_by_phone([city_a.id], "03-1234-5678") == [first.donation.donor_id]
+
+
+def test_registered_phone_ranks_before_ship_to_phone(city_a):
+    recipient_of_gift = ShipmentFactory(
+        donation__donor__municipality=city_a,
+        gift_item__municipality=city_a,
+        ship_to_phone="+819012345678",
+    ).donation.donor
+    registered = DonorFactory(municipality=city_a, name="佐藤 花子", name_kana="サトウ ハナコ")
+    DonorPhoneFactory(donor=registered, e164="+819012345678")
+    assert selectors.donor_ids_by_phone([city_a.id], "090-1234-5678") == [
+        registered.id,
+        recipient_of_gift.id,
+    ]
