@@ -273,7 +273,9 @@ def test_softphone_token_only_when_configured(login, agent_a, city_official_a, s
     assert response.json()["identity"] == f"agent-{agent_a.pk}"
     import jwt  # PyJWT, which twilio's token builder uses
 
-    claims = jwt.decode(response.json()["token"], "api-key-secret-of-thirty-two-bytes!!", algorithms=["HS256"])
+    claims = jwt.decode(
+        response.json()["token"], "api-key-secret-of-thirty-two-bytes!!", algorithms=["HS256"]
+    )
     assert claims["grants"]["identity"] == f"agent-{agent_a.pk}"
     assert claims["grants"]["voice"]["incoming"]["allow"] is True
     page = client.get(reverse("telephony:agent")).content.decode()
