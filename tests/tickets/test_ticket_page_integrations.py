@@ -61,3 +61,10 @@ def test_supervisor_nav_links_wallboard_and_quarantine(login, supervisor, inquir
     body = login(supervisor).get(reverse("ticket_list")).content.decode()
     assert reverse("telephony:wallboard") in body
     assert reverse("mail_quarantine") in body
+
+
+def test_timeline_names_changed_fields_in_japanese(login, agent_a, inquiry):
+    services.inquiry_change_severity(actor=agent_a, inquiry=inquiry, severity="high")
+    body = login(agent_a).get(reverse("ticket_detail", args=[inquiry.pk])).content.decode()
+    assert "重要度:" in body
+    assert "severity:" not in body
