@@ -90,34 +90,58 @@ def donor_ids_by_kana_prefix(
 ) -> list[int]:
     """ヤマダ, やまだ, ﾔﾏﾀﾞ all find 山田 (readings are stored as full-width katakana)."""
     kana = normalize.normalize_kana(raw_kana)
-    if not kana or not municipality_ids:
+    if not kana:
         return []
-    if len(municipality_ids) > 1 and connection.vendor == "postgresql":
-        return _donor_ids_by_kana_prefix_per_municipality(list(municipality_ids), kana, limit)
-    return list(
-        Donor.objects.filter(municipality_id__in=municipality_ids, name_kana__startswith=kana)
-        .order_by("name_kana", "id")
-        .values_list("id", flat=True)[:limit]
-    )
+    return donor_ids_by_prefixes(municipality_ids, "name_kana", {kana}, limit=limit)
 
 
-def _donor_ids_by_kana_prefix_per_municipality(
-    municipality_ids: list[int], kana: str, limit: int
+_TOP = "\U0010ffff"  # the highest code point: every string with the prefix sorts below p + _TOP
+# Donor columns a prefix lookup may name (identifiers are put into SQL, so never from input).
+PREFIX_FIELDS = frozenset({"name", "name_kana"})
+
+
+def donor_ids_by_prefixes(
+    municipality_ids: Collection[int],
+    field: str,
+    prefixes: Collection[str],
+    *,
+    limit: int = DEFAULT_LIMIT,
 ) -> list[int]:
-    """One ordered range scan per municipality, merged: with IN (...) PostgreSQL would read
-    every match of every municipality and sort them, which is slow for common readings."""
-    pattern = kana.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    sql = """
-        SELECT d.id FROM unnest(%s::bigint[]) AS m(id)
-        CROSS JOIN LATERAL (
-            SELECT id, name_kana FROM crm_donor
-            WHERE municipality_id = m.id AND name_kana LIKE %s
-            ORDER BY name_kana, id LIMIT %s
-        ) AS d
-        ORDER BY d.name_kana, d.id LIMIT %s
+    """Donors whose ``field`` starts with any of ``prefixes``, in ``field`` order.
+
+    Prefixes are ranges (``>= p AND < p + U+10FFFF``), which a plain (municipality, field)
+    b-tree serves under the database's code-point order. On PostgreSQL each (municipality,
+    prefix) pair is its own ordered range scan that stops at the limit, all in one statement:
+    with ``municipality_id IN (…)`` or OR-ed prefixes the planner would read and sort every
+    match, which is slow for common names and readings.
     """
+    if field not in PREFIX_FIELDS:
+        raise ValueError(field)
+    ids, prefixes = sorted(municipality_ids), sorted(p for p in prefixes if p)
+    if not ids or not prefixes:
+        return []
+    if connection.vendor != "postgresql" or len(ids) * len(prefixes) == 1:
+        condition = Q()
+        for prefix in prefixes:
+            condition |= Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix + _TOP})
+        return list(
+            Donor.objects.filter(condition, municipality_id__in=ids)
+            .order_by(field, "id")
+            .values_list("id", flat=True)[:limit]
+        )
+    column = Donor._meta.get_field(field).column
+    sql = f"""
+        SELECT d.id FROM unnest(%s::bigint[]) AS m(id)
+        CROSS JOIN unnest(%s::text[]) AS p(prefix)
+        CROSS JOIN LATERAL (
+            SELECT id, "{column}" AS key FROM {Donor._meta.db_table}
+            WHERE municipality_id = m.id AND "{column}" >= p.prefix AND "{column}" < p.prefix || %s
+            ORDER BY "{column}", id LIMIT %s
+        ) AS d
+        GROUP BY d.id, d.key ORDER BY d.key, d.id LIMIT %s
+    """  # noqa: S608 - the column comes from PREFIX_FIELDS; every value is a bound parameter
     with connection.cursor() as cursor:
-        cursor.execute(sql, [municipality_ids, pattern, limit, limit])
+        cursor.execute(sql, [ids, prefixes, _TOP, limit, limit])
         return [row[0] for row in cursor.fetchall()]
 
 

@@ -13,7 +13,6 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.urls import reverse
 
@@ -60,15 +59,6 @@ def search_municipality_ids(user: User, municipality_id: int | None) -> frozense
     return ids
 
 
-def _prefix(field: str, prefix: str) -> Q:
-    """``field`` starts with ``prefix``, as a range the (municipality, field) b-tree can serve.
-
-    LIKE 'x%' uses a plain b-tree only under the C collation; a range works under any, and the
-    database's code-point order (C.UTF-8) makes the range exact.
-    """
-    return Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix + "\U0010ffff"})
-
-
 def _name_variants(name: str) -> set[str]:
     """How a name said with a space may be stored: half-width, full-width or no space."""
     words = name.split()
@@ -85,61 +75,21 @@ def _spaced_variants(name: str) -> set[str]:
     }
 
 
-_PREFIX_FIELDS = frozenset({"name"})
-
-
-def _donor_ids_by_prefix(
-    municipality_ids: Collection[int], field: str, prefixes: set[str]
-) -> list[int]:
-    """Donors whose ``field`` starts with any of ``prefixes``, first by ``field`` order.
-
-    One index range per municipality and prefix: with ``municipality_id IN (…)`` or OR-ed
-    prefixes the planner filters or sorts every match, while ``= one id`` with one range walks
-    the (municipality, field) index in order and stops at the limit. The probes are sent as one
-    UNION ALL statement.
-    """
-    ids = sorted(municipality_ids)
-    pairs = [(m, prefix) for m in ids for prefix in sorted(prefixes)]
-    # Beyond a few dozen probes (an admin's all-city scope) one filtered statement is cheaper.
-    if 1 < len(pairs) <= 40 and connection.vendor == "postgresql":
-        if field not in _PREFIX_FIELDS:
-            raise ValueError(field)
-        column = Donor._meta.get_field(field).column
-        # Identifiers come from the model (never from input); values are bound parameters.
-        table = Donor._meta.db_table
-        probe = (
-            f'(SELECT "{column}", "id" FROM "{table}" WHERE "municipality_id" = %s '  # noqa: S608
-            f'AND "{column}" >= %s AND "{column}" < %s ORDER BY "{column}", "id" LIMIT {SEARCH_LIMIT})'
-        )
-        params: list[Any] = []
-        for m, prefix in pairs:
-            params += [m, prefix, prefix + "\U0010ffff"]
-        # Built by hand: compiling dozens of ORM querysets costs more than running them.
-        with connection.cursor() as cursor:
-            cursor.execute(" UNION ALL ".join([probe] * len(pairs)), params)
-            rows = sorted(set(cursor.fetchall()))
-        return [donor_id for _, donor_id in rows[:SEARCH_LIMIT]]
-    condition = Q()
-    for prefix in prefixes:
-        condition |= _prefix(field, prefix)
-    return list(
-        Donor.objects.filter(condition, municipality_id__in=ids)
-        .order_by(field, "id")
-        .values_list("id", flat=True)[:SEARCH_LIMIT]
-    )
-
-
 def _donor_ids_by_name(municipality_ids: Collection[int], raw: str) -> list[int]:
     """Kanji names by prefix, with or without the space between family and given name."""
     name = normalize.nfkc(raw).strip()
     if not name:
         return []
     if len(name.split()) > 1:
-        return _donor_ids_by_prefix(municipality_ids, "name", _name_variants(name))
+        return selectors.donor_ids_by_prefixes(
+            municipality_ids, "name", _name_variants(name), limit=SEARCH_LIMIT
+        )
     # Usually the family name alone, or the whole name as stored; only then guess the space.
-    found = _donor_ids_by_prefix(municipality_ids, "name", {name})
+    found = selectors.donor_ids_by_prefixes(municipality_ids, "name", {name}, limit=SEARCH_LIMIT)
     if not found and len(name) >= 2:
-        found = _donor_ids_by_prefix(municipality_ids, "name", _spaced_variants(name))
+        found = selectors.donor_ids_by_prefixes(
+            municipality_ids, "name", _spaced_variants(name), limit=SEARCH_LIMIT
+        )
     return found
 
 
