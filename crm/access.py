@@ -1,7 +1,7 @@
 """The one access policy: which municipalities a user may see, and what they may do there.
 
 Every QuerySet of municipality-owned data offers ``.visible_to(user)``; views use
-``MunicipalityScopedMixin`` / ``scoped_or_404`` and API viewsets use ``ScopedQuerysetMixin``.
+``scoped_or_404`` and API viewsets use ``ScopedQuerysetMixin``.
 Nothing else decides visibility.
 """
 
@@ -83,15 +83,6 @@ def scoped_or_404(queryset: models.QuerySet, user: Any, **lookup: Any):
         return queryset.visible_to(user).get(**lookup)
     except queryset.model.DoesNotExist as exc:
         raise Http404 from exc
-
-
-class MunicipalityScopedMixin:
-    """For class-based views: ``get_queryset`` is always narrowed to the user's municipalities."""
-
-    model: type[models.Model]
-
-    def get_queryset(self):  # noqa: D401
-        return super().get_queryset().visible_to(self.request.user)  # type: ignore[misc]
 
 
 class ScopedQuerysetMixin:
