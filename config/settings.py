@@ -237,6 +237,9 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 MAIL_POLL_SECONDS = env.int("MAIL_POLL_SECONDS", default=60)
 MAIL_FETCH_BATCH = env.int("MAIL_FETCH_BATCH", default=200)  # messages per poll per mailbox
+# Fetched messages are stored and processed in chunks of this many (and at most this many bytes).
+MAIL_INGEST_CHUNK = env.int("MAIL_INGEST_CHUNK", default=100)
+MAIL_INGEST_CHUNK_BYTES = env.int("MAIL_INGEST_CHUNK_BYTES", default=32 * 1024 * 1024)
 MAIL_FETCH_TIMEOUT = env.int("MAIL_FETCH_TIMEOUT", default=30)  # seconds, IMAP/POP3 sockets
 MAIL_SMTP_TIMEOUT = env.int("MAIL_SMTP_TIMEOUT", default=30)
 MAIL_SEND_MAX_ATTEMPTS = env.int("MAIL_SEND_MAX_ATTEMPTS", default=5)

@@ -7,7 +7,7 @@ audited and nothing is mailed except what the mail app sends on ``inquiry_replie
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from django.utils import timezone
@@ -82,6 +82,37 @@ def record(
             fields.append("search_text")
     inquiry.save(update_fields=fields)
     return followup
+
+
+def record_opened(*, inquiries: Sequence[Inquiry], actor: User | None) -> None:
+    """The 受付 entry of inquiries inserted just now, in bulk.
+
+    Their ticket and inquiry rows already carry the opening time and search text, so unlike
+    ``record`` nothing is saved again (``FollowUp.save()`` would re-save each ticket).
+    """
+    followups = FollowUp.objects.bulk_create(
+        FollowUp(
+            ticket=inquiry.ticket,
+            date=inquiry.created_at,
+            title="受付",
+            public=False,
+            user=actor,
+            new_status=inquiry.status,
+        )
+        for inquiry in inquiries
+    )
+    InquiryEvent.objects.bulk_create(
+        InquiryEvent(
+            followup=followup,
+            inquiry=inquiry,
+            municipality_id=inquiry.municipality_id,
+            kind=Kind.OPENED,
+            channel=inquiry.channel,
+            actor=actor,
+            at=inquiry.created_at,
+        )
+        for followup, inquiry in zip(followups, inquiries, strict=True)
+    )
 
 
 def _append(existing: str, text: str) -> str:

@@ -6,8 +6,9 @@ system itself (mail intake, voicemail), which is scoped by the municipality it a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,7 +17,7 @@ from helpdesk.models import FollowUp, Queue, Ticket
 from crm.access import require_write
 from crm.models import Donor, Municipality, Provider
 from donations_sync.models import Donation, Shipment
-from tickets import events
+from tickets import events, memo
 from tickets.models import (
     OPEN_STATUSES,
     SEVERITY_PRIORITY,
@@ -65,6 +66,21 @@ def municipality_queue_ensure(*, municipality: Municipality) -> Queue:
     return link.queue
 
 
+def _queue_id(municipality: Municipality) -> int:
+    """The queue a new ticket goes into (its title is kept in step on municipality save)."""
+    queue_id = memo.remembered(
+        ("queue", municipality.pk),
+        lambda: (
+            MunicipalityQueue.objects.filter(municipality=municipality)
+            .values_list("queue_id", flat=True)
+            .first()
+        ),
+    )
+    # A municipality without a queue yet (only possible for rows loaded from fixtures) gets
+    # one now; that id is not remembered, in case the enclosing transaction rolls back.
+    return queue_id or municipality_queue_ensure(municipality=municipality).pk
+
+
 # --- opening ------------------------------------------------------------------------------
 
 
@@ -82,70 +98,98 @@ def _check_same_municipality(municipality_id: int, records: Iterable[object]) ->
 def _category(code: str | None) -> Category | None:
     if not code:
         return None
-    try:
-        return Category.objects.get(code=code)
-    except Category.DoesNotExist as exc:
-        raise InquiryError(f"分類が見つかりません: {code}") from exc
+    category = memo.remembered(
+        ("category", code), lambda: Category.objects.filter(code=code).first()
+    )
+    if category is None:
+        raise InquiryError(f"分類が見つかりません: {code}")
+    return category
+
+
+@dataclass
+class NewInquiry:
+    """What an inquiry is opened with (the fields of ``inquiry_open``)."""
+
+    channel: str
+    title: str
+    description: str
+    requester_type: str = "donor"
+    category: str | None = None
+    severity: str = "normal"
+    donor: Donor | None = None
+    donations: Sequence[Donation] = ()
+    shipments: Sequence[Shipment] = ()
+    provider: Provider | None = None
+    submitter_email: str = ""
+    assigned_to: User | None = None
+
+
+def inquiry_open(*, actor: User | None, municipality: Municipality, **fields: Any) -> Inquiry:
+    """Open one inquiry; ``fields`` are those of ``NewInquiry``."""
+    return inquiries_open(actor=actor, municipality=municipality, new=[NewInquiry(**fields)])[0]
 
 
 @transaction.atomic
-def inquiry_open(
-    *,
-    actor: User | None,
-    municipality: Municipality,
-    channel: str,
-    title: str,
-    description: str,
-    requester_type: str = "donor",
-    category: str | None = None,
-    severity: str = "normal",
-    donor: Donor | None = None,
-    donations: Iterable[Donation] = (),
-    shipments: Iterable[Shipment] = (),
-    provider: Provider | None = None,
-    submitter_email: str = "",
-    assigned_to: User | None = None,
-) -> Inquiry:
+def inquiries_open(
+    *, actor: User | None, municipality: Municipality, new: Sequence[NewInquiry]
+) -> list[Inquiry]:
+    """Open inquiries of one municipality, each with its 受付 timeline entry.
+
+    Rows are inserted in bulk, so a mail batch costs a handful of statements, not a handful
+    per mail. Everything is checked before the first write: a bad item writes nothing.
+    """
     _check_write(actor, municipality.pk)
-    donations, shipments = list(donations), list(shipments)
-    _check_same_municipality(municipality.pk, [donor, provider, *donations, *shipments])
-    severity = Severity(severity)
+    checked = []
+    for item in new:
+        donations, shipments = list(item.donations), list(item.shipments)
+        _check_same_municipality(
+            municipality.pk, [item.donor, item.provider, *donations, *shipments]
+        )
+        checked.append((item, Severity(item.severity), _category(item.category)))
+    queue_id = _queue_id(municipality)
     now = timezone.now()
-    ticket = Ticket.objects.create(
-        title=title[:200],
-        queue=municipality_queue_ensure(municipality=municipality),
-        description=description,
-        submitter_email=submitter_email or None,
-        assigned_to=assigned_to,
-        priority=SEVERITY_PRIORITY[severity],
-        status=Status.OPEN,
+    tickets = Ticket.objects.bulk_create(
+        Ticket(
+            title=item.title[:200],
+            queue_id=queue_id,
+            description=item.description,
+            submitter_email=item.submitter_email or None,
+            assigned_to=item.assigned_to,
+            priority=SEVERITY_PRIORITY[severity],
+            status=Status.OPEN,
+        )
+        for item, severity, _ in checked
     )
-    inquiry = Inquiry.objects.create(
-        ticket=ticket,
-        municipality=municipality,
-        channel=channel,
-        requester_type=requester_type,
-        category=_category(category),
-        severity=severity,
-        status=Status.OPEN,
-        assigned_to=assigned_to,
-        created_at=now,
-        last_activity_at=now,
-        donor=donor,
-        provider=provider,
-        search_text=normalize_for_search(f"{title}\n{description}"),
+    inquiries = Inquiry.objects.bulk_create(
+        Inquiry(
+            ticket=ticket,
+            municipality=municipality,
+            channel=item.channel,
+            requester_type=item.requester_type,
+            category=category,
+            severity=severity,
+            status=Status.OPEN,
+            assigned_to=item.assigned_to,
+            created_at=now,
+            last_activity_at=now,
+            donor=item.donor,
+            provider=item.provider,
+            search_text=normalize_for_search(f"{item.title}\n{item.description}"),
+        )
+        for ticket, (item, severity, category) in zip(tickets, checked, strict=True)
     )
-    inquiry.donations.set(donations)
-    inquiry.shipments.set(shipments)
-    events.record(
-        inquiry=inquiry,
-        actor=actor,
-        kind=Kind.OPENED,
-        title="受付",
-        channel=channel,
-        new_status=Status.OPEN,
+    Inquiry.donations.through.objects.bulk_create(
+        Inquiry.donations.through(inquiry=inquiry, donation=donation)
+        for inquiry, item in zip(inquiries, new, strict=True)
+        for donation in item.donations
     )
-    return inquiry
+    Inquiry.shipments.through.objects.bulk_create(
+        Inquiry.shipments.through(inquiry=inquiry, shipment=shipment)
+        for inquiry, item in zip(inquiries, new, strict=True)
+        for shipment in item.shipments
+    )
+    events.record_opened(inquiries=inquiries, actor=actor)
+    return inquiries
 
 
 # --- follow-ups ---------------------------------------------------------------------------

@@ -44,6 +44,17 @@ def _raw_bytes(value: str) -> bytes:
     return value.encode("utf-8", errors="surrogateescape")
 
 
+_UNSTORABLE_NUL = re.compile("\x00")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """Text as the database can hold it: NUL removed (PostgreSQL text cannot contain it) and
+    leftover surrogate escapes of undecodable bytes shown as U+FFFD (not encodable as UTF-8).
+    A hostile or broken mail must not keep its raw bytes from being stored."""
+    return _LONE_SURROGATE.sub("\ufffd", _UNSTORABLE_NUL.sub("", text))
+
+
 def decode_header_value(value: str | None) -> str:
     """RFC 2047 decoding that joins adjacent words of one charset *before* decoding.
 
@@ -81,7 +92,7 @@ def decode_header_value(value: str | None) -> str:
                 out.append(data)  # type: ignore[arg-type]
         else:
             out.append(detect_and_decode(data, charset)[0])  # type: ignore[arg-type]
-    text = "".join(out)
+    text = storable("".join(out))
     # Unfold; a header never carries line breaks into our data.
     return re.sub(r"\s*[\r\n]+\s*", " ", text).strip()
 
@@ -95,7 +106,7 @@ def parse_addresses(value: str | None) -> list[tuple[str, str]]:
         value = detect_and_decode(_raw_bytes(value))[0]
     result = []
     for name, addr in email.utils.getaddresses([value]):
-        addr = addr.strip().lower()
+        addr = storable(addr.strip().lower())
         if "@" not in addr:
             continue
         result.append((decode_header_value(name), addr))
@@ -108,7 +119,7 @@ _MSGID = re.compile(r"<([^<>\s]+)>")
 def parse_message_ids(value: str | None) -> list[str]:
     if not value:
         return []
-    return _MSGID.findall(str(value))
+    return [storable(found) for found in _MSGID.findall(str(value))]
 
 
 # --- HTML → text ----------------------------------------------------------------------------
@@ -241,7 +252,8 @@ class ParsedMail:
 
 def _part_text(part: Message) -> tuple[str, str]:
     payload = part.get_payload(decode=True) or b""
-    return detect_and_decode(payload, part.get_content_charset())
+    text, charset = detect_and_decode(payload, part.get_content_charset())
+    return storable(text), charset
 
 
 _RAW_FILENAME = re.compile(r'(?:file)?name\s*=\s*"([^"]*)"|(?:file)?name\s*=\s*([^;\s]+)', re.I)
@@ -288,11 +300,11 @@ def _parse_dsn(msg: Message) -> DeliveryReport:
                 action = (block.get("action") or "").strip().lower()
                 recipient = block.get("final-recipient") or block.get("original-recipient")
                 if recipient and action in ("failed", ""):
-                    addr = recipient.split(";", 1)[-1].strip().strip("<>").lower()
+                    addr = storable(recipient.split(";", 1)[-1].strip().strip("<>").lower())
                     if "@" in addr and addr not in report.failed_recipients:
                         report.failed_recipients.append(addr)
                 if block.get("status"):
-                    report.status = block.get("status").strip()
+                    report.status = storable(block.get("status").strip())
                 if block.get("diagnostic-code"):
                     report.diagnostic = decode_header_value(block.get("diagnostic-code"))
         elif ctype in ("message/rfc822", "text/rfc822-headers") and not report.original_message_id:
@@ -337,7 +349,7 @@ def parse(raw: bytes) -> ParsedMail:
             cid = (part.get("content-id") or "").strip().strip("<>")
             attachments.append(
                 ParsedAttachment(
-                    filename=_filename(part) or "attachment",
+                    filename=storable(_filename(part)) or "attachment",
                     content_type=ctype,
                     data=data,
                     content_id=cid,

@@ -1,7 +1,9 @@
 """Fetching mail from IMAP / POP3 servers and maildirs.
 
-A message is deleted from its source only after ``services.inbound_receive`` has returned,
-i.e. after the raw bytes (and the processing result or quarantine) are committed.
+Messages are fetched in chunks (``MAIL_INGEST_CHUNK`` messages, ``MAIL_INGEST_CHUNK_BYTES``
+at most) and handed to ``services.inbound_receive_many``, which stores and processes a chunk in a
+few statements. A message is deleted from its source only after that has returned, i.e. after
+its raw bytes (and the processing result or quarantine) are committed.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import imaplib
 import logging
 import mailbox as stdlib_mailbox
 import poplib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -28,10 +31,31 @@ class PollResult:
     quarantined: int = 0
 
 
-def _count(result: PollResult, messages: list[InboundMessage]) -> None:
-    result.fetched += 1
-    result.stored += len(messages)
-    result.quarantined += sum(m.status == InboundMessage.Status.QUARANTINED for m in messages)
+def _count(result: PollResult, per_raw: list[list[InboundMessage]]) -> None:
+    for messages in per_raw:
+        result.fetched += 1
+        result.stored += len(messages)
+        result.quarantined += sum(m.status == InboundMessage.Status.QUARANTINED for m in messages)
+
+
+def _chunks(keys: list, read) -> Iterator[list[tuple[object, bytes]]]:
+    """(key, raw) pairs in chunks bounded by count and size, read lazily."""
+    chunk, size = [], 0
+    for key in keys:
+        raw = read(key)
+        if raw is None:
+            continue
+        chunk.append((key, raw))
+        size += len(raw)
+        if len(chunk) >= settings.MAIL_INGEST_CHUNK or size >= settings.MAIL_INGEST_CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _receive(result: PollResult, chunk: list[tuple[object, bytes]], **where) -> None:
+    _count(result, services.inbound_receive_many(raws=[raw for _, raw in chunk], **where))
 
 
 def poll_imap(box: Mailbox) -> PollResult:
@@ -49,16 +73,16 @@ def poll_imap(box: Mailbox) -> PollResult:
             raise imaplib.IMAP4.error(f"folder {box.folder!r} cannot be selected")
         typ, data = conn.uid("SEARCH", None, "UNDELETED")
         uids = (data[0] or b"").split()[: settings.MAIL_FETCH_BATCH]
-        for uid in uids:
+
+        def fetch(uid: bytes) -> bytes | None:
             typ, parts = conn.uid("FETCH", uid, "(BODY.PEEK[])")
             raw = next((p[1] for p in parts if isinstance(p, tuple)), None)
-            if typ != "OK" or raw is None:
-                continue
-            messages = services.inbound_receive(
-                raw=raw, source=InboundMessage.Source.IMAP, mailbox=box
-            )
-            _count(result, messages)
-            conn.uid("STORE", uid, "+FLAGS", "(\\Deleted)")
+            return raw if typ == "OK" else None
+
+        for chunk in _chunks(uids, fetch):
+            _receive(result, chunk, source=InboundMessage.Source.IMAP, mailbox=box)
+            for uid, _ in chunk:
+                conn.uid("STORE", uid, "+FLAGS", "(\\Deleted)")
         conn.expunge()
     finally:
         try:
@@ -85,14 +109,16 @@ def poll_pop3(box: Mailbox) -> PollResult:
         conn.user(box.username)
         conn.pass_(box.password)
         count, _ = conn.stat()
-        for number in range(1, min(count, settings.MAIL_FETCH_BATCH) + 1):
+
+        def retrieve(number: int) -> bytes:
             _, lines, _ = conn.retr(number)
-            raw = b"\r\n".join(lines) + b"\r\n"
-            messages = services.inbound_receive(
-                raw=raw, source=InboundMessage.Source.POP3, mailbox=box
-            )
-            _count(result, messages)
-            conn.dele(number)
+            return b"\r\n".join(lines) + b"\r\n"
+
+        numbers = list(range(1, min(count, settings.MAIL_FETCH_BATCH) + 1))
+        for chunk in _chunks(numbers, retrieve):
+            _receive(result, chunk, source=InboundMessage.Source.POP3, mailbox=box)
+            for number, _ in chunk:
+                conn.dele(number)
     finally:
         # POP3 deletes marked messages only on a clean QUIT; a crash above leaves them all.
         conn.quit()
@@ -118,11 +144,8 @@ def ingest_maildir(path: str, *, recipient: str | None = None) -> PollResult:
     """Every message in a maildir (new/ and cur/); each file is removed after its commit."""
     result = PollResult()
     md = stdlib_mailbox.Maildir(path, factory=None, create=False)
-    for key in list(md.iterkeys()):
-        raw = md.get_bytes(key)
-        messages = services.inbound_receive(
-            raw=raw, source=InboundMessage.Source.MAILDIR, recipient=recipient
-        )
-        _count(result, messages)
-        md.remove(key)
+    for chunk in _chunks(list(md.iterkeys()), md.get_bytes):
+        _receive(result, chunk, source=InboundMessage.Source.MAILDIR, recipient=recipient)
+        for key, _ in chunk:
+            md.remove(key)
     return result

@@ -42,6 +42,13 @@ def _tokens(mail: ParsedMail) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def has_thread_markers(mail: ParsedMail) -> bool:
+    """Whether the mail carries anything that could tie it to an existing ticket."""
+    return bool(
+        mail.in_reply_to or mail.references or _tokens(mail) or _SUBJECT_TAG.search(mail.subject)
+    )
+
+
 def find_inquiry(*, municipality_id: int, mail: ParsedMail) -> tuple[Inquiry | None, str]:
     """(inquiry, how it matched) or (None, "")."""
     referenced = [*mail.in_reply_to, *mail.references][-50:]
@@ -110,11 +117,15 @@ def ensure_thread(*, inquiry: Inquiry, requester_address: str = "") -> InquiryMa
     return thread
 
 
-def new_thread(*, inquiry: Inquiry, requester_address: str) -> InquiryMailThread:
-    """For an inquiry just opened from mail (it cannot have a thread yet)."""
-    return InquiryMailThread.objects.create(
-        inquiry=inquiry,
-        municipality_id=inquiry.municipality_id,
-        token=new_token(),
-        requester_address=requester_address,
+def new_threads(opened: list[tuple[Inquiry, str]]) -> list[InquiryMailThread]:
+    """For inquiries just opened from mail (they cannot have a thread yet), with the address
+    each came from."""
+    return InquiryMailThread.objects.bulk_create(
+        InquiryMailThread(
+            inquiry=inquiry,
+            municipality_id=inquiry.municipality_id,
+            token=new_token(),
+            requester_address=requester_address,
+        )
+        for inquiry, requester_address in opened
     )

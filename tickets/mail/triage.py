@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 
 from crm import normalize, selectors
+from crm.models import DonorEmail
+from crm.selectors import DEFAULT_LIMIT
 from donations_sync.models import Donation, Shipment
 from tickets.mail.decoding import ParsedMail
 
@@ -73,48 +75,106 @@ def _unique(items: Iterable) -> list:
 
 def find_links(*, municipality_id: int, sender: str, text: str) -> Links:
     """Donor, donations and shipments of *this* municipality the mail names."""
+    return find_links_many(municipality_id=municipality_id, mails=[(sender, text)])[0]
+
+
+@dataclass
+class _Named:
+    """What one mail's sender and text name, before the database is asked."""
+
+    email: str
+    numbers: set[str]
+    tracking: list[str]
+    phones: list[str]
+
+
+def _named(sender: str, text: str) -> _Named:
     text = normalize.nfkc(text)
-    ids = [municipality_id]
-    links = Links()
-    links.donor_ids = selectors.donor_ids_by_email(ids, sender)
-
-    candidates = {m.group(0) for m in _CANDIDATE.finditer(text)}
-    candidates = {c for c in candidates if sum(ch.isdigit() for ch in c) >= 5}
-    if candidates:
-        rows = Donation.objects.filter(municipality_id=municipality_id).filter(
-            Q(portal_order_number__in=candidates) | Q(external_id__in=candidates)
-        )
-        for donation_id, donor_id in rows.values_list("id", "donor_id")[:20]:
-            links.donation_ids.append(donation_id)
-            links.donor_ids.append(donor_id)
-
+    numbers = {m.group(0) for m in _CANDIDATE.finditer(text)}
+    numbers = {c for c in numbers if sum(ch.isdigit() for ch in c) >= 5}
     tracking = []
     for m in list(_DIGIT_RUN.finditer(text)) + list(_S10.finditer(text)):
         number = normalize.clean_tracking_number(m.group(0).replace(" ", ""))
         if normalize.tracking_rule_for(number):
             tracking.append(number)
-    links.tracking_numbers = _unique(tracking)
-    if links.tracking_numbers:
-        for shipment_id, donation_id, donor_id in Shipment.objects.filter(
-            municipality_id=municipality_id, tracking_number__in=links.tracking_numbers
-        ).values_list("id", "donation_id", "donation__donor_id")[:20]:
+    tracking = _unique(tracking)
+    phones = []
+    for m in _PHONE.finditer(text):
+        e164 = normalize.normalize_phone(m.group(0))
+        if e164 and m.group(0).replace("-", "").replace(" ", "") not in tracking:
+            phones.append(e164)
+    return _Named(normalize.normalize_email(sender) or "", numbers, tracking, _unique(phones))
+
+
+def find_links_many(*, municipality_id: int, mails: list[tuple[str, str]]) -> list[Links]:
+    """``find_links`` for (sender, text) pairs of one municipality: a few statements for the lot.
+
+    Per mail, up to 20 donations and 20 shipments; donors by sender address, then by the named
+    donations and shipments, and only if none, by up to three phone numbers in the text (donors
+    who gave the number before those who had a gift shipped to it, five per number).
+    """
+    named = [_named(sender, text) for sender, text in mails]
+    ids = [municipality_id]
+
+    by_email: dict[str, list[int]] = {}
+    emails = {n.email for n in named if n.email}
+    if emails:
+        rows = DonorEmail.objects.filter(municipality_id=municipality_id, address__in=emails)
+        for address, donor_id in rows.order_by("donor_id").values_list("address", "donor_id"):
+            by_email.setdefault(address, []).append(donor_id)
+
+    by_number: dict[str, list[tuple[int, int]]] = {}
+    numbers = set().union(*(n.numbers for n in named))
+    if numbers:
+        rows = Donation.objects.filter(municipality_id=municipality_id).filter(
+            Q(portal_order_number__in=numbers) | Q(external_id__in=numbers)
+        )
+        for row in rows.order_by("id").values_list(
+            "id", "donor_id", "portal_order_number", "external_id"
+        ):
+            for number in {row[2], row[3]} & numbers:
+                by_number.setdefault(number, []).append((row[0], row[1]))
+
+    by_tracking: dict[str, list[tuple[int, int, int]]] = {}
+    tracking = set().union(*(n.tracking for n in named))
+    if tracking:
+        rows = Shipment.objects.filter(
+            municipality_id=municipality_id, tracking_number__in=tracking
+        ).order_by("id")
+        for row in rows.values_list("id", "donation_id", "donation__donor_id", "tracking_number"):
+            by_tracking.setdefault(row[3], []).append(row[:3])
+
+    result = []
+    for n in named:
+        links = Links(tracking_numbers=n.tracking, phones=n.phones)
+        links.donor_ids = list(by_email.get(n.email, []))[:DEFAULT_LIMIT]
+        donations = _unique(d for number in sorted(n.numbers) for d in by_number.get(number, []))
+        for donation_id, donor_id in donations[:DEFAULT_LIMIT]:
+            links.donation_ids.append(donation_id)
+            links.donor_ids.append(donor_id)
+        shipments = _unique(s for number in n.tracking for s in by_tracking.get(number, []))
+        for shipment_id, donation_id, donor_id in shipments[:DEFAULT_LIMIT]:
             links.shipment_ids.append(shipment_id)
             links.donation_ids.append(donation_id)
             links.donor_ids.append(donor_id)
+        result.append(links)
 
-    for m in _PHONE.finditer(text):
-        e164 = normalize.normalize_phone(m.group(0))
-        if e164 and m.group(0).replace("-", "").replace(" ", "") not in links.tracking_numbers:
-            links.phones.append(e164)
-    links.phones = _unique(links.phones)
-    if not links.donor_ids:
-        for e164 in links.phones[:3]:
-            links.donor_ids.extend(selectors.donor_ids_by_phone(ids, e164, limit=5))
-
-    links.donor_ids = _unique(links.donor_ids)
-    links.donation_ids = _unique(links.donation_ids)
-    links.shipment_ids = _unique(links.shipment_ids)
-    return links
+    # Phone numbers only for mails that named nobody otherwise (and only then is it asked).
+    wanted = {
+        p
+        for n, links in zip(named, result, strict=True)
+        if not links.donor_ids
+        for p in n.phones[:3]
+    }
+    by_phone = {e164: selectors.donor_ids_by_phone(ids, e164, limit=5) for e164 in wanted}
+    for n, links in zip(named, result, strict=True):
+        if not links.donor_ids:
+            for e164 in n.phones[:3]:
+                links.donor_ids.extend(by_phone.get(e164, []))
+        links.donor_ids = _unique(links.donor_ids)
+        links.donation_ids = _unique(links.donation_ids)
+        links.shipment_ids = _unique(links.shipment_ids)
+    return result
 
 
 # --- Rules ----------------------------------------------------------------------------------
