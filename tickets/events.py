@@ -8,10 +8,11 @@ audited and nothing is mailed except what the mail app sends on ``inquiry_replie
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
-from helpdesk.models import FollowUp, TicketChange
+from helpdesk.models import FollowUp, Ticket, TicketChange
 
 from tickets.models import Inquiry, InquiryEvent
 from tickets.search import normalize_for_search
@@ -25,63 +26,86 @@ Change = tuple[str, str, str]
 Kind = InquiryEvent.Kind
 
 
-def record(
-    *,
-    inquiry: Inquiry,
-    actor: User | None,
-    kind: str,
-    title: str,
-    comment: str = "",
-    public: bool = False,
-    operator_only: bool = False,
-    changes: Iterable[Change] = (),
-    new_status: int | None = None,
-    channel: str = "",
-    sender: str = "",
-    message_id: str | None = None,
-) -> FollowUp:
-    """Write one timeline entry; the caller has already changed the ticket/inquiry rows."""
+@dataclass
+class Entry:
+    """One timeline entry; the caller has already changed the ticket/inquiry rows."""
+
+    inquiry: Inquiry
+    actor: User | None
+    kind: str
+    title: str
+    comment: str = ""
+    public: bool = False
+    operator_only: bool = False
+    changes: Iterable[Change] = ()
+    new_status: int | None = None
+    channel: str = ""
+    sender: str = ""
+    message_id: str | None = None
+
+
+def record(**fields: Any) -> FollowUp:
+    """Write one timeline entry (``fields`` are those of ``Entry``)."""
+    return record_many([Entry(**fields)])[0]
+
+
+def record_many(entries: Sequence[Entry]) -> list[FollowUp]:
+    """Write timeline entries, a statement per table rather than per entry (mail intake adds a
+    batch of replies at a time). Entries for one inquiry are applied in order."""
     now = timezone.now()
-    followup = FollowUp(
-        ticket=inquiry.ticket,
-        date=now,
-        title=title[:200],
-        comment=comment,
-        public=public,
-        user=actor,
-        new_status=new_status,
-        message_id=message_id,
+    followups = FollowUp.objects.bulk_create(
+        FollowUp(
+            ticket=e.inquiry.ticket,
+            date=now,
+            title=e.title[:200],
+            comment=e.comment,
+            public=e.public,
+            user=e.actor,
+            new_status=e.new_status,
+            message_id=e.message_id,
+        )
+        for e in entries
     )
-    # FollowUp.save() also saves the ticket (to bump ``modified``); that is the only save
-    # helpdesk gets from us, and it sends nothing.
-    followup.save()
+    # What helpdesk's FollowUp.save() would do per entry (save the whole ticket to bump
+    # ``modified``), in one statement. It is the only write helpdesk gets, and it sends nothing.
+    Ticket.objects.filter(pk__in={e.inquiry.ticket_id for e in entries}).update(modified=now)
     TicketChange.objects.bulk_create(
         TicketChange(followup=followup, field=field, old_value=old, new_value=new)
-        for field, old, new in changes
+        for followup, e in zip(followups, entries, strict=True)
+        for field, old, new in e.changes
     )
-    InquiryEvent.objects.create(
-        followup=followup,
-        inquiry=inquiry,
-        municipality_id=inquiry.municipality_id,
-        kind=kind,
-        operator_only=operator_only,
-        channel=channel,
-        sender=sender[:254],
-        actor=actor,
-        at=now,
+    InquiryEvent.objects.bulk_create(
+        InquiryEvent(
+            followup=followup,
+            inquiry=e.inquiry,
+            municipality_id=e.inquiry.municipality_id,
+            kind=e.kind,
+            operator_only=e.operator_only,
+            channel=e.channel,
+            sender=e.sender[:254],
+            actor=e.actor,
+            at=now,
+        )
+        for followup, e in zip(followups, entries, strict=True)
     )
-    fields = ["last_activity_at"]
-    inquiry.last_activity_at = now
-    if comment:
-        # Keep the search text in step with what was written, split by who may read it.
-        if operator_only:
-            inquiry.search_text_internal = _append(inquiry.search_text_internal, comment)
-            fields.append("search_text_internal")
-        else:
-            inquiry.search_text = _append(inquiry.search_text, comment)
-            fields.append("search_text")
-    inquiry.save(update_fields=fields)
-    return followup
+    touched: dict[int, tuple[Inquiry, set[str]]] = {}
+    for e in entries:
+        inquiry, fields = touched.setdefault(e.inquiry.pk, (e.inquiry, {"last_activity_at"}))
+        inquiry.last_activity_at = now
+        if e.comment:
+            # Keep the search text in step with what was written, split by who may read it.
+            if e.operator_only:
+                inquiry.search_text_internal = _append(inquiry.search_text_internal, e.comment)
+                fields.add("search_text_internal")
+            else:
+                inquiry.search_text = _append(inquiry.search_text, e.comment)
+                fields.add("search_text")
+        if e.inquiry is not inquiry:  # the caller's copy sees the same values
+            for field in fields:
+                setattr(e.inquiry, field, getattr(inquiry, field))
+    for inquiry, fields in touched.values():
+        Inquiry.objects.filter(pk=inquiry.pk).update(**{f: getattr(inquiry, f) for f in fields})
+    return followups
 
 
 def record_opened(*, inquiries: Sequence[Inquiry], actor: User | None) -> None:

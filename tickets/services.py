@@ -232,36 +232,56 @@ def inquiry_add_note(
     )
 
 
-@transaction.atomic
-def inquiry_add_customer_message(
-    *,
-    inquiry: Inquiry,
-    body: str,
-    channel: str,
-    sender: str = "",
-    title: str = "",
-    message_id: str | None = None,
-) -> FollowUp:
+@dataclass
+class CustomerMessage:
+    """A mail/fax/letter from the requester (the fields of ``inquiry_add_customer_message``)."""
+
+    inquiry: Inquiry
+    body: str
+    channel: str
+    sender: str = ""
+    title: str = ""
+    message_id: str | None = None
+
+
+def inquiry_add_customer_message(**fields: Any) -> FollowUp:
     """A mail/fax/letter from the requester joins the ticket and reopens it if it was done."""
-    inquiry = _lock(inquiry)
-    changes: list[events.Change] = []
-    new_status = None
-    if inquiry.status in (Status.RESOLVED, Status.CLOSED):
-        changes.append(_set_status(inquiry, Status.REOPENED))
-        new_status = Status.REOPENED
-    return events.record(
-        inquiry=inquiry,
-        actor=None,
-        kind=Kind.CUSTOMER_MESSAGE,
-        title=title or "問合せ者からの連絡",
-        comment=body,
-        public=True,
-        channel=channel,
-        sender=sender,
-        message_id=message_id,
-        changes=changes,
-        new_status=new_status,
+    return inquiries_add_customer_messages([CustomerMessage(**fields)])[0]
+
+
+@transaction.atomic
+def inquiries_add_customer_messages(messages: Sequence[CustomerMessage]) -> list[FollowUp]:
+    """Several requesters' messages at once (mail intake), each as ``inquiry_add_customer_message``;
+    several for one ticket are added in order."""
+    locked = (
+        Inquiry.objects.select_for_update(of=("self",))
+        .select_related("ticket")
+        .in_bulk({m.inquiry.pk for m in messages})
     )
+    entries = []
+    for m in messages:
+        inquiry = locked[m.inquiry.pk]
+        changes: list[events.Change] = []
+        new_status = None
+        if inquiry.status in (Status.RESOLVED, Status.CLOSED):
+            changes.append(_set_status(inquiry, Status.REOPENED))
+            new_status = Status.REOPENED
+        entries.append(
+            events.Entry(
+                inquiry=inquiry,
+                actor=None,
+                kind=Kind.CUSTOMER_MESSAGE,
+                title=m.title or "問合せ者からの連絡",
+                comment=m.body,
+                public=True,
+                channel=m.channel,
+                sender=m.sender,
+                message_id=m.message_id,
+                changes=changes,
+                new_status=new_status,
+            )
+        )
+    return events.record_many(entries)
 
 
 # --- field changes ------------------------------------------------------------------------

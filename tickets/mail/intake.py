@@ -12,6 +12,7 @@ import imaplib
 import logging
 import mailbox as stdlib_mailbox
 import poplib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -140,11 +141,19 @@ def poll(box: Mailbox) -> PollResult:
     return result
 
 
+def _delivery_order(key: str) -> tuple[int, ...]:
+    """Maildir names start with the delivery time and a unique part (e.g. ``1734312900.M5P12Q3.
+    host``): seconds, then the numbers of the unique part, ignoring the host name."""
+    return tuple(int(n) for n in re.findall(r"\d+", ".".join(key.split(".")[:2])))
+
+
 def ingest_maildir(path: str, *, recipient: str | None = None) -> PollResult:
     """Every message in a maildir (new/ and cur/); each file is removed after its commit."""
     result = PollResult()
     md = stdlib_mailbox.Maildir(path, factory=None, create=False)
-    for chunk in _chunks(list(md.iterkeys()), md.get_bytes):
+    # In delivery order (a maildir lists in no order), so that a reply follows its original.
+    keys = sorted(md.iterkeys(), key=_delivery_order)
+    for chunk in _chunks(keys, md.get_bytes):
         _receive(result, chunk, source=InboundMessage.Source.MAILDIR, recipient=recipient)
         for key, _ in chunk:
             md.remove(key)

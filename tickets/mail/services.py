@@ -354,29 +354,44 @@ def _process(message: InboundMessage, *, force: bool) -> None:
 
     inquiry, how = threads.find_inquiry(municipality_id=municipality.pk, mail=mail)
     if inquiry is not None:
-        followup = ticket_services.inquiry_add_customer_message(
-            inquiry=inquiry,
-            body=_body(mail),
-            channel=Channel.EMAIL,
-            sender=mail.from_address,
-            title=mail.subject[:200] or "メール",
-            message_id=mail.message_id[:256] or None,
-        )
-        message.created_inquiry = False
-        message.inquiry = inquiry
-        message.followup_id = followup.pk
-        InboundAttachment.objects.bulk_create(_attachment_rows(message, mail))
-        _finish(message, InboundMessage.Status.PROCESSED, f"既存の問合せに追加（{how}）")
+        _add_to_inquiries([(message, mail, inquiry)], how)
+        message.save(update_fields=_PROCESSED_FIELDS)
     else:
         _open_inquiries(municipality, [(message, mail)])
         message.save(update_fields=_PROCESSED_FIELDS)
 
 
-# --- New inquiries from mail, one or a batch at a time ----------------------------------------
+# --- New inquiries and replies from mail, one or a batch at a time ---------------------------
 
 
 def _body(mail: ParsedMail) -> str:
     return mail.body.strip() or "（本文なし）"
+
+
+def _add_to_inquiries(joined: Sequence[tuple[InboundMessage, ParsedMail, Inquiry]], how: str):
+    """Each mail joins its inquiry's timeline, attachments stored; each message is marked
+    processed in memory, for the caller to save."""
+    followups = ticket_services.inquiries_add_customer_messages(
+        [
+            ticket_services.CustomerMessage(
+                inquiry=inquiry,
+                body=_body(mail),
+                channel=Channel.EMAIL,
+                sender=mail.from_address,
+                title=mail.subject[:200] or "メール",
+                message_id=mail.message_id[:256] or None,
+            )
+            for _, mail, inquiry in joined
+        ]
+    )
+    attachments = []
+    for (message, mail, inquiry), followup in zip(joined, followups, strict=True):
+        message.created_inquiry = False
+        message.inquiry = inquiry
+        message.followup_id = followup.pk
+        _mark(message, InboundMessage.Status.PROCESSED, f"既存の問合せに追加（{how}）")
+        attachments += _attachment_rows(message, mail)
+    InboundAttachment.objects.bulk_create(attachments)
 
 
 def _open_inquiries(
@@ -441,28 +456,38 @@ def _open_inquiries(
 def _process_fresh(
     messages: Sequence[InboundMessage], raw_of: dict[int, bytes]
 ) -> dict[int, InboundMessage]:
-    """Process just-stored messages: plain new inquiries of a batch together in one transaction
-    (a few statements for the lot), everything else — replies, noise, anything unusual or
-    failing — one by one through ``inbound_process``, which quarantines with a reason."""
-    plain, one_by_one = _plain_new(messages, raw_of)
+    """Process just-stored messages of a batch.
+
+    New inquiries are opened together in one transaction, then replies that point at a ticket by
+    In-Reply-To/References join it together in another (a few statements for each lot).
+    Everything else — tokens and tags, noise, anything unusual, whatever a batch step left or
+    failed on — goes one by one through ``inbound_process``, which quarantines with a reason.
+    """
+    plain = _batchable(messages, raw_of)
     done: dict[int, InboundMessage] = {}
-    if plain:
+    for step, items in (
+        (_open_plain, [(m, mail) for m, mail in plain if not threads.has_references(mail)]),
+        (_add_replies, [(m, mail) for m, mail in plain if threads.has_references(mail)]),
+    ):
+        if not items:
+            continue
         try:
-            done.update(_open_plain(plain))
+            done.update(step(items))
         except Exception:
-            logger.exception("a batch of %d mails failed; processing them one by one", len(plain))
-            one_by_one += [message for message, _ in plain]
-    for message in sorted(one_by_one, key=lambda m: m.pk):
-        done[message.pk] = inbound_process(message_pk=message.pk)
+            logger.exception("a batch of %d mails failed; processing them one by one", len(items))
+    for message in sorted(messages, key=lambda m: m.pk):
+        if message.pk not in done:
+            done[message.pk] = inbound_process(message_pk=message.pk)
     return done
 
 
-def _plain_new(
+def _batchable(
     messages: Sequence[InboundMessage], raw_of: dict[int, bytes]
-) -> tuple[list[tuple[InboundMessage, ParsedMail]], list[InboundMessage]]:
-    """(mails that simply open a new inquiry, the rest). Duplicates and rate limits are looked
-    up for the whole batch at once."""
-    candidates, rest = [], []
+) -> list[tuple[InboundMessage, ParsedMail]]:
+    """The mails that a batch step may handle: from someone, not noise, not thread-tied by token
+    or tag, not a duplicate, within the sender's rate limit (the last two looked up for the whole
+    batch at once). The rest is left to ``inbound_process``."""
+    candidates = []
     for message in messages:
         mail = None
         if message.municipality_id is not None:
@@ -475,14 +500,12 @@ def _plain_new(
             and bool(mail.from_address)
             and not triage.is_bounce(mail)
             and not triage.auto_reply_reason(mail)
-            and not threads.has_thread_markers(mail)
+            and not threads.has_token_or_tag(mail)
         )
         if plain:
             candidates.append((message, mail))
-        else:
-            rest.append(message)
     if not candidates:
-        return [], rest
+        return []
 
     municipality_ids = {m.municipality_id for m, _ in candidates}
     senders = {mail.from_address for _, mail in candidates}
@@ -513,54 +536,77 @@ def _plain_new(
         key = (message.municipality_id, mail.message_id, mail.from_address)
         sender = (message.municipality_id, mail.from_address)
         if (mail.message_id and key in seen) or recent[sender] >= limit:
-            rest.append(message)  # judged one by one, where the reason is recorded
-            continue
+            continue  # judged one by one, where the reason is recorded
         seen.add(key)
         recent[sender] += 1
         plain.append((message, mail))
-    return plain, rest
+    return plain
+
+
+def _lock_received(
+    items: Sequence[tuple[InboundMessage, ParsedMail]],
+) -> dict[int, list[tuple[InboundMessage, ParsedMail]]]:
+    """Lock the rows still waiting (one another worker took meanwhile is left to it), take their
+    fully parsed headers, and group them by municipality."""
+    free = set(
+        InboundMessage.objects.select_for_update(of=("self",))
+        .filter(pk__in=[m.pk for m, _ in items], status=InboundMessage.Status.RECEIVED)
+        .values_list("pk", flat=True)
+    )
+    by_municipality: dict[int, list[tuple[InboundMessage, ParsedMail]]] = {}
+    for message, mail in items:
+        if message.pk in free:
+            # Headers were peeked at when storing; the full parse rarely reads them otherwise.
+            if _take_headers(message, mail):
+                message.save(update_fields=["message_id", "from_address", "subject"])
+            by_municipality.setdefault(message.municipality_id, []).append((message, mail))
+    return by_municipality
 
 
 def _open_plain(plain: Sequence[tuple[InboundMessage, ParsedMail]]) -> dict[int, InboundMessage]:
     with transaction.atomic():
-        # Lock the rows; any another worker has taken meanwhile is left to it.
-        free = set(
-            InboundMessage.objects.select_for_update(of=("self",))
-            .filter(pk__in=[m.pk for m, _ in plain], status=InboundMessage.Status.RECEIVED)
-            .values_list("pk", flat=True)
-        )
-        by_municipality: dict[int, list[tuple[InboundMessage, ParsedMail]]] = {}
-        reheaded = []
-        for message, mail in plain:
-            if message.pk in free:
-                if _take_headers(message, mail):
-                    reheaded.append(message)
-                by_municipality.setdefault(message.municipality_id, []).append((message, mail))
+        by_municipality = _lock_received(plain)
         for items in by_municipality.values():
             _open_inquiries(items[0][0].municipality, items)
         opened = [message for items in by_municipality.values() for message, _ in items]
-        _save_opened(opened, reheaded)
+        _save_processed(opened)
     return {message.pk: message for message in opened}
 
 
-def _save_opened(opened: Sequence[InboundMessage], reheaded: Sequence[InboundMessage]) -> None:
-    """Save the processing result of messages that each opened an inquiry: what they share in
-    one UPDATE, what differs (ticket, rules applied) in one more — a full ``bulk_update`` of
-    every field costs more to build than the rest of the batch."""
-    if not opened:
+def _add_replies(replies: Sequence[tuple[InboundMessage, ParsedMail]]) -> dict[int, InboundMessage]:
+    """Replies whose In-Reply-To/References lead to a ticket join it; the others are left (their
+    ticket may be a reply of this very batch, which one by one will find)."""
+    added = []
+    with transaction.atomic():
+        for municipality_id, items in _lock_received(replies).items():
+            mails = [mail for _, mail in items]
+            found = threads.find_by_references(municipality_id=municipality_id, mails=mails)
+            joined = [
+                (message, mail, inquiry)
+                for (message, mail), inquiry in zip(items, found, strict=True)
+                if inquiry is not None
+            ]
+            if joined:
+                _add_to_inquiries(joined, "message-id")
+            added += [message for message, _, _ in joined]
+        _save_processed(added)
+    return {message.pk: message for message in added}
+
+
+def _save_processed(processed: Sequence[InboundMessage]) -> None:
+    """Save the result of messages a batch step processed: what they share in one UPDATE, what
+    differs in one more — a full ``bulk_update`` of every field costs more to build than the
+    rest of the batch."""
+    if not processed:
         return
-    first = opened[0]
-    InboundMessage.objects.filter(pk__in=[m.pk for m in opened]).update(
-        status=first.status,
-        processed_at=first.processed_at,
+    InboundMessage.objects.filter(pk__in=[m.pk for m in processed]).update(
+        status=InboundMessage.Status.PROCESSED,
+        processed_at=processed[0].processed_at,
         attempts=F("attempts") + 1,
-        followup_id=None,
-        created_inquiry=True,
     )
-    InboundMessage.objects.bulk_update(opened, ["inquiry", "reason"])
-    # Headers were peeked at when storing; the full parse rarely reads them differently.
-    for message in reheaded:
-        message.save(update_fields=["message_id", "from_address", "subject"])
+    InboundMessage.objects.bulk_update(
+        processed, ["inquiry", "reason", "followup_id", "created_inquiry"]
+    )
 
 
 def _attachment_rows(message: InboundMessage, mail: ParsedMail) -> list[InboundAttachment]:

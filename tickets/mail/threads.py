@@ -42,42 +42,58 @@ def _tokens(mail: ParsedMail) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def has_thread_markers(mail: ParsedMail) -> bool:
-    """Whether the mail carries anything that could tie it to an existing ticket."""
-    return bool(
-        mail.in_reply_to or mail.references or _tokens(mail) or _SUBJECT_TAG.search(mail.subject)
-    )
+def has_references(mail: ParsedMail) -> bool:
+    return bool(mail.in_reply_to or mail.references)
+
+
+def has_token_or_tag(mail: ParsedMail) -> bool:
+    """A reply token or a visible ticket tag (read one message at a time, in ``find_inquiry``)."""
+    return bool(_tokens(mail) or _SUBJECT_TAG.search(mail.subject))
+
+
+def _referenced(mail: ParsedMail) -> list[str]:
+    return [*mail.in_reply_to, *mail.references][-50:]
+
+
+def find_by_references(*, municipality_id: int, mails: list[ParsedMail]) -> list[Inquiry | None]:
+    """For each mail, the inquiry its In-Reply-To/References point at, or None.
+
+    Our own outbound Message-IDs count for anyone (they are random); the requester's own
+    earlier Message-IDs only for the same sender (they are theirs to choose). Two statements
+    for the lot.
+    """
+    referenced = {mid for mail in mails for mid in _referenced(mail)}
+    if not referenced:
+        return [None] * len(mails)
+    ours = {}
+    for mid, inquiry_id, at in OutboundMessage.objects.filter(
+        municipality_id=municipality_id, message_id__in=referenced
+    ).values_list("message_id", "inquiry_id", "created_at"):
+        if inquiry_id and (mid not in ours or at > ours[mid][1]):
+            ours[mid] = (inquiry_id, at)
+    theirs = {}
+    for mid, sender, inquiry_id, at in InboundMessage.objects.filter(
+        municipality_id=municipality_id, message_id__in=referenced, inquiry__isnull=False
+    ).values_list("message_id", "from_address", "inquiry_id", "received_at"):
+        key = (mid, sender)
+        if key not in theirs or at > theirs[key][1]:
+            theirs[key] = (inquiry_id, at)
+    found = []
+    for mail in mails:
+        refs = _referenced(mail)
+        hits = [ours[m] for m in refs if m in ours] or [
+            theirs[(m, mail.from_address)] for m in refs if (m, mail.from_address) in theirs
+        ]
+        found.append(max(hits, key=lambda hit: hit[1])[0] if hits else None)
+    inquiries = Inquiry.objects.in_bulk({i for i in found if i})
+    return [inquiries.get(i) if i else None for i in found]
 
 
 def find_inquiry(*, municipality_id: int, mail: ParsedMail) -> tuple[Inquiry | None, str]:
     """(inquiry, how it matched) or (None, "")."""
-    referenced = [*mail.in_reply_to, *mail.references][-50:]
-    if referenced:
-        out = (
-            OutboundMessage.objects.filter(
-                municipality_id=municipality_id, message_id__in=referenced
-            )
-            .order_by("-created_at")
-            .values_list("inquiry_id", flat=True)
-            .first()
-        )
-        if out:
-            return Inquiry.objects.get(pk=out), "message-id"
-        # The requester replying to their own earlier mail: their Message-IDs are theirs to
-        # choose, so this only counts for the same sender.
-        inbound = (
-            InboundMessage.objects.filter(
-                municipality_id=municipality_id,
-                message_id__in=referenced,
-                from_address=mail.from_address,
-                inquiry__isnull=False,
-            )
-            .order_by("-received_at")
-            .values_list("inquiry_id", flat=True)
-            .first()
-        )
-        if inbound:
-            return Inquiry.objects.get(pk=inbound), "message-id"
+    (inquiry,) = find_by_references(municipality_id=municipality_id, mails=[mail])
+    if inquiry is not None:
+        return inquiry, "message-id"
     for token in _tokens(mail):
         thread = (
             InquiryMailThread.objects.filter(token=token, municipality_id=municipality_id)

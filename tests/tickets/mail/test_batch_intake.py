@@ -137,3 +137,27 @@ def test_nul_and_undecodable_bytes_neither_block_storing_nor_processing(mailbox_
     assert message.subject == "件名です"
     assert message.inquiry.ticket.description == "本文です"
     assert bytes(message.raw) == raw
+
+
+def test_a_reply_chain_within_one_batch_stays_on_one_ticket(mailbox_a, city_a):
+    def mail(mid, sender="yamada@example.jp", parent=None):
+        headers = {"In-Reply-To": f"<{parent}@example.jp>"} if parent else None
+        return make_mail(sender=sender, message_id=f"<{mid}@example.jp>", headers=headers)
+
+    receive(
+        [
+            mail("a"),
+            mail("b", parent="a"),
+            mail("c", parent="b"),  # names only b, itself a reply of this batch
+            # Someone else citing a's Message-ID does not get into yamada's ticket.
+            mail("x", sender="stranger@example.jp", parent="a"),
+        ]
+    )
+    by_id = {m.message_id: m for m in InboundMessage.objects.all()}
+    ticket = by_id["a@example.jp"].inquiry
+    assert by_id["b@example.jp"].inquiry == ticket
+    assert by_id["c@example.jp"].inquiry == ticket
+    assert not by_id["c@example.jp"].created_inquiry
+    assert by_id["x@example.jp"].created_inquiry
+    assert by_id["x@example.jp"].inquiry != ticket
+    assert FollowUp.objects.filter(ticket=ticket.ticket).count() == 3  # 受付 + two replies
