@@ -35,7 +35,7 @@ from tickets.forms import (
     StatusForm,
     TicketCreateForm,
 )
-from tickets.mail.selectors import attachments_for_inquiry
+from tickets.mail.selectors import attachments_for_inquiry, bounced_addresses
 from tickets.models import OPEN_STATUSES, Inquiry, Status
 from tickets.search import search_inquiries
 
@@ -125,8 +125,13 @@ def donor_detail(request: HttpRequest, donor_id: int) -> HttpResponse:
         municipality_id=donor.municipality_id,
         request=request,
     )
+    emails = list(donor.emails.all())
+    bounced = bounced_addresses(request.user, donor.municipality_id, [e.address for e in emails])
+    for email in emails:
+        email.bounce = bounced.get(email.address.lower())
     context = {
         "donor": donor,
+        "emails": emails,
         "can_write": can_write(request.user, donor.municipality_id),
         **selectors.donor_page(request.user, donor),
     }
@@ -267,6 +272,9 @@ def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
         "variables": VARIABLES,
         "ws_path": f"/ws/tickets/{inquiry.pk}/presence/",
         "attachments": list(attachments_for_inquiry(user, inquiry.pk)),
+        "requester_bounce": bounced_addresses(
+            user, inquiry.municipality_id, [inquiry.ticket.submitter_email or ""]
+        ).get((inquiry.ticket.submitter_email or "").lower()),
     }
     template = (
         "tickets/ticket_detail.html"

@@ -5,7 +5,12 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from crm.models import User
-from tickets.mail.models import InboundAttachment, InboundMessage, OutboundMessage
+from tickets.mail.models import (
+    FlaggedAddress,
+    InboundAttachment,
+    InboundMessage,
+    OutboundMessage,
+)
 
 
 def inbound_visible_to(user: User) -> QuerySet[InboundMessage]:
@@ -46,3 +51,16 @@ def attachments_for_inquiry(user: User, inquiry_id: int) -> QuerySet[InboundAtta
         .defer("data")
         .order_by("id")
     )
+
+
+def bounced_addresses(
+    user: User, municipality_id: int, addresses: list[str]
+) -> dict[str, FlaggedAddress]:
+    """Which of these addresses our mail of this municipality bounced from (address → flag)."""
+    wanted = {a.lower() for a in addresses if a}
+    if not wanted:
+        return {}
+    flags = FlaggedAddress.objects.visible_to(user).filter(
+        municipality_id=municipality_id, address__in=wanted
+    )
+    return {flag.address: flag for flag in flags}

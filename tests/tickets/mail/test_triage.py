@@ -109,6 +109,25 @@ def test_bounce_is_tied_to_our_mail_and_flags_the_address(
     assert Inquiry.objects.count() == 1
 
 
+def test_agents_see_the_bounce_on_the_ticket_and_the_donor_page(
+    requester_reply, agent_a, city_a, login, django_capture_on_commit_callbacks
+):
+    donor = DonorFactory(municipality=city_a)
+    DonorEmailFactory(donor=donor, address="typo@example.jp")
+    _, inquiry = requester_reply(sender="typo@example.jp")
+    client = login(agent_a)
+    ticket_page = f"/tickets/{inquiry.pk}/"
+    assert "不達" not in client.get(ticket_page).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_services.inquiry_reply(actor=agent_a, inquiry=inquiry, body="回答です。")
+    deliver(_dsn(OutboundMessage.objects.get().message_id, "typo@example.jp"))
+
+    for page in (ticket_page, f"/donors/{donor.pk}/"):
+        html = client.get(page).content.decode()
+        assert "不達 1回" in html, page
+        assert "550 5.1.1 User unknown" in html  # the reason, on hover
+
+
 def test_bounce_of_another_citys_mail_is_not_tied_to_it(
     requester_reply, agent_a, mailbox_b, django_capture_on_commit_callbacks
 ):
