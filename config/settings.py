@@ -15,6 +15,9 @@ DEBUG = env.bool("DEBUG", default=False)
 
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET)
+# Fernet keys for secrets kept in the database (crm.secrets), newest first; unset: derived from
+# SECRET_KEY. Generate one with: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 if PRODUCTION and SECRET_KEY == _DEV_SECRET:
     raise environ.ImproperlyConfigured("SECRET_KEY must be set in production mode")
 

@@ -11,6 +11,7 @@ from django.db import models
 
 from crm.access import MunicipalityScopedQuerySet
 from crm.models import Municipality, MunicipalityEmailAddress
+from crm.secrets import EncryptedCharField
 
 
 class Mailbox(models.Model):
@@ -37,7 +38,7 @@ class Mailbox(models.Model):
     port = models.PositiveIntegerField("ポート", null=True, blank=True)
     use_ssl = models.BooleanField("SSL/TLS", default=True)
     username = models.CharField("ユーザー名", max_length=200, blank=True)
-    password = models.CharField("パスワード", max_length=200, blank=True)
+    password = EncryptedCharField("パスワード", blank=True)
     folder = models.CharField("フォルダ", max_length=200, default="INBOX")
     outbound_charset = models.CharField(
         "送信文字コード", max_length=16, choices=Charset.choices, default=Charset.UTF8
