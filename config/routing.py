@@ -3,9 +3,10 @@
 from django.urls import path
 
 from telephony.routing import websocket_urlpatterns as telephony_websockets
-from tickets.consumers import TicketPresenceConsumer
+from tickets.consumers import ConsoleConsumer, TicketPresenceConsumer
 
 websocket_urlpatterns: list = [
     path("ws/tickets/<int:ticket_id>/presence/", TicketPresenceConsumer.as_asgi()),
+    path("ws/console/", ConsoleConsumer.as_asgi()),
     *telephony_websockets,
 ]

@@ -15,6 +15,8 @@ from django.conf import settings
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
 
+from crm.access import visible_municipality_ids
+from tickets.live import console_group
 from tickets.models import Inquiry
 
 STATES = {"viewing", "editing"}
@@ -24,8 +26,7 @@ def group_name(ticket_id: int) -> str:
     return f"ticket.{ticket_id}.presence"
 
 
-@database_sync_to_async
-def _may_view(user: Any, session: Any, ticket_id: int) -> bool:
+def _signed_in(user: Any, session: Any) -> bool:
     if not user or not user.is_authenticated:
         return False
     if settings.TWO_FACTOR_REQUIRED and user.is_operator_staff:
@@ -33,7 +34,22 @@ def _may_view(user: Any, session: Any, ticket_id: int) -> bool:
         device = Device.from_persistent_id(session.get(DEVICE_ID_SESSION_KEY) or "")
         if device is None or device.user_id != user.pk:
             return False
+    return True
+
+
+@database_sync_to_async
+def _may_view(user: Any, session: Any, ticket_id: int) -> bool:
+    if not _signed_in(user, session):
+        return False
     return Inquiry.objects.visible_to(user).filter(pk=ticket_id).exists()
+
+
+@database_sync_to_async
+def _console_municipalities(user: Any, session: Any) -> list[int] | None:
+    """The municipalities whose ticket changes this user's console hears; None: no console."""
+    if not _signed_in(user, session) or not user.is_operator_staff:
+        return None
+    return sorted(visible_municipality_ids(user))
 
 
 class TicketPresenceConsumer(AsyncJsonWebsocketConsumer):
@@ -92,3 +108,27 @@ class TicketPresenceConsumer(AsyncJsonWebsocketConsumer):
         )
         if event.get("ask_others"):
             await self._announce()
+
+
+class ConsoleConsumer(AsyncJsonWebsocketConsumer):
+    """An agent console hears "tickets changed" for each municipality the agent may see."""
+
+    async def connect(self) -> None:
+        ids = await _console_municipalities(self.scope.get("user"), self.scope.get("session") or {})
+        if ids is None:
+            await self.accept()
+            await self.close(code=4403)
+            return
+        self.groups_joined = [console_group(i) for i in ids]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def tickets_changed(self, event: dict[str, Any]) -> None:
+        await self.send_json(
+            {"type": "tickets_changed", "municipality_id": event["municipality_id"]}
+        )

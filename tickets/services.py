@@ -17,7 +17,7 @@ from helpdesk.models import FollowUp, Queue, Ticket
 from crm.access import require_write
 from crm.models import Donor, Municipality, Provider
 from donations_sync.models import Donation, Shipment
-from tickets import events, memo
+from tickets import events, live, memo
 from tickets.models import (
     OPEN_STATUSES,
     SEVERITY_PRIORITY,
@@ -189,6 +189,7 @@ def inquiries_open(
         for shipment in item.shipments
     )
     events.record_opened(inquiries=inquiries, actor=actor)
+    live.announce_tickets_changed(municipality.pk)
     return inquiries
 
 
@@ -281,7 +282,10 @@ def inquiries_add_customer_messages(messages: Sequence[CustomerMessage]) -> list
                 new_status=new_status,
             )
         )
-    return events.record_many(entries)
+    followups = events.record_many(entries)
+    for municipality_id in {inquiry.municipality_id for inquiry in locked.values()}:
+        live.announce_tickets_changed(municipality_id)
+    return followups
 
 
 # --- field changes ------------------------------------------------------------------------

@@ -78,3 +78,22 @@ async function refreshSections() {
   }
 }
 setInterval(() => refreshSections().catch(() => {}), 30000);
+
+// New tickets and requesters' messages are pushed (ws/console/): refresh at once, at most once
+// a second however many arrive. The poll above stays as the fallback if the socket drops.
+let pushTimer = null;
+function listenForChanges() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws/console/`);
+  socket.addEventListener("message", () => {
+    if (pushTimer) return;
+    pushTimer = setTimeout(() => {
+      pushTimer = null;
+      refreshSections().catch(() => {});
+    }, 1000);
+  });
+  socket.addEventListener("close", (event) => {
+    if (event.code !== 4403) setTimeout(listenForChanges, 5000);
+  });
+}
+listenForChanges();
