@@ -8,17 +8,19 @@ class TelephonyConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from telephony.calendar import clear_calendar_cache
+        from crm.models import Municipality
+        from telephony.lines import rules_changed
         from telephony.models import CalendarException, PhoneSettings, WeeklyHours
 
-        # Any change to a calendar rule drops this process's cached calendars at once.
-        def clear(**kwargs) -> None:
-            clear_calendar_cache()
+        # Any change to what a line answers with (the municipality's answer name is in the
+        # greeting) makes every process reload its cached copy; see telephony.lines.
+        def changed(**kwargs) -> None:
+            rules_changed()
 
-        for model in (CalendarException, PhoneSettings, WeeklyHours):
+        for model in (CalendarException, PhoneSettings, WeeklyHours, Municipality):
             post_save.connect(
-                clear, sender=model, weak=False, dispatch_uid=f"calendar-{model.__name__}"
+                changed, sender=model, weak=False, dispatch_uid=f"line-rules-{model.__name__}"
             )
             post_delete.connect(
-                clear, sender=model, weak=False, dispatch_uid=f"calendar-del-{model.__name__}"
+                changed, sender=model, weak=False, dispatch_uid=f"line-rules-del-{model.__name__}"
             )

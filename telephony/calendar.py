@@ -10,7 +10,6 @@ Rules apply in this order for a given day (Asia/Tokyo):
 from __future__ import annotations
 
 import datetime
-import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -130,26 +129,6 @@ def _weekdays_ja(weekdays: list[int]) -> str:
     if weekdays == [5, 6]:
         return "土曜日・日曜日"
     return "・".join(f"{WEEKDAY_JA[d]}曜日" for d in weekdays)
-
-
-# Every inbound call asks for its municipality's calendar; the rules change a few times a year.
-# A short-lived copy per process spares three queries per call; writers clear it.
-CALENDAR_CACHE_SECONDS = 60
-_cache: dict[int, tuple[float, BusinessCalendar]] = {}
-
-
-def cached_calendar(municipality_id: int) -> BusinessCalendar:
-    now = time.monotonic()
-    hit = _cache.get(municipality_id)
-    if hit is not None and now - hit[0] < CALENDAR_CACHE_SECONDS:
-        return hit[1]
-    calendar = BusinessCalendar.for_municipality(municipality_id)
-    _cache[municipality_id] = (now, calendar)
-    return calendar
-
-
-def clear_calendar_cache() -> None:
-    _cache.clear()
 
 
 def ja_time(value: datetime.time) -> str:

@@ -8,13 +8,14 @@ Twilio retries, and status callbacks may arrive out of order.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from twilio.base.exceptions import TwilioRestException
 
@@ -22,12 +23,8 @@ from crm import normalize
 from crm.access import require_write
 from crm.models import Municipality, MunicipalityPhoneNumber, User
 from telephony import events
-from telephony.calendar import (
-    BusinessCalendar,
-    cached_calendar,
-    clear_calendar_cache,
-    closed_message,
-)
+from telephony.calendar import BusinessCalendar, closed_message
+from telephony.lines import line_rules, rules_changed
 from telephony.models import (
     AgentPresence,
     CalendarException,
@@ -68,12 +65,8 @@ class Next:
     announce: bool = True  # say "connecting" before ringing (not again after a failed ring)
 
 
-def _settings_for(municipality: Municipality) -> PhoneSettings:
-    try:
-        return municipality.phone_settings
-    except PhoneSettings.DoesNotExist:
-        # A municipality without its own settings answers with the defaults.
-        return PhoneSettings(municipality=municipality)
+def _settings_for(municipality_id: int) -> PhoneSettings:
+    return line_rules(municipality_id).settings
 
 
 def _event_once(
@@ -117,53 +110,92 @@ def inbound_call_receive(
 ) -> Next:
     """A call reached one of our numbers: find the municipality, check hours, open the menu."""
     to_e164 = normalize.normalize_phone(to) or to
-    number = (
-        MunicipalityPhoneNumber.objects.select_related(
-            "municipality", "municipality__phone_settings"
+    # The first webhook of every call must answer quickly: two statements in autocommit, no ORM
+    # query building (which costs more CPU than the queries themselves), the greeting and
+    # calendar from the per-process copy (telephony.lines). The number → municipality mapping
+    # is always read from the database, never from a cache.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT municipality_id FROM crm_municipalityphonenumber WHERE e164 = %s", [to_e164]
         )
-        .filter(e164=to_e164)
-        .first()
-    )
-    if number is None:
+        row = cursor.fetchone()
+    if row is None:
         logger.warning("Call %s to unknown number %s", call_sid, to)
         return Next("unknown_number")
-    municipality = number.municipality
-    phone_settings = _settings_for(municipality)
-    calendar = cached_calendar(municipality.id)
-    after_hours = not calendar.is_open(at)
-    # No transaction here: the first webhook of every call must answer quickly, and each
-    # statement below stands on its own (autocommit). A retried request finds its call.
-    call = Call.objects.filter(call_sid=call_sid).first()
-    created = call is None
-    if created:
-        try:
-            call = Call.objects.create(
-                call_sid=call_sid,
-                municipality=municipality,
-                from_raw=(from_ or "")[:40],
-                from_e164=normalize.normalize_phone(from_) or "",
-                to_e164=to_e164,
-                offered_at=at,
-                after_hours=after_hours,
-                status=Call.Status.OFFERED if after_hours else Call.Status.IVR,
-            )
-        except IntegrityError:  # the same request, retried while the first was running
-            call = Call.objects.get(call_sid=call_sid)
-            created = False
-    if created:
-        # No wallboard push here: the greeting is playing; the next step (queue, ring) pushes.
-        CallEvent.objects.create(
-            call=call, call_sid=call_sid, event="inbound", at=at, payload=dict(payload.items())
-        )
+    rules = line_rules(row[0])
+    after_hours = not rules.calendar.is_open(at)
+    call = Call(
+        call_sid=call_sid,
+        municipality_id=rules.municipality_id,
+        from_raw=(from_ or "")[:40],
+        from_e164=normalize.normalize_phone(from_) or "",
+        to_e164=to_e164,
+        offered_at=at,
+        after_hours=after_hours,
+        status=Call.Status.OFFERED if after_hours else Call.Status.IVR,
+    )
+    event = CallEvent(call_sid=call_sid, event="inbound", at=at, payload=dict(payload.items()))
+    if not _insert_call_with_event(call, event):
+        # Twilio retried the request (or sent it twice at once): answer as for the first one.
+        call = Call.objects.get(call_sid=call_sid)
     if call.after_hours:
-        return Next("closed", call, message=closed_message(calendar, call.offered_at))
-    return Next("menu", call, message=phone_settings.greeting_text(), settings=phone_settings)
+        return Next("closed", call, message=closed_message(rules.calendar, call.offered_at))
+    # No wallboard push here: the greeting is playing; the next step (queue, ring) pushes.
+    return Next("menu", call, message=rules.greeting, settings=rules.settings)
+
+
+def _insert_fields(model: Any, *, skip: tuple[str, ...] = ()) -> list[Any]:
+    return [f for f in model._meta.concrete_fields if not f.primary_key and f.attname not in skip]
+
+
+@functools.cache
+def _insert_call_sql() -> str:
+    # Columns come from the models, so a new field is written like Model.save would write it.
+    call_columns = [f.column for f in _insert_fields(Call)]
+    event_columns = [f.column for f in _insert_fields(CallEvent, skip=("call_id",))]
+    return (
+        f"WITH c AS (INSERT INTO {Call._meta.db_table} ({', '.join(call_columns)}) "  # noqa: S608 (names from the models)
+        f"VALUES ({', '.join(['%s'] * len(call_columns))}) "
+        "ON CONFLICT (call_sid) DO NOTHING RETURNING id), "
+        f"e AS (INSERT INTO {CallEvent._meta.db_table} (call_id, {', '.join(event_columns)}) "
+        f"SELECT id, {', '.join(['%s'] * len(event_columns))} FROM c) "
+        "SELECT id FROM c"
+    )
+
+
+def _insert_call_with_event(call: Call, event: CallEvent) -> bool:
+    """Insert the call and its first event in one statement; False if the CallSid exists."""
+    if connection.vendor != "postgresql":
+        # SQLite (the demo) has no INSERT inside WITH: two inserts in one transaction.
+        try:
+            with transaction.atomic():
+                call.save(force_insert=True)
+                event.call = call
+                event.save(force_insert=True)
+        except IntegrityError:
+            return False
+        return True
+    values = [
+        f.get_db_prep_save(f.pre_save(call, True), connection) for f in _insert_fields(Call)
+    ] + [
+        f.get_db_prep_save(f.pre_save(event, True), connection)
+        for f in _insert_fields(CallEvent, skip=("call_id",))
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_call_sql(), values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    call.pk = row[0]
+    call._state.adding = False
+    call._state.db = connection.alias
+    return True
 
 
 @transaction.atomic
 def ivr_choice_receive(*, call: Call, digits: str, attempt: int, payload: Any) -> Next:
     """The caller pressed a key (or nothing): re-prompt, or route by the chosen requester type."""
-    phone_settings = _settings_for(call.municipality)
+    phone_settings = _settings_for(call.municipality_id)
     options = phone_settings.ivr_options or {}
     if call.is_ended or call.routed_at:  # a retried request after routing already happened
         return Next("hangup" if call.is_ended else "empty", call)
@@ -250,7 +282,7 @@ def queue_name(call: Call) -> str:
 @transaction.atomic
 def queue_wait_tick(*, call: Call, queue_position: int, payload: Any) -> Next:
     """Twilio asks what to play while the caller waits: hold message, or leave to be connected."""
-    phone_settings = _settings_for(call.municipality)
+    phone_settings = _settings_for(call.municipality_id)
     if _event_once(call, "queue:wait", at=timezone.now(), payload=payload):
         events.call_changed(call=call)
     waited = (timezone.now() - call.routed_at).total_seconds() if call.routed_at else 0
@@ -270,7 +302,7 @@ def queue_exit(*, call: Call, result: str, payload: Any) -> Next:
         _call_end(call, ended_at=timezone.now(), twilio_status="completed")
         return Next("hangup", call)
     if result in ("leave", "redirected"):
-        return _route(call, _settings_for(call.municipality), announce=True)
+        return _route(call, _settings_for(call.municipality_id), announce=True)
     if result == "bridged":
         return Next("hangup", call)
     return Next("voicemail", call)  # queue-full, error, system-error
@@ -360,7 +392,7 @@ def dial_finished(*, call: Call, dial_status: str, payload: Any) -> Next:
     for presence in ringing:
         _presence_set_state(presence.user_id, AgentPresence.State.BREAK, call=None, at=now)
     events.call_taken(call=call, agent_ids=[p.user_id for p in ringing], answered_by_id=None)
-    return _route(call, _settings_for(call.municipality), announce=False)
+    return _route(call, _settings_for(call.municipality_id), announce=False)
 
 
 @transaction.atomic
@@ -526,6 +558,18 @@ def agent_presence_set(*, actor: User, state: str) -> AgentPresence:
     if current != state:
         _presence_set_state(actor.pk, state, call=None, at=timezone.now())
     return presence_for(actor)
+
+
+@transaction.atomic
+def agent_disconnected(*, user_id: int) -> None:
+    """The agent's last browser tab closed: a free or resting agent is logged off.
+
+    Not during a call or its wrap-up: the call goes on (on their phone, say) and its record
+    still needs the agent's wrap-up code.
+    """
+    presence = AgentPresence.objects.select_for_update().filter(user_id=user_id).first()
+    if presence and presence.state in (AgentPresence.State.AVAILABLE, AgentPresence.State.BREAK):
+        _presence_set_state(user_id, AgentPresence.State.OFFLINE, call=None, at=timezone.now())
 
 
 @transaction.atomic
@@ -785,5 +829,5 @@ def business_calendar_apply_preset(
             opens=datetime.time(hours[0]) if hours else None,
             closes=datetime.time(hours[1]) if hours else None,
         )
-    clear_calendar_cache()
+    rules_changed()  # bulk_create sends no signals
     return BusinessCalendar.for_municipality(municipality.id)

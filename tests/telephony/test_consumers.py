@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -166,3 +167,52 @@ async def test_agents_and_city_officials_cannot_open_the_wallboard(agent_a, city
         ok, _ = await communicator.connect(timeout=5)
         assert not ok
         await communicator.disconnect()
+
+
+@database_sync_to_async  # closes its connection, so the test database can be dropped after
+def presence_state(user: User) -> str:
+    from telephony.models import AgentPresence
+
+    presence = AgentPresence.objects.filter(user=user).first()
+    return presence.state if presence else "offline"
+
+
+async def settled_state(user: User, *, after: float) -> str:
+    import asyncio
+
+    await asyncio.sleep(after)
+    return await presence_state(user)
+
+
+async def test_agent_goes_offline_only_when_the_last_tab_closes(agent_a, settings):
+    settings.TELEPHONY_DISCONNECT_GRACE_SECONDS = 0.2
+    await sync_to_async(make_available)(agent_a)
+    first_tab, second_tab = await connected(agent_a), await connected(agent_a)
+    await first_tab.disconnect()
+    assert await settled_state(agent_a, after=0.5) == "available"
+    await second_tab.disconnect()
+    assert await settled_state(agent_a, after=0.5) == "offline"
+
+
+async def test_reloading_the_page_keeps_the_agent_available(agent_a, settings):
+    settings.TELEPHONY_DISCONNECT_GRACE_SECONDS = 0.5
+    await sync_to_async(make_available)(agent_a)
+    old_page = await connected(agent_a)
+    await old_page.disconnect()
+    new_page = await connected(agent_a)  # the reloaded page, within the grace period
+    assert await settled_state(agent_a, after=0.8) == "available"
+    await new_page.disconnect()
+
+
+async def test_closing_the_tab_during_a_call_leaves_the_call_alone(
+    agent_a, line_a, open_hours, settings
+):
+    settings.TELEPHONY_DISCONNECT_GRACE_SECONDS = 0.1
+    await sync_to_async(make_available)(agent_a)
+    tab = await connected(agent_a)
+    call = PhoneCall(TwilioStandIn(), from_=CALLER, to=line_a.e164)
+    await sync_to_async(call.dial_in)()
+    await sync_to_async(call.press)("1")
+    await sync_to_async(call.agent_answers)(call.dial_targets()[0])
+    await tab.disconnect()
+    assert await settled_state(agent_a, after=0.4) == "on_call"
