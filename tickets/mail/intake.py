@@ -74,16 +74,12 @@ def poll_imap(box: Mailbox) -> PollResult:
             raise imaplib.IMAP4.error(f"folder {box.folder!r} cannot be selected")
         typ, data = conn.uid("SEARCH", None, "UNDELETED")
         uids = (data[0] or b"").split()[: settings.MAIL_FETCH_BATCH]
-
-        def fetch(uid: bytes) -> bytes | None:
-            typ, parts = conn.uid("FETCH", uid, "(BODY.PEEK[])")
-            raw = next((p[1] for p in parts if isinstance(p, tuple)), None)
-            return raw if typ == "OK" else None
-
-        for chunk in _chunks(uids, fetch):
+        # A chunk is fetched and flagged with one command each, not one per message.
+        for group in _imap_groups(conn, uids):
+            chunk = _imap_fetch(conn, group)
             _receive(result, chunk, source=InboundMessage.Source.IMAP, mailbox=box)
-            for uid, _ in chunk:
-                conn.uid("STORE", uid, "+FLAGS", "(\\Deleted)")
+            if chunk:
+                conn.uid("STORE", b",".join(uid for uid, _ in chunk), "+FLAGS", "(\\Deleted)")
         conn.expunge()
     finally:
         try:
@@ -91,6 +87,44 @@ def poll_imap(box: Mailbox) -> PollResult:
         except (imaplib.IMAP4.error, OSError):
             pass
     return result
+
+
+_UID = re.compile(rb"\bUID (\d+)")
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+
+
+def _imap_groups(conn: imaplib.IMAP4, uids: list[bytes]) -> Iterator[list[bytes]]:
+    """UIDs in chunks bounded by count and size (sizes asked for in one command)."""
+    if not uids:
+        return
+    typ, data = conn.uid("FETCH", b",".join(uids), "(UID RFC822.SIZE)")
+    sizes = {}
+    for line in data if typ == "OK" else []:
+        line = line[0] if isinstance(line, tuple) else line
+        uid, size = _UID.search(line or b""), _SIZE.search(line or b"")
+        if uid and size:
+            sizes[uid.group(1)] = int(size.group(1))
+    group, total = [], 0
+    for uid in uids:
+        group.append(uid)
+        total += sizes.get(uid, 0)
+        if len(group) >= settings.MAIL_INGEST_CHUNK or total >= settings.MAIL_INGEST_CHUNK_BYTES:
+            yield group
+            group, total = [], 0
+    if group:
+        yield group
+
+
+def _imap_fetch(conn: imaplib.IMAP4, uids: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """(uid, raw) for the UIDs, in their order; one that cannot be read is left on the server."""
+    typ, parts = conn.uid("FETCH", b",".join(uids), "(UID BODY.PEEK[])")
+    raws = {}
+    for part in parts if typ == "OK" else []:
+        if isinstance(part, tuple):
+            uid = _UID.search(part[0])
+            if uid:
+                raws[uid.group(1)] = part[1]
+    return [(uid, raws[uid]) for uid in uids if uid in raws]
 
 
 def _imap_quote(folder: str) -> str:

@@ -23,8 +23,8 @@ from email.policy import compat32
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.mail import get_connection
-from django.db import transaction
-from django.db.models import Count, F
+from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from crm.access import visible_municipality_ids
@@ -594,19 +594,31 @@ def _add_replies(replies: Sequence[tuple[InboundMessage, ParsedMail]]) -> dict[i
 
 
 def _save_processed(processed: Sequence[InboundMessage]) -> None:
-    """Save the result of messages a batch step processed: what they share in one UPDATE, what
-    differs in one more — a full ``bulk_update`` of every field costs more to build than the
-    rest of the batch."""
+    """Save the result of messages a batch step processed, in one UPDATE from a VALUES list.
+
+    Django's ``bulk_update`` builds a CASE expression per row and field, which for a chunk costs
+    more Python time than everything else the chunk does; this statement is plain SQL that
+    PostgreSQL and SQLite (3.33+) both run, every value a bound parameter.
+    """
     if not processed:
         return
-    InboundMessage.objects.filter(pk__in=[m.pk for m in processed]).update(
-        status=InboundMessage.Status.PROCESSED,
-        processed_at=processed[0].processed_at,
-        attempts=F("attempts") + 1,
-    )
-    InboundMessage.objects.bulk_update(
-        processed, ["inquiry", "reason", "followup_id", "created_inquiry"]
-    )
+    table = connection.ops.quote_name(InboundMessage._meta.db_table)
+    rows = ", ".join(["(%s, %s, %s, %s, %s)"] * len(processed))
+    params: list = []
+    for m in processed:
+        params += [m.pk, m.inquiry_id, m.reason, m.followup_id, m.created_inquiry]
+    sql = f"""
+        WITH v(id, inquiry_id, reason, followup_id, created_inquiry) AS (VALUES {rows})
+        UPDATE {table} SET
+            status = %s, processed_at = %s, attempts = {table}.attempts + 1,
+            inquiry_id = CAST(v.inquiry_id AS bigint), reason = CAST(v.reason AS text),
+            followup_id = CAST(v.followup_id AS integer),
+            created_inquiry = CAST(v.created_inquiry AS boolean)
+        FROM v
+        WHERE {table}.id = CAST(v.id AS bigint)
+    """  # noqa: S608 - the table name comes from the model; every value is a bound parameter
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, InboundMessage.Status.PROCESSED, processed[0].processed_at])
 
 
 def _attachment_rows(message: InboundMessage, mail: ParsedMail) -> list[InboundAttachment]:

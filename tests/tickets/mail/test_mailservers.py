@@ -66,6 +66,29 @@ def test_imap_poll_turns_mail_into_tickets_and_empties_the_server(dovecot, imap_
     assert InboundMessage.objects.count() == 3
 
 
+def test_imap_chunks_keep_arrival_order_and_bounds(dovecot, imap_box_a, settings):
+    settings.MAIL_INGEST_CHUNK = 2
+    settings.MAIL_INGEST_CHUNK_BYTES = 10**9
+    dovecot.deliver("city_a", make_mail(message_id="<m0@example.jp>", subject="最初"))
+    for i in range(1, 5):  # each a reply to the one before: only arrival order threads them
+        dovecot.deliver(
+            "city_a",
+            make_mail(
+                message_id=f"<m{i}@example.jp>",
+                subject=f"Re {i}",
+                headers={"In-Reply-To": f"<m{i - 1}@example.jp>"},
+            ),
+        )
+    settings.MAIL_FETCH_BATCH = 4  # the fifth stays for the next poll
+
+    assert tasks.mail_poll_mailbox(imap_box_a.pk) == 4
+    assert dovecot.imap_count("city_a") == 1
+    assert tasks.mail_poll_mailbox(imap_box_a.pk) == 1
+    assert dovecot.imap_count("city_a") == 0
+    assert Inquiry.objects.count() == 1
+    assert InboundMessage.objects.filter(created_inquiry=False).count() == 4
+
+
 def test_quarantined_mail_leaves_the_server_only_because_it_is_stored(
     dovecot, imap_box_a, settings
 ):
