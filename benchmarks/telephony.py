@@ -6,12 +6,14 @@
 - pop: ``screen_pop_payload`` for callers sampled from the database (registered donors of the
   dialled municipality, and unknown numbers). Target p95 ≤ 20 ms. Read-only: the calls it needs
   are created inside a transaction that is rolled back.
-- delivery: a daphne server is started on loopback; an agent's websocket is connected with a real
+- delivery: the ASGI server is started on loopback as the README deploys it (uvicorn, two worker
+  processes; ``--server daphne`` for comparison); an agent's websocket is connected with a real
   session; the signed menu webhook that makes the call ring is sent and the time until the pop
   arrives on the websocket is measured. Target p95 ≤ 150 ms.
-- webhooks: 50 calls at once, each going through inbound → menu → queue → hang-up with signed
-  webhooks against the same server; the inbound-call webhook's latency is measured.
-  Target p99 ≤ 50 ms.
+- webhooks: 50 calls at once, each going through inbound → menu → queue (hold loops) → hang-up
+  (queue exit, status callback) with signed webhooks against the same server, after an
+  unmeasured warm-up; the inbound-call webhook's latency is measured. Target p99 ≤ 50 ms.
+  The load average is printed with the figures: the load generator shares the machine.
 
 delivery and webhooks create a throw-away municipality, agent and calls, and delete them at the end.
 """

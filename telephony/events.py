@@ -105,9 +105,16 @@ def call_summary(call: Call) -> str:
         lines.append(f"後処理コード: {call.disposition}")
     if call.disposition_note:
         lines.append(f"メモ: {call.disposition_note}")
-    if call.recording_url:
-        lines.append(f"録音: {call.recording_url}")
+    if call.recording_sid:
+        lines.append(f"録音: {recording_path(call)}")
     return "\n".join(lines)
+
+
+def recording_path(call: Call) -> str:
+    """Where our users play the recording (Twilio's own URL needs the account's credentials)."""
+    from django.urls import reverse
+
+    return reverse("telephony:call_recording", args=[call.pk])
 
 
 def call_logged_on_inquiry(*, call: Call, actor: Any) -> None:

@@ -669,7 +669,7 @@ def voicemail_ticket_open(*, call: Call):
     description = [
         f"留守番電話（{timezone.localtime(call.offered_at):%Y年%m月%d日 %H:%M}）",
         f"発信者番号: {number}",
-        f"録音: {call.recording_url or '（なし）'}",
+        f"録音: {events.recording_path(call) if call.recording_sid else '（なし）'}",
     ]
     if call.recording_seconds is not None:
         description.append(f"録音時間: {call.recording_seconds}秒")

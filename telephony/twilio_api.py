@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from functools import wraps
 from urllib.parse import urlencode
 
+import requests
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.urls import reverse
@@ -62,6 +64,29 @@ def rest_client() -> Client:
     if settings.TWILIO_HTTP_CLIENT:
         http_client = import_string(settings.TWILIO_HTTP_CLIENT)()
     return Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=http_client)
+
+
+RECORDING_SID = re.compile(r"RE[0-9a-f]{32}")
+
+
+def recording_media(recording_sid: str, *, byte_range: str = "") -> requests.Response:
+    """A recording's audio (MP3), streamed from Twilio's REST API with our account's credentials.
+
+    The URL is built from the SID, never taken from a webhook's RecordingUrl, so a request can
+    only ever reach our own account's recordings. ``byte_range`` passes an HTTP Range through,
+    so the browser's player can seek.
+    """
+    if not RECORDING_SID.fullmatch(recording_sid):
+        raise ValueError(f"not a recording SID: {recording_sid!r}")
+    base = getattr(settings, "TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+    url = f"{base}/2010-04-01/Accounts/{settings.TWILIO_ACCOUNT_SID}/Recordings/{recording_sid}.mp3"
+    return requests.get(
+        url,
+        auth=(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN),
+        headers={"Range": byte_range} if byte_range else {},
+        stream=True,
+        timeout=(5, 30),
+    )
 
 
 def voice_access_token(identity: str) -> str | None:

@@ -24,6 +24,7 @@ urlpatterns = [
     path("calls/<int:call_id>/pop/", views.call_pop, name="call_pop"),
     path("calls/<int:call_id>/wrap-up/", views.call_wrap_up, name="call_wrap_up"),
     path("calls/<int:call_id>/ticket/", views.call_ticket_start, name="call_ticket_start"),
+    path("calls/<int:call_id>/recording/", views.call_recording, name="call_recording"),
     path("inquiries/<int:inquiry_id>/call-back/", views.call_back, name="call_back"),
     path("wallboard/", views.wallboard, name="wallboard"),
 ]

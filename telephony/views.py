@@ -12,6 +12,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     JsonResponse,
+    StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -36,17 +37,10 @@ def _int(value: str | None) -> int | None:
 def _call(request: HttpRequest, *, leg: bool = False) -> Call | None:
     """The call named by ``?call=`` — and, for the caller's own leg, by the CallSid Twilio sent."""
     call_id = _int(request.GET.get("call"))
-    call = (
-        Call.objects.select_related("municipality").filter(pk=call_id).first() if call_id else None
-    )
+    call = Call.objects.filter(pk=call_id).first() if call_id else None
     if call is None:
         sid = request.POST.get("CallSid", "")
-        call = (
-            Call.objects.select_related("municipality").filter(call_sid=sid).first()
-            if sid
-            else None
-        )
-        return call
+        return Call.objects.filter(call_sid=sid).first() if sid else None
     sent_sid = request.POST.get("ParentCallSid" if leg else "CallSid", "")
     if call.call_sid and sent_sid and call.call_sid != sent_sid:
         logger.warning("Webhook for call %s carried CallSid %s", call.pk, sent_sid)
@@ -390,6 +384,61 @@ def call_pop(request: HttpRequest, call_id: int) -> HttpResponse:
     if payload is None:
         return JsonResponse({"error": "not found"}, status=404)
     return JsonResponse(payload)
+
+
+@login_required
+@require_GET
+def call_recording(request: HttpRequest, call_id: int) -> HttpResponse:
+    """録音の再生: the call's recording, fetched from Twilio with our credentials and passed on.
+
+    Browsers cannot be given Twilio's URL (it needs the account's credentials), so the audio
+    goes through us, for the users who may see the call.
+    """
+    import requests
+
+    from crm.services import personal_data_access_record
+    from telephony.twilio_api import recording_media
+
+    call = scoped_or_404(Call.objects.all(), request.user, pk=call_id)
+    if not call.recording_sid:
+        raise Http404
+    byte_range = request.headers.get("Range", "")
+    try:
+        upstream = recording_media(call.recording_sid, byte_range=byte_range)
+    except (ValueError, requests.RequestException):
+        logger.warning("Recording %s of call %s unavailable", call.recording_sid, call.pk)
+        return HttpResponse("録音を取得できませんでした。", status=502)
+    if upstream.status_code not in (200, 206):
+        logger.warning(
+            "Twilio answered %s for recording %s", upstream.status_code, call.recording_sid
+        )
+        upstream.close()
+        return HttpResponse("録音を取得できませんでした。", status=502)
+    if byte_range in ("", "bytes=0-"):  # a player's follow-up range requests are one listening
+        personal_data_access_record(
+            user=request.user,
+            action="view",
+            record_type="call_recording",
+            record_id=call.pk,
+            municipality_id=call.municipality_id,
+            request=request,
+        )
+
+    def chunks():
+        try:
+            yield from upstream.iter_content(64 * 1024)
+        finally:
+            upstream.close()
+
+    response = StreamingHttpResponse(
+        chunks(), status=upstream.status_code, content_type="audio/mpeg"
+    )
+    for header in ("Content-Length", "Content-Range", "Accept-Ranges"):
+        if header in upstream.headers:
+            response[header] = upstream.headers[header]
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Disposition"] = f'inline; filename="call-{call.pk}.mp3"'
+    return response
 
 
 @login_required

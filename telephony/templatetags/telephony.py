@@ -35,3 +35,18 @@ def incoming_call_panel(context: template.Context) -> dict[str, Any]:
         ],
         "dispositions": list(Disposition.objects.filter(active=True)),
     }
+
+
+@register.inclusion_tag("telephony/_inquiry_calls.html", takes_context=True)
+def inquiry_calls(context: template.Context, inquiry: Any) -> dict[str, Any]:
+    """The ticket's calls, with their recordings to play, for a ticket page."""
+    from telephony.models import Call
+
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    calls = (
+        Call.objects.visible_to(user).filter(inquiry_id=inquiry.pk).order_by("offered_at")
+        if user is not None and user.is_authenticated
+        else Call.objects.none()
+    )
+    return {"calls": list(calls)}

@@ -310,7 +310,7 @@ def test_after_hours_voicemail_becomes_a_ticket_for_the_matched_donor(
     assert inquiry is not None
     assert inquiry.channel == "phone" and inquiry.municipality == city_a
     assert inquiry.donor == donor
-    assert record.recording_url in inquiry.ticket.description
+    assert f"/telephony/calls/{record.pk}/recording/" in inquiry.ticket.description
     assert Inquiry.objects.count() == 1
 
 

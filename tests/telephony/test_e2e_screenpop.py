@@ -43,12 +43,33 @@ class LiveTwilio:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.read().decode()
 
-    def ring(self, caller: str, to: str) -> None:
+    def ring(self, caller: str, to: str) -> tuple[dict[str, str], ET.Element]:
+        """Dial in and press 1; returns the call's parameters and the <Dial> ringing agents."""
         params = {"CallSid": new_call_sid(), "From": caller, "To": to, "CallStatus": "ringing"}
         menu = ET.fromstring(self.post("/telephony/webhooks/voice/inbound/", params))
         action = menu.find("Gather").get("action")
         routed = ET.fromstring(self.post(action, {**params, "Digits": "1"}))
         assert routed.find("Dial") is not None
+        return params, routed.find("Dial")
+
+    def answer_and_hang_up(self, params: dict[str, str], dial: ET.Element, agent_id: int) -> None:
+        """The agent picks up their leg; later the caller hangs up."""
+        target = next(t for t in dial if t.text == f"agent-{agent_id}")
+        leg = {
+            **params,
+            "CallSid": params["CallSid"] + "-leg",
+            "ParentCallSid": params["CallSid"],
+            "CallStatus": "in-progress",
+            "Direction": "outbound-dial",
+        }
+        self.post(target.get("url"), leg)
+        self.post(
+            target.get("statusCallback"), {**leg, "CallStatus": "completed", "SequenceNumber": "2"}
+        )
+        self.post(
+            "/telephony/webhooks/status/call/",
+            {**params, "CallStatus": "completed", "SequenceNumber": "5", "CallDuration": "95"},
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -125,3 +146,36 @@ def test_unknown_caller_fills_the_search_box(
     search = page.locator("#universal-search input[name=q]")
     expect(search).to_have_value("090-9999-8888")
     expect(search).to_be_focused()
+
+
+def test_wrap_up_form_after_the_call_records_the_code_and_frees_the_agent(
+    page, browser_login, live_server_url, agent_a, city_a, open_line, resolved
+):
+    from telephony.models import AgentPresence, Call
+
+    browser_login(page, agent_a)
+    page.goto("/console/")
+    expect(page.locator("body[data-phone-connected=true]")).to_have_count(1)
+    page.click("#phone-bar button[data-presence=available]")
+    expect(page.locator("#presence-state")).to_have_text("在席")
+    twilio = LiveTwilio(live_server_url)
+    params, dial = twilio.ring("+819077776666", open_line.e164)
+    expect(page.locator("#incoming-call .pop")).to_be_visible()
+
+    twilio.answer_and_hang_up(params, dial, agent_a.pk)
+    form = page.locator("#incoming-call .pop form.wrap-up")
+    expect(form).to_be_visible()
+    expect(page.locator("#presence-state")).to_have_text("後処理")
+    # The code is required: submitting without one keeps the form (the browser refuses).
+    form.locator("button[type=submit]").click()
+    expect(form).to_be_visible()
+    form.locator("select[name=disposition]").select_option(resolved.code)
+    form.locator("textarea[name=note]").fill("住所変更の案内済み")
+    form.locator("button[type=submit]").click()
+
+    expect(page.locator("#incoming-call .pop")).to_have_count(0)
+    expect(page.locator("#presence-state")).to_have_text("在席")
+    call = Call.objects.get(call_sid=params["CallSid"])
+    assert call.disposition == resolved
+    assert call.disposition_note == "住所変更の案内済み"
+    assert AgentPresence.objects.get(user=agent_a).state == AgentPresence.State.AVAILABLE
