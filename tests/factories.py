@@ -135,8 +135,10 @@ class DonationFactory(factory.django.DjangoModelFactory):
     donor = factory.SubFactory(DonorFactory)
     municipality = factory.SelfAttribute("donor.municipality")
     portal = Portal.RAKUTEN
-    portal_order_number = factory.Sequence(lambda n: f"123456-20241201-{n:08d}")
-    external_id = factory.Sequence(lambda n: f"F{n:09d}")
+    # Generated numbers use their own shop code / prefix, so that numbers written out in a test
+    # (123456-…, F…) can never collide with them.
+    portal_order_number = factory.Sequence(lambda n: f"987654-20241201-{n:08d}")
+    external_id = factory.Sequence(lambda n: f"G{n:09d}")
     donated_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(days=20))
     amount = 10000
     payment_method = "credit_card"
