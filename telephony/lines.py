@@ -8,14 +8,15 @@ municipality is never answered with the old name.
 Invalidation: a save or delete of any rule (phone settings, weekly hours, calendar exceptions, the
 municipality's answer name) bumps a version number in the shared cache (Redis) once the write has
 committed, and the writing process drops its copies at once. Every other process compares its
-copies' version with the shared one at most every ``TELEPHONY_LINE_RULES_RECHECK_SECONDS`` (1 s)
-and reloads when they differ: a changed greeting or closure reaches all processes within about a
-second. (Reading the version on every call cost more CPU than the rest of the inbound webhook's
-database work.) The version is read *before* the rules are loaded, so a copy loaded while a
-write commits is stamped with the old version and reloaded after the next check. Writes that bypass model signals
-(``bulk_create``, ``QuerySet.update``, raw SQL) must call :func:`rules_changed` themselves; as a
-backstop no copy is used for longer than ``MAX_AGE_SECONDS``. When the shared cache cannot be
-read, nothing is cached and every call reads the database.
+copies' version with the shared one at most every ``TELEPHONY_LINE_RULES_RECHECK_SECONDS``
+(optional setting, 1 s) and reloads when they differ: a changed greeting or closure reaches all
+processes within about a second. (Reading the version on every call cost more CPU than the rest
+of the inbound webhook's database work.) The version is read *before* the rules are loaded, so a
+copy loaded while a write commits is stamped with the old version and reloaded after the next
+check. Writes that bypass model signals (``bulk_create``, ``QuerySet.update``, raw SQL) must call
+:func:`rules_changed` themselves; as a backstop no copy is used for longer than
+``MAX_AGE_SECONDS``. When the shared cache cannot be read, nothing is cached and every call reads
+the database.
 """
 
 from __future__ import annotations

@@ -153,11 +153,13 @@ def _insert_call_sql() -> str:
     # Columns come from the models, so a new field is written like Model.save would write it.
     call_columns = [f.column for f in _insert_fields(Call)]
     event_columns = [f.column for f in _insert_fields(CallEvent, skip=("call_id",))]
+    call_table, event_table = Call._meta.db_table, CallEvent._meta.db_table
+    # Table and column names come from the models; every value is a parameter.
     return (
-        f"WITH c AS (INSERT INTO {Call._meta.db_table} ({', '.join(call_columns)}) "  # noqa: S608 (names from the models)
+        f"WITH c AS (INSERT INTO {call_table} ({', '.join(call_columns)}) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * len(call_columns))}) "
         "ON CONFLICT (call_sid) DO NOTHING RETURNING id), "
-        f"e AS (INSERT INTO {CallEvent._meta.db_table} (call_id, {', '.join(event_columns)}) "
+        f"e AS (INSERT INTO {event_table} (call_id, {', '.join(event_columns)}) "
         f"SELECT id, {', '.join(['%s'] * len(event_columns))} FROM c) "
         "SELECT id FROM c"
     )

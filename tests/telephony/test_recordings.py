@@ -1,4 +1,4 @@
-"""Playing a call's recording: streamed from (a stand-in for) Twilio's REST API through our server."""
+"""Playing a call's recording: streamed from (a stand-in for) Twilio's REST API through us."""
 
 from __future__ import annotations
 
