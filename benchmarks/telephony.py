@@ -156,6 +156,10 @@ def server_command(server: str, port: int, workers: int) -> list[str]:
         "--lifespan",
         "off",
         "--no-access-log",
+        # Longer than the client's (the proxy's) idle time, so the server never closes a
+        # kept-alive connection just as a request is sent on it.
+        "--timeout-keep-alive",
+        "75",
     ]
 
 
