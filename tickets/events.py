@@ -7,6 +7,7 @@ audited and nothing is mailed except what the mail app sends on ``inquiry_replie
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -53,41 +54,10 @@ def record_many(entries: Sequence[Entry]) -> list[FollowUp]:
     """Write timeline entries, a statement per table rather than per entry (mail intake adds a
     batch of replies at a time). Entries for one inquiry are applied in order."""
     now = timezone.now()
-    followups = FollowUp.objects.bulk_create(
-        FollowUp(
-            ticket=e.inquiry.ticket,
-            date=now,
-            title=e.title[:200],
-            comment=e.comment,
-            public=e.public,
-            user=e.actor,
-            new_status=e.new_status,
-            message_id=e.message_id,
-        )
-        for e in entries
-    )
+    followups = _insert_rows(entries, at=now)
     # What helpdesk's FollowUp.save() would do per entry (save the whole ticket to bump
     # ``modified``), in one statement. It is the only write helpdesk gets, and it sends nothing.
     Ticket.objects.filter(pk__in={e.inquiry.ticket_id for e in entries}).update(modified=now)
-    TicketChange.objects.bulk_create(
-        TicketChange(followup=followup, field=field, old_value=old, new_value=new)
-        for followup, e in zip(followups, entries, strict=True)
-        for field, old, new in e.changes
-    )
-    InquiryEvent.objects.bulk_create(
-        InquiryEvent(
-            followup=followup,
-            inquiry=e.inquiry,
-            municipality_id=e.inquiry.municipality_id,
-            kind=e.kind,
-            operator_only=e.operator_only,
-            channel=e.channel,
-            sender=e.sender[:254],
-            actor=e.actor,
-            at=now,
-        )
-        for followup, e in zip(followups, entries, strict=True)
-    )
     touched: dict[int, tuple[Inquiry, set[str]]] = {}
     for e in entries:
         inquiry, fields = touched.setdefault(e.inquiry.pk, (e.inquiry, {"last_activity_at"}))
@@ -114,29 +84,56 @@ def record_opened(*, inquiries: Sequence[Inquiry], actor: User | None) -> None:
     Their ticket and inquiry rows already carry the opening time and search text, so unlike
     ``record`` nothing is saved again (``FollowUp.save()`` would re-save each ticket).
     """
-    followups = FollowUp.objects.bulk_create(
-        FollowUp(
-            ticket=inquiry.ticket,
-            date=inquiry.created_at,
+    entries = [
+        Entry(
+            inquiry=inquiry,
+            actor=actor,
+            kind=Kind.OPENED,
             title="受付",
-            public=False,
-            user=actor,
+            channel=inquiry.channel,
             new_status=inquiry.status,
         )
         for inquiry in inquiries
+    ]
+    if entries:  # opened together, so they share one opening time
+        _insert_rows(entries, at=inquiries[0].created_at)
+
+
+def _insert_rows(entries: Sequence[Entry], *, at: datetime.datetime) -> list[FollowUp]:
+    """The FollowUp, TicketChange and InquiryEvent rows of the entries, a statement per table."""
+    followups = FollowUp.objects.bulk_create(
+        FollowUp(
+            ticket=e.inquiry.ticket,
+            date=at,
+            title=e.title[:200],
+            comment=e.comment,
+            public=e.public,
+            user=e.actor,
+            new_status=e.new_status,
+            message_id=e.message_id,
+        )
+        for e in entries
+    )
+    TicketChange.objects.bulk_create(
+        TicketChange(followup=followup, field=field, old_value=old, new_value=new)
+        for followup, e in zip(followups, entries, strict=True)
+        for field, old, new in e.changes
     )
     InquiryEvent.objects.bulk_create(
         InquiryEvent(
             followup=followup,
-            inquiry=inquiry,
-            municipality_id=inquiry.municipality_id,
-            kind=Kind.OPENED,
-            channel=inquiry.channel,
-            actor=actor,
-            at=inquiry.created_at,
+            inquiry=e.inquiry,
+            municipality_id=e.inquiry.municipality_id,
+            kind=e.kind,
+            operator_only=e.operator_only,
+            channel=e.channel,
+            sender=e.sender[:254],
+            actor=e.actor,
+            at=at,
         )
-        for followup, inquiry in zip(followups, inquiries, strict=True)
+        for followup, e in zip(followups, entries, strict=True)
     )
+    return followups
 
 
 def _append(existing: str, text: str) -> str:

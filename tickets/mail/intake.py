@@ -13,8 +13,9 @@ import logging
 import mailbox as stdlib_mailbox
 import poplib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.conf import settings
 from django.utils import timezone
@@ -23,6 +24,8 @@ from tickets.mail import services
 from tickets.mail.models import InboundMessage, Mailbox
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,20 +42,23 @@ def _count(result: PollResult, per_raw: list[list[InboundMessage]]) -> None:
         result.quarantined += sum(m.status == InboundMessage.Status.QUARANTINED for m in messages)
 
 
-def _chunks(keys: list, read) -> Iterator[list[tuple[object, bytes]]]:
-    """(key, raw) pairs in chunks bounded by count and size, read lazily."""
-    chunk, size = [], 0
-    for key in keys:
-        raw = read(key)
-        if raw is None:
-            continue
-        chunk.append((key, raw))
-        size += len(raw)
-        if len(chunk) >= settings.MAIL_INGEST_CHUNK or size >= settings.MAIL_INGEST_CHUNK_BYTES:
+def _bounded(items: Iterable[T], size: Callable[[T], int]) -> Iterator[list[T]]:
+    """Items in chunks of at most MAIL_INGEST_CHUNK, closed once MAIL_INGEST_CHUNK_BYTES is reached."""
+    chunk, total = [], 0
+    for item in items:
+        chunk.append(item)
+        total += size(item)
+        if len(chunk) >= settings.MAIL_INGEST_CHUNK or total >= settings.MAIL_INGEST_CHUNK_BYTES:
             yield chunk
-            chunk, size = [], 0
+            chunk, total = [], 0
     if chunk:
         yield chunk
+
+
+def _chunks(keys: list, read) -> Iterator[list[tuple[object, bytes]]]:
+    """(key, raw) pairs in bounded chunks, read lazily; a key that reads as None is skipped."""
+    pairs = ((key, raw) for key in keys if (raw := read(key)) is not None)
+    return _bounded(pairs, lambda pair: len(pair[1]))
 
 
 def _receive(result: PollResult, chunk: list[tuple[object, bytes]], **where) -> None:
@@ -104,15 +110,7 @@ def _imap_groups(conn: imaplib.IMAP4, uids: list[bytes]) -> Iterator[list[bytes]
         uid, size = _UID.search(line or b""), _SIZE.search(line or b"")
         if uid and size:
             sizes[uid.group(1)] = int(size.group(1))
-    group, total = [], 0
-    for uid in uids:
-        group.append(uid)
-        total += sizes.get(uid, 0)
-        if len(group) >= settings.MAIL_INGEST_CHUNK or total >= settings.MAIL_INGEST_CHUNK_BYTES:
-            yield group
-            group, total = [], 0
-    if group:
-        yield group
+    yield from _bounded(uids, lambda uid: sizes.get(uid, 0))
 
 
 def _imap_fetch(conn: imaplib.IMAP4, uids: list[bytes]) -> list[tuple[bytes, bytes]]:
