@@ -45,6 +45,30 @@ class Rendered:
     missing: list[str] = field(default_factory=list)
 
 
+# The one wording of the refusal: the server's form error and the page's Ctrl+Enter block.
+UNFILLED_MESSAGE = (
+    "未入力の変数があります: {names}。実際の内容に書き換えるか削除してから登録してください。"
+)
+
+
+def unfilled_variables(text: str) -> list[str]:
+    """Known variables still written as {名前} in ``text``, in order of appearance.
+
+    A 定型文 inserted on a ticket that lacks the record keeps its placeholders; sent as is, the
+    requester would read 「{伝票番号}」. Unknown names in braces are the agent's own text.
+    """
+    names: list[str] = []
+    for match in _PLACEHOLDER.finditer(text):
+        name = match.group(1)
+        if name in VARIABLES and name not in names:
+            names.append(name)
+    return names
+
+
+def unfilled_message(names: list[str]) -> str:
+    return UNFILLED_MESSAGE.replace("{names}", " ".join(f"{{{name}}}" for name in names))
+
+
 def render_text(body: str, values: Mapping[str, str]) -> Rendered:
     result = Rendered(text="")
 

@@ -695,16 +695,33 @@ def voicemail_ticket_open(*, call: Call):
 # --- Outbound call-back ---------------------------------------------------------------------
 
 
+def call_back_default_number(inquiry: Any) -> str | None:
+    """The number an empty 折り返し先 dials: the donor's first registered one (E.164)."""
+    if not inquiry.donor_id:
+        return None
+    phone = inquiry.donor.phones.order_by("id").first()
+    return phone.e164 if phone else None
+
+
 @transaction.atomic
 def call_back_place(*, actor: User, inquiry: Any, to: str = "") -> Call:
-    """折り返し電話: ring the agent, then the donor, from the municipality's own number."""
+    """折り返し電話: ring the agent, then the donor, from the municipality's own number.
+
+    A number the agent typed is dialled as typed or not at all: quietly dialling the donor's
+    registered number instead of a mistyped one calls someone the agent did not choose.
+    """
     require_write(actor, inquiry.municipality_id)
-    to_e164 = normalize.normalize_phone(to) if to else None
-    if not to_e164 and inquiry.donor_id:
-        phone = inquiry.donor.phones.order_by("id").first()
-        to_e164 = phone.e164 if phone else None
-    if not to_e164:
-        raise ValidationError("折り返し先の電話番号がありません。")
+    typed = (to or "").strip()
+    if typed:
+        to_e164 = normalize.normalize_phone(typed)
+        if not to_e164:
+            raise ValidationError(f"電話番号の形式が正しくありません: {typed}")
+    else:
+        to_e164 = call_back_default_number(inquiry)
+        if not to_e164:
+            raise ValidationError(
+                "折り返し先の電話番号がありません。寄附者の電話番号が登録されていません。"
+            )
     from_number = (
         MunicipalityPhoneNumber.objects.filter(municipality_id=inquiry.municipality_id)
         .order_by("id")

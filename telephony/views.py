@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from crm import normalize
 from crm.access import scoped_or_404
 from telephony import selectors, services, twiml
 from telephony.models import AgentPresence, Call, Disposition
@@ -371,7 +372,11 @@ def call_back(request: HttpRequest, inquiry_id: int) -> HttpResponse:
         return _back(request)
     if _wants_json(request):
         return JsonResponse({"call_id": call.pk})
-    messages.success(request, "折り返し電話を発信しています。お手元の電話に出てください。")
+    messages.success(
+        request,
+        f"折り返し電話（{normalize.format_phone_national(call.from_e164)}）を発信しています。"
+        "お手元の電話に出てください。",
+    )
     return _back(request)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from donations_sync.models import Donation, Shipment
+from knowledge.render import unfilled_message, unfilled_variables
 from tickets.models import Category, Channel, RequesterType, Severity, Status
 
 
@@ -68,9 +69,20 @@ class ReplyForm(forms.Form):
         widget=forms.RadioSelect,
         label="種類",
     )
-    body = forms.CharField(label="本文", widget=forms.Textarea(attrs={"rows": 8}))
+    body = forms.CharField(
+        label="本文",
+        widget=forms.Textarea(attrs={"rows": 8}),
+        error_messages={"required": "本文を入力してください。"},
+    )
     # Internal notes are hidden from the city unless the agent chooses to share them.
     share_with_city = forms.BooleanField(label="市にも見せる", required=False)
+
+    def clean_body(self) -> str:
+        body = self.cleaned_data["body"]
+        names = unfilled_variables(body)
+        if names:
+            raise forms.ValidationError(unfilled_message(names))
+        return body
 
 
 # Where a ticket may go from each state. 重複 is reached only by merging, so it is not offered.

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.urls import reverse
 
 from crm import normalize, selectors
@@ -292,9 +292,18 @@ def shipment_state(s: Shipment) -> str:
 
 
 def my_open_tickets(user: User, *, limit: int = 20) -> QuerySet[Inquiry]:
+    """With ``reply_failed``: a reply's mail failed and nobody has sent it again yet."""
+    from tickets.mail.models import OutboundMessage
+
+    failed = OutboundMessage.objects.filter(
+        inquiry=OuterRef("pk"),
+        kind=OutboundMessage.Kind.REPLY,
+        status=OutboundMessage.Status.FAILED,
+    )
     return (
         Inquiry.objects.visible_to(user)
         .filter(status__in=OPEN_STATUSES, assigned_to=user)
+        .annotate(reply_failed=Exists(failed))
         .select_related("ticket", "municipality", "donor", "category")
         .order_by("-last_activity_at")[:limit]
     )

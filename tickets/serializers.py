@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from crm.models import Donor, Municipality, PersonalDataAccess, Provider, User
 from donations_sync.models import Donation, Shipment
+from knowledge.render import unfilled_message, unfilled_variables
 from tickets.models import Category, Channel, Inquiry, RequesterType, Severity, Status
 
 
@@ -146,6 +147,13 @@ class InquiryCreateSerializer(serializers.Serializer):
 
 class BodySerializer(serializers.Serializer):
     body = serializers.CharField()
+
+    def validate_body(self, body: str) -> str:
+        # The page's reply box refuses the same: a 定型文 placeholder must not reach the requester.
+        names = unfilled_variables(body)
+        if names:
+            raise serializers.ValidationError(unfilled_message(names))
+        return body
 
 
 class NoteSerializer(BodySerializer):

@@ -11,6 +11,12 @@ urlpatterns = [
     path("tickets/new/", views.ticket_create, name="ticket_create"),
     path("tickets/<int:ticket_id>/", views.ticket_detail, name="ticket_detail"),
     path("tickets/<int:ticket_id>/followup/", views.ticket_followup, name="ticket_followup"),
+    path("tickets/<int:ticket_id>/deliveries/", views.ticket_deliveries, name="ticket_deliveries"),
+    path(
+        "tickets/<int:ticket_id>/replies/<int:outbound_id>/retry/",
+        views.ticket_reply_retry,
+        name="ticket_reply_retry",
+    ),
     path("tickets/<int:ticket_id>/status/", views.ticket_status, name="ticket_status"),
     path("tickets/<int:ticket_id>/classify/", views.ticket_classify, name="ticket_classify"),
     path("tickets/<int:ticket_id>/assign-me/", views.ticket_assign_me, name="ticket_assign_me"),

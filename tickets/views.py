@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -26,7 +27,7 @@ from crm.models import Donor, Municipality, PersonalDataAccess, User
 from crm.services import personal_data_access_record
 from donations_sync.models import Donation, Shipment
 from knowledge.models import Article, CannedReply
-from knowledge.render import VARIABLES, render_text, variables_for
+from knowledge.render import UNFILLED_MESSAGE, VARIABLES, render_text, variables_for
 from tickets import selectors, services
 from tickets.forms import (
     CityTicketFilterForm,
@@ -35,7 +36,14 @@ from tickets.forms import (
     StatusForm,
     TicketCreateForm,
 )
-from tickets.mail.selectors import attachments_for_inquiry, bounced_addresses
+from tickets.mail import services as mail_services
+from tickets.mail.models import OutboundMessage
+from tickets.mail.selectors import (
+    attachments_for_inquiry,
+    bounced_addresses,
+    reply_deliveries,
+    reply_recipient,
+)
 from tickets.models import OPEN_STATUSES, Inquiry, Status
 from tickets.search import search_inquiries
 
@@ -237,6 +245,13 @@ def _inquiry_or_404(request: HttpRequest, ticket_id: int) -> Inquiry:
 @login_required
 def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
     inquiry = _inquiry_or_404(request, ticket_id)
+    return _ticket_page(request, inquiry, reply_form=None)
+
+
+def _ticket_page(
+    request: HttpRequest, inquiry: Inquiry, *, reply_form: ReplyForm | None
+) -> HttpResponse:
+    """The ticket page; ``reply_form`` is the refused reply, shown again with its text kept."""
     user = request.user
     personal_data_access_record(
         user=user,
@@ -252,14 +267,19 @@ def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
     )
     for s in shipments:
         s.state_label = selectors.shipment_state(s)
+    timeline = selectors.ticket_timeline(user, inquiry)
+    deliveries = reply_deliveries(user, inquiry.pk)
+    for followup in timeline:
+        followup.delivery = deliveries.get(followup.pk)
     context = {
         "inquiry": inquiry,
         "ticket": inquiry.ticket,
-        "timeline": selectors.ticket_timeline(user, inquiry),
+        "timeline": timeline,
         "donations": list(inquiry.donations.visible_to(user)),
         "shipments": shipments,
         "can_write": writable,
-        "reply_form": ReplyForm() if writable else None,
+        "reply_form": (reply_form or ReplyForm()) if writable else None,
+        "reply_to": reply_recipient(inquiry),
         "status_form": StatusForm(current=inquiry.status) if writable else None,
         "classify_form": ClassifyForm(
             initial={
@@ -270,6 +290,7 @@ def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
         if writable
         else None,
         "variables": VARIABLES,
+        "composer": {"variables": list(VARIABLES), "unfilled_message": UNFILLED_MESSAGE},
         "ws_path": f"/ws/tickets/{inquiry.pk}/presence/",
         "attachments": list(attachments_for_inquiry(user, inquiry.pk)),
         "requester_bounce": bounced_addresses(
@@ -292,12 +313,18 @@ def ticket_followup(request: HttpRequest, ticket_id: int) -> HttpResponse:
         raise PermissionDenied
     form = ReplyForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "本文を入力してください。")
-        return redirect("ticket_detail", ticket_id=inquiry.pk)
+        # Shown again with the agent's text: a refused reply must not cost them what they typed.
+        return _ticket_page(request, inquiry, reply_form=form)
     body = form.cleaned_data["body"]
     if form.cleaned_data["kind"] == ReplyForm.KIND_REPLY:
-        services.inquiry_reply(actor=request.user, inquiry=inquiry, body=body)
-        messages.success(request, "返信を登録しました。")
+        to = reply_recipient(inquiry)
+        followup = services.inquiry_reply(actor=request.user, inquiry=inquiry, body=body)
+        if not to:
+            messages.success(request, "対応記録を登録しました（メールは送信していません）。")
+        else:
+            _report_delivery(
+                request, reply_deliveries(request.user, inquiry.pk).get(followup.pk), to
+            )
     else:
         services.inquiry_add_note(
             actor=request.user,
@@ -306,6 +333,66 @@ def ticket_followup(request: HttpRequest, ticket_id: int) -> HttpResponse:
             operator_only=not form.cleaned_data["share_with_city"],
         )
         messages.success(request, "内部メモを登録しました。")
+    return redirect("ticket_detail", ticket_id=inquiry.pk)
+
+
+def _report_delivery(request: HttpRequest, out: OutboundMessage | None, to: str) -> None:
+    """Say what became of the mail so far: usually it is still waiting for the mail worker."""
+    if out is not None and out.status == OutboundMessage.Status.FAILED:
+        messages.error(
+            request, f"返信を登録しましたが、メールを送信できませんでした: {out.last_error}"
+        )
+    elif out is not None and out.status == OutboundMessage.Status.SENT:
+        messages.success(request, f"返信を {to} へ送信しました。")
+    else:
+        messages.success(
+            request,
+            f"返信を登録しました。{to} へのメールは送信待ちです（結果は対応履歴に表示されます）。",
+        )
+
+
+@login_required
+@require_GET
+def ticket_deliveries(request: HttpRequest, ticket_id: int) -> JsonResponse:
+    """The delivery state of each reply, for the open page to follow a mail still waiting."""
+    inquiry = _inquiry_or_404(request, ticket_id)
+    _require_operator_staff(request.user)
+    can_retry = can_write(request.user, inquiry.municipality_id)
+    deliveries = reply_deliveries(request.user, inquiry.pk)
+    return JsonResponse(
+        {
+            "deliveries": {
+                str(followup_id): {
+                    "status": out.status,
+                    "html": render_to_string(
+                        "tickets/_delivery.html",
+                        {"inquiry": inquiry, "delivery": out, "can_write": can_retry},
+                        request=request,
+                    ),
+                }
+                for followup_id, out in deliveries.items()
+            }
+        }
+    )
+
+
+@login_required
+@require_POST
+def ticket_reply_retry(request: HttpRequest, ticket_id: int, outbound_id: int) -> HttpResponse:
+    """再送 of a reply whose mail failed, from the ticket it belongs to."""
+    inquiry = _inquiry_or_404(request, ticket_id)
+    if not can_write(request.user, inquiry.municipality_id):
+        raise PermissionDenied
+    out = scoped_or_404(
+        OutboundMessage.objects.filter(inquiry=inquiry, kind=OutboundMessage.Kind.REPLY),
+        request.user,
+        pk=outbound_id,
+    )
+    if out.status != OutboundMessage.Status.FAILED or not out.to_address:
+        messages.error(request, "このメールは再送できません。")
+    else:
+        mail_services.outbound_retry(actor=request.user, out=out)
+        messages.success(request, f"返信を {out.to_address} へ再送します（送信待ち）。")
     return redirect("ticket_detail", ticket_id=inquiry.pk)
 
 

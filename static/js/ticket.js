@@ -1,4 +1,5 @@
-// The ticket page: 定型文 search with preview and insert, and who else is viewing/editing.
+// The ticket page: 定型文 search with preview and insert, the reply box's checks, the delivery
+// state of replies, and who else is viewing/editing.
 // Canned text is plain text: it goes into the textarea's value and the preview's textContent,
 // never into innerHTML.
 
@@ -93,6 +94,78 @@ if (canned && body) {
     body.dispatchEvent(new Event("input"));
   });
   load();
+}
+
+// --- composer: unfilled 定型文 variables ----------------------------------------------------
+// The server refuses the same text with the same words; blocking here saves the round trip
+// (and Ctrl+Enter right after inserting a 定型文 whose record the ticket lacks).
+const replyForm = document.getElementById("reply-form");
+const composerConfig = document.getElementById("composer-config");
+if (replyForm && body && composerConfig) {
+  const config = JSON.parse(composerConfig.textContent);
+  const error = document.getElementById("reply-error");
+  const placeholder = /\{([^{}\s]{1,20})\}/gu;
+
+  function unfilled(value) {
+    const names = [];
+    for (const match of value.matchAll(placeholder)) {
+      if (config.variables.includes(match[1]) && !names.includes(match[1])) names.push(match[1]);
+    }
+    return names;
+  }
+
+  replyForm.addEventListener("submit", (event) => {
+    const names = unfilled(body.value);
+    if (!names.length) return;
+    event.preventDefault();
+    error.textContent = config.unfilled_message.replace(
+      "{names}",
+      names.map((name) => `{${name}}`).join(" "),
+    );
+    error.hidden = false;
+    body.focus();
+  });
+  body.addEventListener("input", () => {
+    if (!error.hidden && !unfilled(body.value).length) error.hidden = true;
+  });
+}
+
+// --- composer: delivery of replies ----------------------------------------------------------
+// A reply's mail is sent by the mail worker after the page reloads; while one is waiting, the
+// page asks for its state so a failure shows without reloading.
+const deliveriesUrl = replyForm && replyForm.dataset.deliveriesUrl;
+const deliveryAlert = document.getElementById("delivery-alert");
+if (deliveriesUrl) {
+  const waiting = '[data-delivery-state="pending"], [data-delivery-state="retrying"]';
+  let delay = 2000;
+
+  async function poll() {
+    if (!document.querySelector(waiting)) return;
+    try {
+      const response = await fetch(deliveriesUrl, { headers: { Accept: "application/json" } });
+      if (response.ok) {
+        const data = await response.json();
+        for (const [id, delivery] of Object.entries(data.deliveries)) {
+          const current = document.querySelector(`[data-delivery="${CSS.escape(id)}"]`);
+          if (!current || current.dataset.deliveryState === delivery.status) continue;
+          // Our own server-rendered, autoescaped partial (with the 再送 form), not canned text.
+          const fragment = document.createElement("template");
+          fragment.innerHTML = delivery.html.trim();
+          current.replaceWith(fragment.content);
+          if (delivery.status === "failed" && deliveryAlert) {
+            deliveryAlert.textContent =
+              "返信のメールを送信できませんでした。対応履歴の「送信失敗」を確認してください。";
+            deliveryAlert.hidden = false;
+          }
+        }
+      }
+    } catch (err) {
+      // Offline for a moment: the next round asks again.
+    }
+    delay = Math.min(delay * 1.5, 30000);
+    setTimeout(poll, delay);
+  }
+  setTimeout(poll, delay);
 }
 
 // --- presence -----------------------------------------------------------------------------

@@ -50,3 +50,11 @@ def inquiry_calls(context: template.Context, inquiry: Any) -> dict[str, Any]:
         else Call.objects.none()
     )
     return {"calls": list(calls)}
+
+
+@register.simple_tag
+def call_back_default(inquiry: Any) -> str:
+    """The donor's number an empty 折り返し先 dials, shown before the agent presses the button."""
+    from crm.normalize import format_phone_national
+
+    return format_phone_national(services.call_back_default_number(inquiry))

@@ -190,6 +190,47 @@ def test_call_back_refused_by_twilio_frees_the_agent(
     assert AgentPresence.objects.get(user=agent_a).state != AgentPresence.State.RINGING
 
 
+@pytest.mark.parametrize("typed", ["03-12", "0312", "折り返し不要"])
+def test_call_back_to_a_malformed_number_is_refused_not_redirected_to_the_donor(
+    login, agent_a, inquiry_a, line_a, django_capture_on_commit_callbacks, typed
+):
+    client = login(agent_a)
+    ticket_url = reverse("ticket_detail", args=[inquiry_a.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("telephony:call_back", args=[inquiry_a.pk]),
+            {"to": typed},
+            HTTP_ACCEPT="application/json",
+        )
+        page_response = client.post(
+            reverse("telephony:call_back", args=[inquiry_a.pk]),
+            {"to": typed, "next": ticket_url},
+            follow=True,
+        )
+    assert response.status_code == 409
+    assert response.json()["error"] == f"電話番号の形式が正しくありません: {typed}"
+    assert f"電話番号の形式が正しくありません: {typed}" in page_response.content.decode()
+    assert not FakeTwilioHttp.requests and not Call.objects.exists()
+    assert not AgentPresence.objects.filter(user=agent_a, state="ringing").exists()
+
+
+def test_call_back_dials_a_valid_typed_number_and_shows_the_default_before_dialling(
+    login, agent_a, inquiry_a, line_a, django_capture_on_commit_callbacks
+):
+    client = login(agent_a)
+    page = client.get(reverse("ticket_detail", args=[inquiry_a.pk])).content.decode()
+    assert "空欄のまま発信すると寄附者の登録番号 090-5555-6666 に発信します" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("telephony:call_back", args=[inquiry_a.pk]),
+            {"to": "０３−１２３４−５６７８"},
+            HTTP_ACCEPT="application/json",
+        )
+    assert response.status_code == 200
+    assert Call.objects.get(pk=response.json()["call_id"]).from_e164 == "+81312345678"
+    assert len(FakeTwilioHttp.requests) == 1
+
+
 def test_call_back_is_scoped(login, inquiry_a, agent_b, city_official_b, city_official_a):
     for user, status in ((agent_b, 404), (city_official_b, 403), (city_official_a, 403)):
         response = login(user).post(reverse("telephony:call_back", args=[inquiry_a.pk]))

@@ -11,6 +11,7 @@ from tickets.mail.models import (
     InboundMessage,
     OutboundMessage,
 )
+from tickets.models import Channel, Inquiry
 
 
 def inbound_visible_to(user: User) -> QuerySet[InboundMessage]:
@@ -64,3 +65,26 @@ def bounced_addresses(
         municipality_id=municipality_id, address__in=wanted
     )
     return {flag.address: flag for flag in flags}
+
+
+def reply_recipient(inquiry: Inquiry) -> str:
+    """The address a public reply on this ticket is mailed to; "" when replies are not mailed.
+
+    Phone, FAX and letter tickets are answered by their own channel unless the requester has
+    written to us by mail (a mail thread exists); a ticket without any address mails nothing.
+    """
+    thread = getattr(inquiry, "mail_thread", None)
+    if inquiry.channel != Channel.EMAIL and thread is None:
+        return ""
+    return (thread.requester_address if thread else "") or inquiry.ticket.submitter_email or ""
+
+
+def reply_deliveries(user: User, inquiry_id: int) -> dict[int, OutboundMessage]:
+    """For the ticket timeline: the mail of each reply (follow-up id → its latest mail)."""
+    rows = (
+        OutboundMessage.objects.visible_to(user)
+        .filter(inquiry_id=inquiry_id, kind=OutboundMessage.Kind.REPLY, followup_id__isnull=False)
+        .defer("body")
+        .order_by("created_at", "id")
+    )
+    return {row.followup_id: row for row in rows}

@@ -27,12 +27,12 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from crm.access import visible_municipality_ids
+from crm.access import require_write, visible_municipality_ids
 from crm.models import Donor, Municipality, MunicipalityEmailAddress, User
 from donations_sync.models import Donation, Shipment
 from tickets import memo
 from tickets import services as ticket_services
-from tickets.mail import decoding, outbound, sniffing, threads, triage
+from tickets.mail import decoding, outbound, selectors, sniffing, threads, triage
 from tickets.mail.decoding import ParsedMail
 from tickets.mail.models import (
     FlaggedAddress,
@@ -853,9 +853,10 @@ def outbound_reply_queue(*, inquiry: Inquiry, followup_id: int) -> OutboundMessa
     from helpdesk.models import FollowUp
 
     inquiry = Inquiry.objects.select_related("ticket").get(pk=inquiry.pk)
-    has_thread = hasattr(inquiry, "mail_thread")
-    if inquiry.channel != Channel.EMAIL and not has_thread:
-        return None  # a phone ticket's reply is spoken, not mailed
+    if not selectors.reply_recipient(inquiry):
+        # A phone/FAX/letter ticket's answer is given by its own channel, and a ticket without
+        # an address has nobody to mail: the ticket page calls such a reply 対応記録.
+        return None
     followup = FollowUp.objects.get(pk=followup_id, ticket_id=inquiry.pk)
     if OutboundMessage.objects.filter(inquiry=inquiry, followup_id=followup_id).exists():
         return None  # the signal fired twice; one mail only
@@ -971,8 +972,9 @@ def _reply_to(out: OutboundMessage) -> str:
 
 
 def outbound_retry(*, actor: User, out: OutboundMessage) -> None:
-    """A supervisor sends a failed mail again (the attempt counter starts over)."""
-    _require_supervisor(actor, out.municipality_id)
+    """Operator staff of the municipality send a failed mail again (the attempt counter starts
+    over): the agent who wrote the reply sees the failure on the ticket, not only supervisors."""
+    require_write(actor, out.municipality_id)
     with transaction.atomic():
         out = OutboundMessage.objects.select_for_update().get(pk=out.pk)
         if out.status != OutboundMessage.Status.FAILED or not out.to_address:
