@@ -9,9 +9,13 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.test import Client
+from django.urls import reverse
 
 import config.settings as project_settings
 from telephony import tasks
+from telephony.models import AgentPresence
+from tests.conftest import login_as
 from tests.telephony.conftest import make_available
 from tests.telephony.test_consumers import connected, presence_state
 
@@ -80,10 +84,15 @@ async def test_two_tabs_one_vanishes_the_agent_stays_until_the_last_is_closed(ag
 
 
 async def test_the_sweep_leaves_calls_and_wrap_up_alone(agent_a):
-    from telephony.models import AgentPresence
-
     await sync_to_async(make_available)(agent_a)
     await AgentPresence.objects.filter(user=agent_a).aupdate(state=AgentPresence.State.ON_CALL)
     await asyncio.sleep(LIFETIME + 0.3)
     await sweep()
     assert await presence_state(agent_a) == "on_call"
+
+
+def test_logging_out_logs_the_agent_off_the_phone(agent_a):
+    make_available(agent_a)
+    client = login_as(Client(), agent_a)
+    assert client.post(reverse("logout")).status_code in (200, 302)
+    assert AgentPresence.objects.get(user=agent_a).state == AgentPresence.State.OFFLINE
