@@ -232,6 +232,14 @@ TELEPHONY_VOICEMAIL_MAX_SECONDS = env.int("TELEPHONY_VOICEMAIL_MAX_SECONDS", def
 # Where the page loads the Twilio Voice JS SDK (twilio.min.js of @twilio/voice-sdk) for the
 # browser softphone; with TWILIO_TWIML_APP_SID unset or this empty, agents answer by phone.
 TELEPHONY_VOICE_SDK_URL = env.str("TELEPHONY_VOICE_SDK_URL", default="")
+# Presence: each open agent socket beats every TELEPHONY_HEARTBEAT_SECONDS; an agent none of whose
+# beats is younger than TELEPHONY_HEARTBEAT_TTL_SECONDS is logged off by the presence sweep.
+TELEPHONY_HEARTBEAT_SECONDS = env.float("TELEPHONY_HEARTBEAT_SECONDS", default=10.0)
+TELEPHONY_HEARTBEAT_TTL_SECONDS = env.float("TELEPHONY_HEARTBEAT_TTL_SECONDS", default=30.0)
+CELERY_BEAT_SCHEDULE["telephony-presence-sweep"] = {
+    "task": "telephony.tasks.presence_sweep",
+    "schedule": TELEPHONY_HEARTBEAT_SECONDS,
+}
 
 # --- Mail intake and outbound mail (tickets.mail) ---
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")

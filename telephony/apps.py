@@ -24,3 +24,14 @@ class TelephonyConfig(AppConfig):
             post_delete.connect(
                 changed, sender=model, weak=False, dispatch_uid=f"line-rules-del-{model.__name__}"
             )
+
+        from django.contrib.auth.signals import user_logged_out
+
+        from telephony import services
+
+        # Logging out ends the agent's shift at the phone, whatever tabs are left open.
+        def logged_out(user=None, **kwargs) -> None:
+            if user is not None and user.is_operator_staff:
+                services.agent_disconnected(user_id=user.pk)
+
+        user_logged_out.connect(logged_out, weak=False, dispatch_uid="telephony-logged-out")

@@ -7,56 +7,33 @@ for the connected user, so a push that reached the wrong group would still show 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from django.core.cache import cache
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
 
 from crm.models import User
-from telephony import selectors, services
+from telephony import heartbeats, selectors, services
 from telephony.events import agent_group, wallboard_group
 
 WALLBOARD_ROLES = (User.Role.SUPERVISOR, User.Role.OPERATOR_ADMIN)
 
-# Open agent websockets per agent, counted in the shared cache across worker processes. The
-# count expires a shift after the last connect, so one left behind by a crashed process stops
-# keeping its agent "connected" by the next day.
-CONNECTIONS_KEY = "telephony:agent-connections:{}"
-CONNECTIONS_TTL_SECONDS = 12 * 3600
 # A reload closes the old page's websocket before the new page opens its own: wait this long
 # before calling the agent gone.
 DISCONNECT_GRACE_SECONDS = 10.0
 _pending: set[asyncio.Task] = set()
 
 
-def _connection_opened(user_id: int) -> None:
-    key = CONNECTIONS_KEY.format(user_id)
-    cache.add(key, 0, CONNECTIONS_TTL_SECONDS)
-    cache.incr(key)
-    cache.touch(key, CONNECTIONS_TTL_SECONDS)
-
-
-def _connection_closed(user_id: int) -> int:
-    """The agent's connections still open."""
-    try:
-        return cache.decr(CONNECTIONS_KEY.format(user_id))
-    except ValueError:  # expired or flushed: nothing is known to be open
-        return 0
-
-
-def _open_connections(user_id: int) -> int:
-    return cache.get(CONNECTIONS_KEY.format(user_id)) or 0
-
-
 async def _offline_unless_back(user_id: int) -> None:
     await asyncio.sleep(
         getattr(settings, "TELEPHONY_DISCONNECT_GRACE_SECONDS", DISCONNECT_GRACE_SECONDS)
     )
-    if await database_sync_to_async(_open_connections)(user_id) <= 0:
+    if await sync_to_async(heartbeats.alive)(user_id) <= 0:
         await database_sync_to_async(services.agent_disconnected)(user_id=user_id)
 
 
@@ -76,16 +53,32 @@ def _staff_user(scope: dict[str, Any]) -> User | None:
 
 
 class AgentConsumer(AsyncJsonWebsocketConsumer):
-    """ws/telephony/agent/: pops for calls ringing this agent, and their presence."""
+    """ws/telephony/agent/: pops for calls ringing this agent, and their presence.
+
+    While open, the socket keeps a heartbeat (telephony.heartbeats) that says the agent has a
+    tab open; the beat stops with the consumer however it ends, even without disconnect().
+    """
+
+    _beating: asyncio.Task | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self._beating is not None:
+                self._beating.cancel()
 
     async def connect(self) -> None:
         self.user = await database_sync_to_async(_staff_user)(self.scope)
         if self.user is None:
+            # Accepted first so the browser sees 4403 (log in again), not a network failure.
+            await self.accept()
             await self.close(code=4403)
             return
         self.group = agent_group(self.user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await database_sync_to_async(_connection_opened)(self.user.pk)
+        await sync_to_async(heartbeats.beat)(self.user.pk, self.channel_name)
+        self._beating = asyncio.create_task(self._beat_while_open())
         await self.accept()
         await self.send_json(await database_sync_to_async(self._state)())
 
@@ -93,12 +86,22 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         if not getattr(self, "group", None):
             return
         await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self._beating is not None:
+            self._beating.cancel()
+        await sync_to_async(heartbeats.drop)(self.user.pk, self.channel_name)
         # Several tabs: the agent is gone only when the last of them has closed (and stayed
         # closed through a reload's gap).
-        if await database_sync_to_async(_connection_closed)(self.user.pk) <= 0:
+        if await sync_to_async(heartbeats.alive)(self.user.pk) <= 0:
             task = asyncio.create_task(_offline_unless_back(self.user.pk))
             _pending.add(task)
             task.add_done_callback(_pending.discard)
+
+    async def _beat_while_open(self) -> None:
+        while True:
+            await asyncio.sleep(heartbeats.interval())
+            # A Redis hiccup skips one beat; the heartbeat's lifetime covers a few missed ones.
+            with contextlib.suppress(Exception):
+                await sync_to_async(heartbeats.beat)(self.user.pk, self.channel_name)
 
     def _state(self) -> dict[str, Any]:
         """On (re)connect: presence, plus the call ringing or in progress, or awaiting wrap-up."""
@@ -149,6 +152,7 @@ class WallboardConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = await database_sync_to_async(_staff_user)(self.scope)
         if user is None or user.role not in WALLBOARD_ROLES:
+            await self.accept()
             await self.close(code=4403)
             return
         self.user = user

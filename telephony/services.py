@@ -22,7 +22,7 @@ from twilio.base.exceptions import TwilioRestException
 from crm import normalize
 from crm.access import require_write
 from crm.models import Municipality, MunicipalityPhoneNumber, User
-from telephony import events
+from telephony import events, heartbeats
 from telephony.calendar import BusinessCalendar, closed_message
 from telephony.lines import line_rules, rules_changed
 from telephony.models import (
@@ -572,6 +572,23 @@ def agent_disconnected(*, user_id: int) -> None:
     presence = AgentPresence.objects.select_for_update().filter(user_id=user_id).first()
     if presence and presence.state in (AgentPresence.State.AVAILABLE, AgentPresence.State.BREAK):
         _presence_set_state(user_id, AgentPresence.State.OFFLINE, call=None, at=timezone.now())
+
+
+def presence_sweep() -> list[int]:
+    """Log off free or resting agents none of whose tabs has sent a heartbeat lately.
+
+    Catches what no disconnect reports: a worker process that died, a network that dropped the
+    socket unseen. An agent who set their state just now (before their socket's first beat) is
+    left alone for one heartbeat lifetime. Returns the agents logged off.
+    """
+    recently = timezone.now() - datetime.timedelta(seconds=heartbeats.ttl())
+    candidates = AgentPresence.objects.filter(
+        state__in=(AgentPresence.State.AVAILABLE, AgentPresence.State.BREAK), since__lt=recently
+    ).values_list("user_id", flat=True)
+    gone = [user_id for user_id in candidates if heartbeats.alive(user_id) <= 0]
+    for user_id in gone:
+        agent_disconnected(user_id=user_id)  # re-checks the state under a row lock
+    return gone
 
 
 @transaction.atomic

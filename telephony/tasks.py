@@ -22,3 +22,9 @@ def outbound_call_place(call_id: int) -> str | None:
     if call is None:
         return None
     return services.outbound_call_place(call=call).call_sid
+
+
+@shared_task(ignore_result=True)
+def presence_sweep() -> int:
+    """Celery beat, every heartbeat interval: agents whose every tab is gone go offline."""
+    return len(services.presence_sweep())

@@ -1,3 +1,5 @@
+import { liveSocket } from "./live-socket.js";
+
 // The console's universal search: results as the agent types, Enter opens the top hit,
 // arrow keys move through the hits. Without JavaScript the form still works (server-side).
 
@@ -80,20 +82,20 @@ async function refreshSections() {
 setInterval(() => refreshSections().catch(() => {}), 30000);
 
 // New tickets and requesters' messages are pushed (ws/console/): refresh at once, at most once
-// a second however many arrive. The poll above stays as the fallback if the socket drops.
+// a second however many arrive. After a dropped socket comes back, what was pushed meanwhile is
+// lost: refresh once to catch up. The poll above stays as the fallback while it is down.
 let pushTimer = null;
-function listenForChanges() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/ws/console/`);
-  socket.addEventListener("message", () => {
-    if (pushTimer) return;
-    pushTimer = setTimeout(() => {
-      pushTimer = null;
-      refreshSections().catch(() => {});
-    }, 1000);
-  });
-  socket.addEventListener("close", (event) => {
-    if (event.code !== 4403) setTimeout(listenForChanges, 5000);
-  });
+function refreshSoon() {
+  if (pushTimer) return;
+  pushTimer = setTimeout(() => {
+    pushTimer = null;
+    refreshSections().catch(() => {});
+  }, 1000);
 }
-listenForChanges();
+liveSocket("/ws/console/", {
+  status: document.getElementById("console-connection"),
+  onMessage: refreshSoon,
+  onOpen: ({ reconnected }) => {
+    if (reconnected) refreshSections().catch(() => {});
+  },
+});

@@ -1,4 +1,7 @@
 // Wallboard: replaces the figures whenever the server pushes new ones (text only, never HTML).
+// The server sends the current figures on every (re)connect, so a dropped socket catches up.
+
+import { liveSocket } from "./live-socket.js";
 
 const board = document.getElementById("wallboard");
 
@@ -27,19 +30,11 @@ function render(stats) {
   document.getElementById("agent-people").replaceChildren(...rows);
 }
 
-function connect(delay = 1000) {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}${board.dataset.wsPath}`);
-  const status = document.getElementById("wallboard-connection");
-  socket.addEventListener("open", () => { status.textContent = ""; delay = 1000; });
-  socket.addEventListener("message", (event) => {
-    const message = JSON.parse(event.data);
-    if (message.type === "wallboard") render(message);
-  });
-  socket.addEventListener("close", () => {
-    status.textContent = "（再接続中…）";
-    setTimeout(() => connect(Math.min(delay * 2, 30000)), delay);
+if (board) {
+  liveSocket(board.dataset.wsPath, {
+    status: document.getElementById("wallboard-connection"),
+    onMessage: (message) => {
+      if (message.type === "wallboard") render(message);
+    },
   });
 }
-
-if (board) connect();

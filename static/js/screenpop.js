@@ -1,8 +1,13 @@
-// Screen pop: listens on the agent's websocket and shows the ringing call in #incoming-call.
-// Everything from the server is inserted as text (never as HTML).
+// The phone bar on every operator page: the agent's presence and the ringing call, over the
+// agent's websocket (one per tab). On the console (#incoming-call) the full screen pop with the
+// donor and the wrap-up form; elsewhere a compact pop (#phone-pop) linking to the console or the
+// ticket. Everything from the server is inserted as text (never as HTML).
+
+import { liveSocket } from "./live-socket.js";
 
 const bar = document.getElementById("phone-bar");
 const area = document.getElementById("incoming-call");
+const compactArea = document.getElementById("phone-pop");
 const csrf = bar ? bar.querySelector("input[name=csrfmiddlewaretoken]").value : "";
 const STATE_LABELS = {
   available: "在席", ringing: "呼出中", on_call: "通話中", wrap_up: "後処理", break: "離席", offline: "ログオフ",
@@ -101,9 +106,31 @@ function wrapUpForm(call) {
   return form;
 }
 
-function renderPop(payload) {
-  if (!area) return;
+function renderCompactPop(payload) {
   const call = payload.call;
+  const [first] = payload.matches;
+  const who = first
+    ? `${first.name}${payload.matches.length > 1 ? ` ほか${payload.matches.length - 1}名` : ""}`
+    : "寄附者不明";
+  const pop = el("div", { class: `phone-pop${call.ended ? " ended" : ""}`, dataset: { call: String(call.id) } },
+    el("strong", {}, `${payload.municipality.name} ${call.status_label}`),
+    ` ${call.withheld ? "非通知" : call.from}・${who} `,
+    call.needs_wrap_up ? el("span", { class: "flag warn" }, "後処理が必要です") : "",
+    " ",
+    call.inquiry_id ? el("a", { href: call.inquiry_url }, `問合せ #${call.inquiry_id}`) : "",
+    call.inquiry_id ? " " : "",
+    el("a", { href: bar.dataset.consoleUrl, class: "to-console" }, "コンソールで対応"));
+  compactArea.replaceChildren(pop);
+}
+
+function renderPop(payload) {
+  const call = payload.call;
+  if (!area) {
+    if (!compactArea) return;
+    currentCallId = call.id;
+    renderCompactPop(payload);
+    return;
+  }
   currentCallId = call.id;
   const several = payload.matches.length > 1;
   const pop = el("section", {
@@ -133,9 +160,9 @@ function renderPop(payload) {
 }
 
 function clearPop(callId) {
-  if (!area) return;
   if (callId === undefined || callId === currentCallId) {
-    area.replaceChildren();
+    if (area) area.replaceChildren();
+    if (compactArea) compactArea.replaceChildren();
     currentCallId = null;
   }
 }
@@ -143,8 +170,10 @@ function clearPop(callId) {
 function handle(message) {
   switch (message.type) {
     case "state":
+      // Sent on every (re)connect: the truth as of now, whatever was missed while away.
       showPresence(message.presence);
       if (message.pop) renderPop(message.pop);
+      else clearPop();
       break;
     case "pop":
       renderPop(message);
@@ -161,20 +190,16 @@ function handle(message) {
   }
 }
 
-function connect(delay = 1000) {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}${bar.dataset.wsPath}`);
-  const status = document.getElementById("phone-connection");
-  socket.addEventListener("open", () => {
-    status.textContent = "";
-    document.body.dataset.phoneConnected = "true";
-    delay = 1000;
-  });
-  socket.addEventListener("message", (event) => handle(JSON.parse(event.data)));
-  socket.addEventListener("close", () => {
-    document.body.dataset.phoneConnected = "false";
-    status.textContent = "再接続中…";
-    setTimeout(() => connect(Math.min(delay * 2, 30000)), delay);
+function connect() {
+  liveSocket(bar.dataset.wsPath, {
+    status: document.getElementById("phone-connection"),
+    onOpen: () => {
+      document.body.dataset.phoneConnected = "true";
+    },
+    onClose: () => {
+      document.body.dataset.phoneConnected = "false";
+    },
+    onMessage: handle,
   });
 }
 

@@ -3,6 +3,8 @@
 // Canned text is plain text: it goes into the textarea's value and the preview's textContent,
 // never into innerHTML.
 
+import { liveSocket } from "./live-socket.js";
+
 const canned = document.getElementById("canned");
 const body = document.getElementById("reply-body");
 
@@ -172,9 +174,7 @@ if (deliveriesUrl) {
 const presence = document.getElementById("presence");
 if (presence && window.WebSocket) {
   const others = new Map(); // connection id → {name, state}
-  let socket = null;
   let editing = false;
-  let retry = 1000;
 
   function render() {
     const lines = Array.from(others.values()).map((o) =>
@@ -185,39 +185,30 @@ if (presence && window.WebSocket) {
     presence.classList.toggle("editing", Array.from(others.values()).some((o) => o.state === "editing"));
   }
 
-  function send(state) {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ state }));
-  }
-
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}${presence.dataset.wsPath}`);
-    socket.addEventListener("open", () => {
-      retry = 1000;
-      if (editing) send("editing");
-    });
-    socket.addEventListener("message", (event) => {
-      const msg = JSON.parse(event.data);
+  // On (re)connect the server asks the others to announce themselves: the list rebuilds itself.
+  const socket = liveSocket(presence.dataset.wsPath, {
+    onOpen: () => {
+      if (editing) socket.send({ state: "editing" });
+    },
+    onMessage: (msg) => {
       if (msg.type !== "presence") return;
       if (msg.state === "left") others.delete(msg.conn);
       else others.set(msg.conn, { name: msg.name, state: msg.state });
       render();
-    });
-    socket.addEventListener("close", (event) => {
+    },
+    onClose: () => {
       others.clear();
       render();
-      if (event.code !== 4403) setTimeout(connect, (retry = Math.min(retry * 2, 30000)));
-    });
-  }
+    },
+  });
 
   if (body) {
     body.addEventListener("input", () => {
       const now = body.value.trim().length > 0;
       if (now !== editing) {
         editing = now;
-        send(editing ? "editing" : "viewing");
+        socket.send({ state: editing ? "editing" : "viewing" });
       }
     });
   }
-  connect();
 }

@@ -14,17 +14,23 @@ register = template.Library()
 
 
 @register.inclusion_tag("telephony/_panel_controls.html", takes_context=True)
-def incoming_call_panel(context: template.Context) -> dict[str, Any]:
+def incoming_call_panel(context: template.Context, full: bool = False) -> dict[str, Any]:
+    """The phone bar, on every operator page (base.html), so presence and the incoming call
+    follow the agent from page to page. ``full``: the console's, with the whole screen pop, the
+    wrap-up form and the browser softphone."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not user.is_operator_staff:
         return {"enabled": False}
+    if settings.TWO_FACTOR_REQUIRED and not (hasattr(user, "is_verified") and user.is_verified()):
+        return {"enabled": False}  # not before the TOTP step: the socket would be refused
     presence = services.presence_for(user)
     return {
         "enabled": True,
+        "full": full,
         # The browser softphone (Twilio Voice JS SDK) is loaded only where it is configured.
         "voice_sdk_url": (
-            settings.TELEPHONY_VOICE_SDK_URL if settings.TWILIO_TWIML_APP_SID else ""
+            settings.TELEPHONY_VOICE_SDK_URL if full and settings.TWILIO_TWIML_APP_SID else ""
         ),
         "csrf_token": context.get("csrf_token"),
         "presence": presence,
@@ -33,7 +39,7 @@ def incoming_call_panel(context: template.Context) -> dict[str, Any]:
             for state, label in AgentPresence.State.choices
             if state in services.AGENT_SETTABLE_STATES
         ],
-        "dispositions": list(Disposition.objects.filter(active=True)),
+        "dispositions": list(Disposition.objects.filter(active=True)) if full else [],
     }
 
 

@@ -57,61 +57,102 @@ def _database_url(db: dict) -> str:
     return f"postgres://{auth}{host}:{port}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def live_server_url(django_db_setup, django_db_blocker) -> Iterator[str]:
+class LiveServer:
+    """A daphne process serving ``tests.e2e.asgi`` on the test database, on a fixed port, so a
+    test can kill it (as a crash would) and start it again under an open page."""
+
+    def __init__(self, database_url: str, port: int | None = None) -> None:
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "PYTHONPATH": str(ROOT),
+        }
+        self.process: subprocess.Popen | None = None
+        self.log = None
+
+    def start(self) -> None:
+        self.log = open(SERVER_LOG, "ab")  # noqa: SIM115 - kept open for the process
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "tests.e2e.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError("live server did not start:\n" + SERVER_LOG.read_text()[-3000:])
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """Gone at once, without closing anything properly (as a crashed process)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+
+
+def _test_database_url() -> str:
     from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("browser tests need PostgreSQL: the server process shares the test database")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(connection.settings_dict),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "PYTHONPATH": str(ROOT),
-    }
-    log = open(SERVER_LOG, "wb")  # noqa: SIM115 - kept open for the process
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "tests.e2e.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            log.close()
-            raise RuntimeError("live server did not start:\n" + SERVER_LOG.read_text()[-3000:])
-        time.sleep(0.2)
+    return _database_url(connection.settings_dict)
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker) -> Iterator[str]:
+    server = LiveServer(_test_database_url())
+    server.start()
     try:
-        yield url
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        server.stop()
+
+
+@pytest.fixture
+def restartable_live_server(django_db_setup, django_db_blocker) -> Iterator[LiveServer]:
+    """A server of this test's own (not the session's shared one), which it may kill and start."""
+    server = LiveServer(_test_database_url())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(autouse=True)
