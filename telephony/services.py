@@ -475,6 +475,8 @@ def _call_end(call: Call, *, ended_at: datetime.datetime, twilio_status: str) ->
         call.talk_seconds = max(0, int((ended_at - call.answered_at).total_seconds()))
     elif call.direction == Call.Direction.OUTBOUND:
         call.status = Call.Status.FAILED if twilio_status == "failed" else Call.Status.NO_ANSWER
+    elif call.after_hours and not call.routed_at:
+        call.status = Call.Status.AFTER_HOURS_HANGUP
     elif call.routed_at:
         call.status = Call.Status.ABANDONED_QUEUE
         call.queue_seconds = max(0, int((ended_at - call.routed_at).total_seconds()))

@@ -314,6 +314,32 @@ def test_after_hours_voicemail_becomes_a_ticket_for_the_matched_donor(
     assert Inquiry.objects.count() == 1
 
 
+def test_after_hours_hang_up_without_a_message_is_not_an_abandon(
+    twilio, line_a, city_a, agent_a, open_hours
+):
+    from telephony.selectors import wallboard_stats
+
+    make_available(agent_a)
+    answered = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    answered.dial_in()
+    answered.press("1")
+    answered.agent_answers(answered.dial_targets()[0])
+    answered.dial_ends("completed", duration=40)
+    answered.hang_up()
+    with time_machine.travel(tokyo(2025, 6, 10, 19, 30), tick=False):
+        call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+        assert call.dial_in().find("Record") is not None
+        call.hang_up(duration=9)  # heard the closed message, left nothing
+        stats = wallboard_stats([city_a.pk])
+    record = Call.objects.get(call_sid=call.sid)
+    assert record.status == Call.Status.AFTER_HOURS_HANGUP
+    assert record.get_status_display() == "時間外切断"
+    assert record.is_ended
+    assert stats["abandoned"] == stats["abandoned_ivr"] == stats["abandoned_queue"] == 0
+    assert stats["after_hours"] == stats["after_hours_hangup"] == 1
+    assert stats["answered"] == 1 and stats["service_level"] == 100.0
+
+
 def test_call_on_a_national_holiday_goes_to_voicemail_where_closed(twilio, city_a, city_b):
     from tests.factories import MunicipalityPhoneNumberFactory
 
