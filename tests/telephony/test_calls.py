@@ -227,7 +227,54 @@ def test_caller_hangs_up_in_the_queue(twilio, line_a, open_hours):
     assert root.find("Hangup") is not None
     record = Call.objects.get(call_sid=call.sid)
     assert record.status == Call.Status.ABANDONED_QUEUE
-    assert record.queue_seconds >= 55
+    assert record.queue_seconds == 30  # Twilio's QueueTime
+
+
+def test_durations_are_twilios_even_when_its_callbacks_arrive_late(
+    twilio, line_a, agent_a, resolved
+):
+    make_available(agent_a)
+    with time_machine.travel(tokyo(2025, 6, 10, 10, 0, 0), tick=False) as clock:
+        talked = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+        talked.dial_in()
+        clock.move_to(tokyo(2025, 6, 10, 10, 0, 5))
+        talked.press("1")
+        talked.agent_answers(talked.dial_targets()[0])
+        # The dial's action and the status callback reach us 40 minutes after the call ended.
+        clock.move_to(tokyo(2025, 6, 10, 10, 42))
+        talked.dial_ends("completed", duration=95)
+        talked.hang_up(duration=100)
+        services.call_wrap_up(
+            actor=agent_a, call=Call.objects.get(call_sid=talked.sid), disposition=resolved
+        )
+
+        clock.move_to(tokyo(2025, 6, 10, 11, 0, 0))
+        no_dial_action = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+        no_dial_action.dial_in()
+        clock.move_to(tokyo(2025, 6, 10, 11, 0, 5))
+        no_dial_action.press("1")
+        no_dial_action.agent_answers(no_dial_action.dial_targets()[0])
+        clock.move_to(tokyo(2025, 6, 10, 11, 30))
+        no_dial_action.hang_up(duration=65)  # 5 s of menu, then 60 s of talk
+
+        clock.move_to(tokyo(2025, 6, 10, 12, 0, 0))
+        waited = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+        waited.dial_in()
+        waited.press("1")  # the agent is in wrap-up: the caller queues
+        clock.move_to(tokyo(2025, 6, 10, 12, 25))
+        waited.root = twilio.twiml(
+            waited.root.find("Enqueue").get("action"),
+            waited.params(CallStatus="in-progress", QueueResult="hangup", QueueTime="42"),
+        )
+        waited.hang_up(duration=50)
+
+    talked_record = Call.objects.get(call_sid=talked.sid)
+    assert talked_record.status == Call.Status.COMPLETED
+    assert talked_record.talk_seconds == 95  # DialCallDuration
+    assert Call.objects.get(call_sid=no_dial_action.sid).talk_seconds == 60
+    waited_record = Call.objects.get(call_sid=waited.sid)
+    assert waited_record.status == Call.Status.ABANDONED_QUEUE
+    assert waited_record.queue_seconds == 42  # QueueTime
 
 
 def test_queued_caller_is_connected_when_an_agent_becomes_free(twilio, line_a, agent_a, open_hours):
