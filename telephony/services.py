@@ -149,7 +149,8 @@ def inbound_call_receive(
         # Twilio retried the request (or sent it twice at once): answer as for the first one.
         call = Call.objects.get(call_sid=call_sid)
     if call.after_hours:
-        return Next("closed", call, message=closed_message(rules.calendar, call.offered_at))
+        message = closed_message(rules.calendar, call.offered_at, greeting=rules.greeting)
+        return Next("closed", call, message=message)
     # No wallboard push here: the greeting is playing; the next step (queue, ring) pushes.
     return Next("menu", call, message=rules.greeting, settings=rules.settings)
 

@@ -387,6 +387,30 @@ def test_after_hours_hang_up_without_a_message_is_not_an_abandon(
     assert stats["answered"] == 1 and stats["service_level"] == 100.0
 
 
+def test_after_hours_message_names_the_municipality_then_hours_then_special_hours(twilio, city_a):
+    from tests.factories import MunicipalityPhoneNumberFactory
+
+    line = MunicipalityPhoneNumberFactory(municipality=city_a, e164="+81466000009")
+    services.business_calendar_apply_preset(
+        municipality=city_a, preset="weekdays_with_year_end_peak"
+    )
+    with time_machine.travel(tokyo(2025, 12, 26, 18, 30), tick=False):  # Friday evening
+        root = PhoneCall(twilio, from_=CALLER, to=line.e164).dial_in()
+    text = says(root)
+    assert text.startswith(f"お電話ありがとうございます。{city_a.answer_name}")
+    order = [
+        city_a.answer_name,
+        "本日の受付は終了しております。",
+        "受付時間は、平日（月曜日から金曜日）午前9時から午後5時まで",
+        "12月29日から1月3日までは午前9時から午後8時まで受付いたします。",
+        "次の受付開始は、12月29日(月)午前9時です。",
+        "発信音の後に",
+    ]
+    positions = [text.index(part) for part in order]
+    assert positions == sorted(positions)
+    assert root.find("Record") is not None
+
+
 def test_call_on_a_national_holiday_goes_to_voicemail_where_closed(twilio, city_a, city_b):
     from tests.factories import MunicipalityPhoneNumberFactory
 
