@@ -434,6 +434,7 @@ def _open_inquiries(
                 donations=[donations[i] for i in links.donation_ids],
                 shipments=[shipments[i] for i in links.shipment_ids],
                 submitter_email=mail.from_address,
+                requester_name=mail.from_name,
             )
         )
     inquiries = ticket_services.inquiries_open(actor=None, municipality=municipality, new=new)
