@@ -70,3 +70,25 @@ def test_batch_intake_keeps_each_senders_name(mailbox_a):
         "𩸽野 剝子 <hokke@example.jp>",
         "noname@example.jp",
     ]
+
+
+def test_inquiries_opened_before_names_were_kept_get_them_from_the_stored_mail(mailbox_a, agent_a):
+    import importlib
+
+    from django.apps import apps
+
+    from tickets.models import Inquiry
+    from tickets.search import search_inquiries
+
+    named = deliver(mail_from(charsets.encode_iso2022jp("髙﨑 花子"), "hanako@example.jp"))
+    unnamed = deliver(make_mail(sender="plain@example.jp", subject="名前なし"))
+    # As older code left them: no name, and a search text without it.
+    Inquiry.objects.update(requester_name="", search_text="")
+    migration = importlib.import_module(
+        "tickets.mail.migrations.0003_requester_names_from_stored_mail"
+    )
+    migration.requester_names_from_stored_mail(apps, None)
+    assert Inquiry.objects.get(pk=named.inquiry_id).requester_name == "髙﨑 花子"
+    assert Inquiry.objects.get(pk=unnamed.inquiry_id).requester_name == ""
+    found = search_inquiries(Inquiry.objects.all(), agent_a, "髙﨑")
+    assert list(found.values_list("pk", flat=True)) == [named.inquiry_id]
