@@ -82,6 +82,10 @@ class MunicipalityEmailAddress(models.Model):
         self.address = normalize.normalize_email(self.address)
         super().save(*args, **kwargs)
 
+    def clean(self) -> None:
+        # Before the uniqueness check, so a second spelling of an address is refused as a duplicate.
+        self.address = normalize.normalize_email(self.address)
+
 
 class Donor(models.Model):
     """A donor as known to one municipality: personal data serves only the city it was collected for."""

@@ -367,7 +367,7 @@ def wallboard_stats(
             "id",
             filter=Q(status=Call.Status.ABANDONED_QUEUE, queue_seconds__lt=SHORT_ABANDON_SECONDS),
         ),
-        # Rows from before 時間外切断 existed recorded an after-hours hang-up as an IVR abandon.
+        # after_hours=False: a call offered after hours is never an abandon (see 時間外切断).
         abandoned_ivr=Count("id", filter=Q(status=Call.Status.ABANDONED_IVR, after_hours=False)),
         after_hours_hangup=Count("id", filter=Q(status=Call.Status.AFTER_HOURS_HANGUP)),
         voicemail=Count("id", filter=Q(voicemail=True)),

@@ -3,6 +3,19 @@
 from django.db import migrations, models
 
 
+def after_hours_abandons_to_hangups(apps, schema_editor):
+    # Before 時間外切断 existed, a caller who hung up on the closed message was an IVR abandon.
+    Call = apps.get_model("telephony", "Call")
+    Call.objects.filter(
+        status="abandoned_ivr", after_hours=True, routed_at__isnull=True, voicemail=False
+    ).update(status="after_hours_hangup")
+
+
+def hangups_to_after_hours_abandons(apps, schema_editor):
+    Call = apps.get_model("telephony", "Call")
+    Call.objects.filter(status="after_hours_hangup").update(status="abandoned_ivr")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -15,4 +28,5 @@ class Migration(migrations.Migration):
             name='status',
             field=models.CharField(choices=[('offered', '着信'), ('ivr', '音声メニュー'), ('queued', '待ち呼'), ('ringing', '呼出中'), ('in_progress', '通話中'), ('voicemail', '留守番電話'), ('completed', '終了'), ('abandoned_ivr', '放棄（音声メニュー）'), ('abandoned_queue', '放棄（待ち呼）'), ('after_hours_hangup', '時間外切断'), ('no_answer', '不応答'), ('failed', '失敗')], default='offered', max_length=20, verbose_name='状態'),
         ),
+        migrations.RunPython(after_hours_abandons_to_hangups, hangups_to_after_hours_abandons),
     ]

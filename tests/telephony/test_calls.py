@@ -387,6 +387,26 @@ def test_after_hours_hang_up_without_a_message_is_not_an_abandon(
     assert stats["answered"] == 1 and stats["service_level"] == 100.0
 
 
+def test_after_hours_hang_ups_recorded_as_abandons_are_migrated(city_a):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("telephony.migrations.0003_call_after_hours_hangup")
+    at = tokyo(2025, 6, 10, 19, 30)
+    old = Call.objects.create(
+        municipality=city_a, offered_at=at, after_hours=True, status=Call.Status.ABANDONED_IVR
+    )
+    in_hours = Call.objects.create(
+        municipality=city_a, offered_at=at, status=Call.Status.ABANDONED_IVR
+    )
+    migration.after_hours_abandons_to_hangups(apps, None)
+    old.refresh_from_db()
+    in_hours.refresh_from_db()
+    assert old.status == Call.Status.AFTER_HOURS_HANGUP
+    assert in_hours.status == Call.Status.ABANDONED_IVR
+
+
 def test_after_hours_message_names_the_municipality_then_hours_then_special_hours(twilio, city_a):
     from tests.factories import MunicipalityPhoneNumberFactory
 

@@ -207,3 +207,14 @@ def test_inbound_addresses_stored_in_capitals_are_lower_cased_by_migration(city_
     # The lower-case twin already routes that mail: the other row is left as it was.
     assert (stored[twin.pk], stored[lower.pk]) == ("Furusato@B.example.jp", "furusato@b.example.jp")
     assert deliver(make_mail(to="inbox@example.lg.jp")).municipality == city_a
+
+
+def test_an_address_registered_again_in_other_case_is_refused_as_a_duplicate(city_a):
+    from django.core.exceptions import ValidationError
+
+    from crm.models import MunicipalityEmailAddress
+
+    MunicipalityEmailAddress.objects.create(municipality=city_a, address="inbox@example.lg.jp")
+    again = MunicipalityEmailAddress(municipality=city_a, address="INBOX@example.lg.jp")
+    with pytest.raises(ValidationError, match="address"):
+        again.full_clean()
