@@ -62,6 +62,9 @@ class MunicipalityPhoneNumber(models.Model):
 
 
 class MunicipalityEmailAddress(models.Model):
+    """An inbound address; stored as ``normalize.normalize_email`` gives it, which mail routing
+    and ``manage.py mail_mailbox`` also apply, so letter case never decides a match."""
+
     municipality = models.ForeignKey(
         Municipality, on_delete=models.CASCADE, related_name="email_addresses"
     )
@@ -74,6 +77,14 @@ class MunicipalityEmailAddress(models.Model):
 
     def __str__(self) -> str:
         return self.address
+
+    def save(self, *args, **kwargs):
+        self.address = normalize.normalize_email(self.address)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        # Before the uniqueness check, so a second spelling of an address is refused as a duplicate.
+        self.address = normalize.normalize_email(self.address)
 
 
 class Donor(models.Model):

@@ -19,6 +19,8 @@ from django.utils import timezone
 from telephony.models import CalendarException, PhoneSettings, WeeklyHours
 
 WEEKDAY_JA = "月火水木金土日"
+# How far ahead the closed message announces special hours (a year-end peak, a one-off closure).
+SPECIAL_HOURS_AHEAD_DAYS = 21
 
 
 @lru_cache(maxsize=64)
@@ -64,13 +66,19 @@ class BusinessCalendar:
         )
         return cls(weekly=weekly, exceptions=exceptions, open_on_holidays=bool(open_on_holidays))
 
-    def hours_on(self, day: datetime.date) -> DayHours:
+    def exception_on(self, day: datetime.date) -> CalendarException | None:
         # One-off ranges beat yearly ones, so a single year's change can refine a standing rule.
         for exc in sorted(self.exceptions, key=lambda e: e.every_year):
             if exc.covers(day):
-                if exc.closed:
-                    return DayHours(None, None, exc.label)
-                return DayHours(exc.opens, exc.closes, exc.label)
+                return exc
+        return None
+
+    def hours_on(self, day: datetime.date) -> DayHours:
+        exc = self.exception_on(day)
+        if exc is not None:
+            if exc.closed:
+                return DayHours(None, None, exc.label)
+            return DayHours(exc.opens, exc.closes, exc.label)
         holiday = national_holiday_name(day)
         if holiday and not self.open_on_holidays:
             return DayHours(None, None, holiday)
@@ -120,6 +128,49 @@ class BusinessCalendar:
             text += "（" + "、".join(excluded) + "を除く）"
         return text + "です。"
 
+    def special_periods(
+        self, start: datetime.date, *, days: int = SPECIAL_HOURS_AHEAD_DAYS
+    ) -> list[tuple[datetime.date, datetime.date, CalendarException]]:
+        """Exception periods that begin or run within ``days`` from ``start``: (first day, last
+        day, exception), the last day followed past the window so a peak is named whole."""
+        periods: list[tuple[datetime.date, datetime.date, CalendarException]] = []
+        day = start
+        while day <= start + datetime.timedelta(days=days):
+            exc = self.exception_on(day)
+            if exc is None:
+                day += datetime.timedelta(days=1)
+                continue
+            last = day
+            # A range is at most a year long; the bound stops a rule covering every day.
+            while last - day < datetime.timedelta(days=366):
+                following = last + datetime.timedelta(days=1)
+                if self.exception_on(following) is not exc:
+                    break
+                last = following
+            periods.append((day, last, exc))
+            day = last + datetime.timedelta(days=1)
+        return periods
+
+    def special_hours_notice(self, at: datetime.datetime) -> str:
+        """Upcoming days that differ from the weekly rule, as read aloud after the hours.
+
+        Yearly closures are already named in ``summary`` (…を除く) and are not repeated.
+        """
+        sentences = []
+        for first, last, exc in self.special_periods(timezone.localtime(at).date()):
+            span = _md(first) if first == last else f"{_md(first)}から{_md(last)}まで"
+            if not exc.closed:
+                sentences.append(
+                    f"{span}は{ja_time(exc.opens)}から{ja_time(exc.closes)}まで受付いたします。"
+                )
+            elif not exc.every_year:
+                sentences.append(f"{span}は休業いたします。")
+        return "".join(sentences)
+
+
+def _md(day: datetime.date) -> str:
+    return f"{day.month}月{day.day}日"
+
 
 def _weekdays_ja(weekdays: list[int]) -> str:
     if weekdays == list(range(7)):
@@ -143,11 +194,17 @@ def ja_day(day: datetime.date) -> str:
     return f"{day.month}月{day.day}日({WEEKDAY_JA[day.weekday()]})"
 
 
-def closed_message(calendar: BusinessCalendar, at: datetime.datetime) -> str:
-    text = "本日の受付は終了しております。" if _opened_today(calendar, at) else ""
-    if not text:
-        text = "ただいま受付時間外です。"
+def closed_message(calendar: BusinessCalendar, at: datetime.datetime, *, greeting: str = "") -> str:
+    """What a caller hears out of hours (the voicemail prompt follows): who they reached, that
+    we are closed, the hours and any special hours coming up, and when we open next."""
+    text = greeting
+    text += (
+        "本日の受付は終了しております。"
+        if _opened_today(calendar, at)
+        else "ただいま受付時間外です。"
+    )
     text += calendar.summary()
+    text += calendar.special_hours_notice(at)
     opening = calendar.next_opening(at)
     if opening is not None:
         local = timezone.localtime(opening)

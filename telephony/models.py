@@ -195,6 +195,8 @@ class Call(models.Model):
         COMPLETED = "completed", "終了"
         ABANDONED_IVR = "abandoned_ivr", "放棄（音声メニュー）"
         ABANDONED_QUEUE = "abandoned_queue", "放棄（待ち呼）"
+        # Hung up on the closed message without leaving one: not an abandon, nobody could answer.
+        AFTER_HOURS_HANGUP = "after_hours_hangup", "時間外切断"
         NO_ANSWER = "no_answer", "不応答"
         FAILED = "failed", "失敗"
 
@@ -203,6 +205,7 @@ class Call(models.Model):
         Status.COMPLETED,
         Status.ABANDONED_IVR,
         Status.ABANDONED_QUEUE,
+        Status.AFTER_HOURS_HANGUP,
         Status.NO_ANSWER,
         Status.FAILED,
     )
@@ -214,7 +217,7 @@ class Call(models.Model):
     direction = models.CharField(
         "方向", max_length=10, choices=Direction.choices, default=Direction.INBOUND
     )
-    status = models.CharField("状態", max_length=16, choices=Status.choices, default=Status.OFFERED)
+    status = models.CharField("状態", max_length=20, choices=Status.choices, default=Status.OFFERED)
     from_raw = models.CharField("発信者番号（受信値）", max_length=40, blank=True)
     from_e164 = models.CharField("発信者番号", max_length=16, blank=True)
     to_e164 = models.CharField("着信番号", max_length=16, blank=True)

@@ -367,7 +367,9 @@ def wallboard_stats(
             "id",
             filter=Q(status=Call.Status.ABANDONED_QUEUE, queue_seconds__lt=SHORT_ABANDON_SECONDS),
         ),
+        # after_hours=False: a call offered after hours is never an abandon (see 時間外切断).
         abandoned_ivr=Count("id", filter=Q(status=Call.Status.ABANDONED_IVR, after_hours=False)),
+        after_hours_hangup=Count("id", filter=Q(status=Call.Status.AFTER_HOURS_HANGUP)),
         voicemail=Count("id", filter=Q(voicemail=True)),
         after_hours=Count("id", filter=Q(after_hours=True)),
     )
@@ -388,6 +390,7 @@ def wallboard_stats(
         "abandoned_short": today["abandoned_short"],
         "voicemail": today["voicemail"],
         "after_hours": today["after_hours"],
+        "after_hours_hangup": today["after_hours_hangup"],
         "service_level": service_level,
         "service_level_seconds": SERVICE_LEVEL_SECONDS,
         "agents": agents,

@@ -102,6 +102,16 @@ def twilio_time(raw: str | None, default: datetime.datetime | None = None) -> da
     return default or timezone.now()
 
 
+def twilio_seconds(payload: Any, key: str) -> int | None:
+    """A duration Twilio measured (``CallDuration``, ``DialCallDuration``, ``QueueTime``), if sent.
+
+    Preferred over our clock: a callback may arrive late or be retried, and then the time it
+    reaches us says nothing about how long the caller talked or waited.
+    """
+    value = str(payload.get(key) or "").strip() if hasattr(payload, "get") else ""
+    return int(value) if value.isdigit() else None
+
+
 # --- Inbound: greeting, hours, menu ---------------------------------------------------------
 
 
@@ -139,7 +149,8 @@ def inbound_call_receive(
         # Twilio retried the request (or sent it twice at once): answer as for the first one.
         call = Call.objects.get(call_sid=call_sid)
     if call.after_hours:
-        return Next("closed", call, message=closed_message(rules.calendar, call.offered_at))
+        message = closed_message(rules.calendar, call.offered_at, greeting=rules.greeting)
+        return Next("closed", call, message=message)
     # No wallboard push here: the greeting is playing; the next step (queue, ring) pushes.
     return Next("menu", call, message=rules.greeting, settings=rules.settings)
 
@@ -301,7 +312,11 @@ def queue_exit(*, call: Call, result: str, payload: Any) -> Next:
     """The caller left the queue: hung up (abandoned), or left to be connected / leave a message."""
     _event_once(call, f"queue:exit:{result}", at=timezone.now(), payload=payload)
     if result == "hangup":
-        _call_end(call, ended_at=timezone.now(), twilio_status="completed")
+        queue_time = twilio_seconds(payload, "QueueTime")
+        ended_at = timezone.now()
+        if queue_time is not None and call.routed_at:
+            ended_at = call.routed_at + datetime.timedelta(seconds=queue_time)
+        _call_end(call, ended_at=ended_at, twilio_status="completed", queue_time=queue_time)
         return Next("hangup", call)
     if result in ("leave", "redirected"):
         return _route(call, _settings_for(call.municipality_id), announce=True)
@@ -379,6 +394,11 @@ def dial_finished(*, call: Call, dial_status: str, payload: Any) -> Next:
     first_time = _event_once(
         call, f"dial:{rings}:{dial_status}", at=timezone.now(), payload=payload
     )
+    talked = twilio_seconds(payload, "DialCallDuration")
+    if dial_status == "completed" and talked is not None and call.talk_seconds != talked:
+        # Twilio's own measure of the conversation; wins over one derived from our clock.
+        call.talk_seconds = talked
+        Call.objects.filter(pk=call.pk).update(talk_seconds=talked)
     if dial_status == "completed" or call.answered_at or call.is_ended:
         return Next("hangup", call)
     if call.direction == Call.Direction.OUTBOUND:
@@ -455,7 +475,12 @@ def call_status_receive(
         call.last_sequence = sequence
         call.save(update_fields=["last_sequence"])
     if twilio_status in TERMINAL_TWILIO_STATUSES:
-        _call_end(call, ended_at=at, twilio_status=twilio_status)
+        _call_end(
+            call,
+            ended_at=at,
+            twilio_status=twilio_status,
+            call_duration=twilio_seconds(payload, "CallDuration"),
+        )
     elif twilio_status == "in-progress" and call.direction == Call.Direction.OUTBOUND:
         # The agent picked up their leg of a call-back.
         if call.placed_by_id:
@@ -464,20 +489,49 @@ def call_status_receive(
             )
 
 
-def _call_end(call: Call, *, ended_at: datetime.datetime, twilio_status: str) -> None:
+def _seconds_between(start: datetime.datetime, end: datetime.datetime) -> int:
+    return max(0, int((end - start).total_seconds()))
+
+
+def _call_end(
+    call: Call,
+    *,
+    ended_at: datetime.datetime,
+    twilio_status: str,
+    call_duration: int | None = None,
+    queue_time: int | None = None,
+) -> None:
+    """``call_duration`` and ``queue_time`` are Twilio's figures when it sent them."""
     if call.ended_at:
         return
     call.ended_at = ended_at
+    # An inbound call is answered by our first TwiML at offered_at, so Twilio's CallDuration
+    # runs from there; answered_at and routed_at were taken from webhooks we answered live.
+    measured = call_duration if call.direction == Call.Direction.INBOUND else None
     if call.voicemail:
         call.status = Call.Status.VOICEMAIL
     elif call.answered_at:
         call.status = Call.Status.COMPLETED
-        call.talk_seconds = max(0, int((ended_at - call.answered_at).total_seconds()))
+        if call.talk_seconds is None:  # not already given by Twilio (DialCallDuration)
+            call.talk_seconds = (
+                max(0, measured - _seconds_between(call.offered_at, call.answered_at))
+                if measured is not None
+                else _seconds_between(call.answered_at, ended_at)
+            )
     elif call.direction == Call.Direction.OUTBOUND:
         call.status = Call.Status.FAILED if twilio_status == "failed" else Call.Status.NO_ANSWER
+    elif call.after_hours and not call.routed_at:
+        call.status = Call.Status.AFTER_HOURS_HANGUP
     elif call.routed_at:
         call.status = Call.Status.ABANDONED_QUEUE
-        call.queue_seconds = max(0, int((ended_at - call.routed_at).total_seconds()))
+        if queue_time is not None:
+            call.queue_seconds = queue_time
+        elif measured is not None:
+            call.queue_seconds = max(
+                0, measured - _seconds_between(call.offered_at, call.routed_at)
+            )
+        else:
+            call.queue_seconds = _seconds_between(call.routed_at, ended_at)
     else:
         call.status = Call.Status.ABANDONED_IVR
     call.save(update_fields=["ended_at", "status", "talk_seconds", "queue_seconds"])

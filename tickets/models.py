@@ -115,6 +115,9 @@ class Inquiry(models.Model):
     requester_type = models.CharField(
         "問合せ者", max_length=20, choices=RequesterType.choices, default=RequesterType.DONOR
     )
+    # The name the requester gave (a mail's From display name); the address is helpdesk's
+    # Ticket.submitter_email.
+    requester_name = models.CharField("問合せ者名", max_length=200, blank=True, default="")
     category = models.ForeignKey(
         Category,
         null=True,
@@ -207,6 +210,14 @@ class Inquiry(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def requester_display(self) -> str:
+        """髙﨑 花子 <hanako@example.jp>, or whichever of the two is known."""
+        address = self.ticket.submitter_email or ""
+        if self.requester_name and address:
+            return f"{self.requester_name} <{address}>"
+        return self.requester_name or address
 
     @property
     def is_escalation_severity(self) -> bool:

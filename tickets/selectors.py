@@ -257,7 +257,7 @@ def _ticket_hits(user: User, ids: list[int], why: str) -> list[SearchHit]:
                 for x in (
                     i.get_status_display(),
                     i.category.name if i.category else "",
-                    f"{i.donor.name} 様" if i.donor else "",
+                    f"{i.donor.name} 様" if i.donor else i.requester_display,
                 )
                 if x
             ),

@@ -84,6 +84,7 @@ class InquirySerializer(serializers.ModelSerializer):
             "municipality_name",
             "channel",
             "requester_type",
+            "requester_name",
             "category",
             "category_name",
             "severity",
@@ -143,6 +144,9 @@ class InquiryCreateSerializer(serializers.Serializer):
     )
     provider = ScopedPrimaryKeyRelatedField(queryset=Provider.objects.all(), required=False)
     submitter_email = serializers.EmailField(required=False, default="")
+    requester_name = serializers.CharField(
+        max_length=200, required=False, default="", allow_blank=True
+    )
 
 
 class BodySerializer(serializers.Serializer):

@@ -121,6 +121,7 @@ class NewInquiry:
     shipments: Sequence[Shipment] = ()
     provider: Provider | None = None
     submitter_email: str = ""
+    requester_name: str = ""
     assigned_to: User | None = None
 
 
@@ -166,6 +167,7 @@ def inquiries_open(
             municipality=municipality,
             channel=item.channel,
             requester_type=item.requester_type,
+            requester_name=item.requester_name.strip()[:200],
             category=category,
             severity=severity,
             status=Status.OPEN,
@@ -174,7 +176,10 @@ def inquiries_open(
             last_activity_at=now,
             donor=item.donor,
             provider=item.provider,
-            search_text=normalize_for_search(f"{item.title}\n{item.description}"),
+            # The requester's name too, so searching for it finds the ticket.
+            search_text=normalize_for_search(
+                "\n".join(x for x in (item.title, item.description, item.requester_name) if x)
+            ),
         )
         for ticket, (item, severity, category) in zip(tickets, checked, strict=True)
     )

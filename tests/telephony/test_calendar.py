@@ -98,3 +98,35 @@ def test_closed_message_names_the_hours_and_the_next_opening(calendar_for):
     early = closed_message(cal, tokyo(2025, 6, 16, 7, 0))
     assert early.startswith("ただいま受付時間外です。")
     assert early.endswith("次の受付開始は、6月16日(月)午前9時です。")
+
+
+def test_closed_message_announces_special_hours_coming_up(calendar_for):
+    # 藤沢市: the year-end peak (12月29日〜1月3日, 9:00–20:00) is named while it is near.
+    cal = calendar_for("weekdays_with_year_end_peak")
+    peak = "12月29日から1月3日までは午前9時から午後8時まで受付いたします。"
+    friday_before = closed_message(cal, tokyo(2025, 12, 19, 18, 0))
+    assert peak in friday_before
+    hours = friday_before.index("受付時間は、")
+    assert hours < friday_before.index(peak) < friday_before.index("次の受付開始は、12月22日")
+    # During the peak, what is left of it.
+    assert "1月1日から1月3日までは午前9時から午後8時まで" in closed_message(
+        cal, tokyo(2026, 1, 1, 21, 0)
+    )
+    # Weeks away, or over: not mentioned.
+    assert "午後8時" not in closed_message(cal, tokyo(2025, 11, 14, 18, 0))
+    assert "午後8時" not in closed_message(cal, tokyo(2026, 1, 5, 18, 0))
+
+
+def test_closed_message_announces_a_one_off_closure_but_not_yearly_ones_twice(calendar_for):
+    cal = calendar_for("every_day_except_new_year")
+    CalendarException.objects.create(
+        municipality_id=cal.exceptions[0].municipality_id,
+        label="システム停止",
+        start_date=datetime.date(2025, 12, 30),
+        end_date=datetime.date(2025, 12, 30),
+        closed=True,
+    )
+    cal = BusinessCalendar.for_municipality(cal.exceptions[0].municipality_id)
+    message = closed_message(cal, tokyo(2025, 12, 26, 18, 0))
+    assert "12月30日は休業いたします。" in message
+    assert message.count("1月1日から1月3日") == 1  # already in the summary's exclusions

@@ -227,7 +227,54 @@ def test_caller_hangs_up_in_the_queue(twilio, line_a, open_hours):
     assert root.find("Hangup") is not None
     record = Call.objects.get(call_sid=call.sid)
     assert record.status == Call.Status.ABANDONED_QUEUE
-    assert record.queue_seconds >= 55
+    assert record.queue_seconds == 30  # Twilio's QueueTime
+
+
+def test_durations_are_twilios_even_when_its_callbacks_arrive_late(
+    twilio, line_a, agent_a, resolved
+):
+    make_available(agent_a)
+    with time_machine.travel(tokyo(2025, 6, 10, 10, 0, 0), tick=False) as clock:
+        talked = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+        talked.dial_in()
+        clock.move_to(tokyo(2025, 6, 10, 10, 0, 5))
+        talked.press("1")
+        talked.agent_answers(talked.dial_targets()[0])
+        # The dial's action and the status callback reach us 40 minutes after the call ended.
+        clock.move_to(tokyo(2025, 6, 10, 10, 42))
+        talked.dial_ends("completed", duration=95)
+        talked.hang_up(duration=100)
+        services.call_wrap_up(
+            actor=agent_a, call=Call.objects.get(call_sid=talked.sid), disposition=resolved
+        )
+
+        clock.move_to(tokyo(2025, 6, 10, 11, 0, 0))
+        no_dial_action = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+        no_dial_action.dial_in()
+        clock.move_to(tokyo(2025, 6, 10, 11, 0, 5))
+        no_dial_action.press("1")
+        no_dial_action.agent_answers(no_dial_action.dial_targets()[0])
+        clock.move_to(tokyo(2025, 6, 10, 11, 30))
+        no_dial_action.hang_up(duration=65)  # 5 s of menu, then 60 s of talk
+
+        clock.move_to(tokyo(2025, 6, 10, 12, 0, 0))
+        waited = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+        waited.dial_in()
+        waited.press("1")  # the agent is in wrap-up: the caller queues
+        clock.move_to(tokyo(2025, 6, 10, 12, 25))
+        waited.root = twilio.twiml(
+            waited.root.find("Enqueue").get("action"),
+            waited.params(CallStatus="in-progress", QueueResult="hangup", QueueTime="42"),
+        )
+        waited.hang_up(duration=50)
+
+    talked_record = Call.objects.get(call_sid=talked.sid)
+    assert talked_record.status == Call.Status.COMPLETED
+    assert talked_record.talk_seconds == 95  # DialCallDuration
+    assert Call.objects.get(call_sid=no_dial_action.sid).talk_seconds == 60
+    waited_record = Call.objects.get(call_sid=waited.sid)
+    assert waited_record.status == Call.Status.ABANDONED_QUEUE
+    assert waited_record.queue_seconds == 42  # QueueTime
 
 
 def test_queued_caller_is_connected_when_an_agent_becomes_free(twilio, line_a, agent_a, open_hours):
@@ -312,6 +359,76 @@ def test_after_hours_voicemail_becomes_a_ticket_for_the_matched_donor(
     assert inquiry.donor == donor
     assert f"/telephony/calls/{record.pk}/recording/" in inquiry.ticket.description
     assert Inquiry.objects.count() == 1
+
+
+def test_after_hours_hang_up_without_a_message_is_not_an_abandon(
+    twilio, line_a, city_a, agent_a, open_hours
+):
+    from telephony.selectors import wallboard_stats
+
+    make_available(agent_a)
+    answered = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+    answered.dial_in()
+    answered.press("1")
+    answered.agent_answers(answered.dial_targets()[0])
+    answered.dial_ends("completed", duration=40)
+    answered.hang_up()
+    with time_machine.travel(tokyo(2025, 6, 10, 19, 30), tick=False):
+        call = PhoneCall(twilio, from_=CALLER, to=line_a.e164)
+        assert call.dial_in().find("Record") is not None
+        call.hang_up(duration=9)  # heard the closed message, left nothing
+        stats = wallboard_stats([city_a.pk])
+    record = Call.objects.get(call_sid=call.sid)
+    assert record.status == Call.Status.AFTER_HOURS_HANGUP
+    assert record.get_status_display() == "時間外切断"
+    assert record.is_ended
+    assert stats["abandoned"] == stats["abandoned_ivr"] == stats["abandoned_queue"] == 0
+    assert stats["after_hours"] == stats["after_hours_hangup"] == 1
+    assert stats["answered"] == 1 and stats["service_level"] == 100.0
+
+
+def test_after_hours_hang_ups_recorded_as_abandons_are_migrated(city_a):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("telephony.migrations.0003_call_after_hours_hangup")
+    at = tokyo(2025, 6, 10, 19, 30)
+    old = Call.objects.create(
+        municipality=city_a, offered_at=at, after_hours=True, status=Call.Status.ABANDONED_IVR
+    )
+    in_hours = Call.objects.create(
+        municipality=city_a, offered_at=at, status=Call.Status.ABANDONED_IVR
+    )
+    migration.after_hours_abandons_to_hangups(apps, None)
+    old.refresh_from_db()
+    in_hours.refresh_from_db()
+    assert old.status == Call.Status.AFTER_HOURS_HANGUP
+    assert in_hours.status == Call.Status.ABANDONED_IVR
+
+
+def test_after_hours_message_names_the_municipality_then_hours_then_special_hours(twilio, city_a):
+    from tests.factories import MunicipalityPhoneNumberFactory
+
+    line = MunicipalityPhoneNumberFactory(municipality=city_a, e164="+81466000009")
+    services.business_calendar_apply_preset(
+        municipality=city_a, preset="weekdays_with_year_end_peak"
+    )
+    with time_machine.travel(tokyo(2025, 12, 26, 18, 30), tick=False):  # Friday evening
+        root = PhoneCall(twilio, from_=CALLER, to=line.e164).dial_in()
+    text = says(root)
+    assert text.startswith(f"お電話ありがとうございます。{city_a.answer_name}")
+    order = [
+        city_a.answer_name,
+        "本日の受付は終了しております。",
+        "受付時間は、平日（月曜日から金曜日）午前9時から午後5時まで",
+        "12月29日から1月3日までは午前9時から午後8時まで受付いたします。",
+        "次の受付開始は、12月29日(月)午前9時です。",
+        "発信音の後に",
+    ]
+    positions = [text.index(part) for part in order]
+    assert positions == sorted(positions)
+    assert root.find("Record") is not None
 
 
 def test_call_on_a_national_holiday_goes_to_voicemail_where_closed(twilio, city_a, city_b):

@@ -103,6 +103,9 @@ def decode_iso2022jp(data: bytes) -> str:
     i = 0
     n = len(data)
     shifted = False  # SO/SI half-width katakana (CP50222 style)
+    # JIS X 0213 plane 1 (ESC $ ( O / Q) or plane 2 (ESC $ ( P): the pair means another character
+    # in each, so the escape is kept to decode with.
+    jis2004_escape = b"\x1b$(Q"
 
     def flush() -> None:
         if buf:
@@ -125,6 +128,7 @@ def decode_iso2022jp(data: bytes) -> str:
                     mode = "jis0212"
                 else:
                     mode = "jis2004"
+                    jis2004_escape = b"\x1b$(P" if seq == b"$(P" else b"\x1b$(Q"
                 i = m.end()
                 continue
             buf.append(b)
@@ -160,7 +164,7 @@ def decode_iso2022jp(data: bytes) -> str:
                 _jis_pair_to_sjis(b, data[i + 1], buf)
             else:
                 flush()
-                esc = b"\x1b$(D" if mode == "jis0212" else b"\x1b$(Q"
+                esc = b"\x1b$(D" if mode == "jis0212" else jis2004_escape
                 codec = "iso2022_jp_2" if mode == "jis0212" else "iso2022_jp_2004"
                 parts.append((esc + data[i : i + 2] + b"\x1b(B").decode(codec, errors="replace"))
             i += 2

@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from crm import normalize
 from crm.access import require_write, visible_municipality_ids
 from crm.models import Donor, Municipality, MunicipalityEmailAddress, User
 from donations_sync.models import Donation, Shipment
@@ -56,7 +57,8 @@ class Quarantine(Exception):
 
 
 def _base_address(address: str) -> str:
-    local, _, domain = address.lower().partition("@")
+    # The same normalisation the inbound addresses are stored with (MunicipalityEmailAddress).
+    local, _, domain = normalize.normalize_email(address).partition("@")
     return f"{local.split('+', 1)[0]}@{domain}"
 
 
@@ -82,7 +84,7 @@ def _addresses(bases: tuple[str, ...]) -> list[MunicipalityEmailAddress]:
     rows = MunicipalityEmailAddress.objects.filter(address__in=bases).select_related(
         "municipality", "mailbox"
     )
-    found = {a.address.lower(): a for a in rows}
+    found = {a.address: a for a in rows}
     return [found[b] for b in bases if b in found]
 
 
@@ -432,6 +434,7 @@ def _open_inquiries(
                 donations=[donations[i] for i in links.donation_ids],
                 shipments=[shipments[i] for i in links.shipment_ids],
                 submitter_email=mail.from_address,
+                requester_name=mail.from_name,
             )
         )
     inquiries = ticket_services.inquiries_open(actor=None, municipality=municipality, new=new)
@@ -989,7 +992,7 @@ def outbound_retry(*, actor: User, out: OutboundMessage) -> None:
 @transaction.atomic
 def mailbox_configure(*, address: str, **fields) -> Mailbox:
     """Create or update the fetch/send settings of one registered inbound address."""
-    inbound = MunicipalityEmailAddress.objects.get(address__iexact=address)
+    inbound = MunicipalityEmailAddress.objects.get(address=normalize.normalize_email(address))
     box = Mailbox.objects.filter(address=inbound).first() or Mailbox(
         address=inbound, municipality_id=inbound.municipality_id
     )

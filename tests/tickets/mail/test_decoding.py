@@ -62,3 +62,8 @@ def test_raw_iso2022jp_escape_sequences_in_a_header_are_decoded():
     # Old mailers put ISO-2022-JP in headers without RFC 2047 encoded words.
     raw = b"From: a@example.jp\r\nSubject: \x1b$BJVNiIJ\x1b(B-\x1b$B-!\x1b(B\r\n\r\nbody\r\n"
     assert decoding.parse(raw).subject == "返礼品-①"
+
+
+def test_jis_x_0213_plane_2_characters_are_not_read_as_plane_1():
+    # ESC $ ( P selects plane 2: the same byte pair there is another character than in plane 1.
+    assert charsets.decode_iso2022jp("𩸽と鷗".encode("iso2022_jp_2004")) == "𩸽と鷗"

@@ -166,3 +166,55 @@ def test_broken_mail_is_kept_and_never_crashes_intake(mailbox_a, raw):
     message = deliver(raw, recipient=ADDRESS_A)
     assert message.status in (InboundMessage.Status.PROCESSED, InboundMessage.Status.QUARANTINED)
     assert bytes(message.raw) == raw
+
+
+def test_an_inbound_address_registered_in_capitals_receives_its_mail(city_a, monkeypatch):
+    from crm.models import MunicipalityEmailAddress
+
+    registered = MunicipalityEmailAddress.objects.create(
+        municipality=city_a, address="INBOX@Example.LG.JP"
+    )
+    assert registered.address == "inbox@example.lg.jp"
+    by_header = deliver(make_mail(to="Inbox+ref@example.lg.jp"))
+    by_envelope = deliver(make_mail(subject="別件"), recipient="INBOX@EXAMPLE.LG.JP")
+    for message in (by_header, by_envelope):
+        assert message.status == InboundMessage.Status.PROCESSED, message.reason
+        assert message.municipality == city_a
+    # The management command finds the same address however it is typed.
+    call_command("mail_mailbox", "Inbox@example.lg.jp", "--protocol", "imap", stdout=io.StringIO())
+    assert registered.mailbox.protocol == "imap"
+
+
+def test_inbound_addresses_stored_in_capitals_are_lower_cased_by_migration(city_a, city_b):
+    import importlib
+
+    from django.apps import apps
+
+    from crm.models import MunicipalityEmailAddress
+
+    migration = importlib.import_module("crm.migrations.0005_inbound_addresses_lower_case")
+    # Rows as older code stored them (bulk_create skips the normalising save()).
+    upper, twin, lower = MunicipalityEmailAddress.objects.bulk_create(
+        [
+            MunicipalityEmailAddress(municipality=city_a, address="INBOX@Example.LG.JP"),
+            MunicipalityEmailAddress(municipality=city_b, address="Furusato@B.example.jp"),
+            MunicipalityEmailAddress(municipality=city_b, address="furusato@b.example.jp"),
+        ]
+    )
+    migration.lower_case_inbound_addresses(apps, None)
+    stored = dict(MunicipalityEmailAddress.objects.values_list("pk", "address"))
+    assert stored[upper.pk] == "inbox@example.lg.jp"
+    # The lower-case twin already routes that mail: the other row is left as it was.
+    assert (stored[twin.pk], stored[lower.pk]) == ("Furusato@B.example.jp", "furusato@b.example.jp")
+    assert deliver(make_mail(to="inbox@example.lg.jp")).municipality == city_a
+
+
+def test_an_address_registered_again_in_other_case_is_refused_as_a_duplicate(city_a):
+    from django.core.exceptions import ValidationError
+
+    from crm.models import MunicipalityEmailAddress
+
+    MunicipalityEmailAddress.objects.create(municipality=city_a, address="inbox@example.lg.jp")
+    again = MunicipalityEmailAddress(municipality=city_a, address="INBOX@example.lg.jp")
+    with pytest.raises(ValidationError, match="address"):
+        again.full_clean()
