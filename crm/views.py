@@ -46,7 +46,8 @@ def login_locked_out(
     request: HttpRequest, original_response: HttpResponse | None, credentials: dict | None
 ) -> HttpResponse:
     """AXES_LOCKOUT_CALLABLE: the log-in page again, saying why the log-in was refused."""
-    form = AuthenticationForm(request, initial={"username": (credentials or {}).get("username")})
+    # The posted name, not ``credentials``: axes' ASGI path passes its arguments shifted.
+    form = AuthenticationForm(request, initial={"username": request.POST.get("username", "")})
     context = {
         "form": form,
         "next": request.POST.get("next", ""),
