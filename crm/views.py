@@ -28,7 +28,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from crm import enrolment, lockout, services
 from crm.audit import audit_record
-from crm.models import AuditLog, Municipality, User
+from crm.models import AuditLog, EnrolmentLink, Municipality, User
 
 LOCKED_OUT_MESSAGE = (
     "ログインの失敗が続いたため、このアカウントまたは接続元からのログインを一時的に停止しています。"
@@ -128,7 +128,11 @@ def two_factor_enrol(request: HttpRequest, token: str) -> HttpResponse:
     device = services.enrolment_device(link=link)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid() and _check_code(request, form, device):
-        device = services.enrolment_complete(link=link, request=request)
+        try:
+            device = services.enrolment_complete(link=link, request=request)
+        except EnrolmentLink.DoesNotExist:  # used, replaced or expired meanwhile
+            context = {"invalid_link": True, "needs_link": NEEDS_LINK_MESSAGE}
+            return render(request, "crm/two_factor.html", context, status=404)
         otp_login(request, device)
         messages.success(request, "二要素認証を登録しました。")
         return redirect("home")
