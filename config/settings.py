@@ -1,25 +1,46 @@
 """One settings module, driven by environment variables (see the README's configuration table)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-# Production mode turns on secure cookies and HSTS and refuses to start with a default secret.
+# Production mode turns on secure cookies and HSTS and refuses to start without its own secrets.
 PRODUCTION = env.bool("PRODUCTION", default=False)
+# Debug pages, and the published development secrets: only for the demo and local development.
 DEBUG = env.bool("DEBUG", default=False)
+if PRODUCTION and DEBUG:
+    raise environ.ImproperlyConfigured("DEBUG must be off in production mode")
 
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET)
-# Fernet keys for secrets kept in the database (crm.secrets), newest first; unset: derived from
-# SECRET_KEY. Generate one with: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
+# The development secret is published in this file: anyone could forge sessions and password
+# reset tokens with it, so it is accepted only when the demo/debug mode is explicitly on.
+if not SECRET_KEY or (SECRET_KEY == _DEV_SECRET and (PRODUCTION or not DEBUG)):
+    raise environ.ImproperlyConfigured(
+        "SECRET_KEY must be set (DEBUG=true allows the development value for the demo)"
+    )
+# Fernet keys for secrets kept in the database (crm.secrets), newest first. Required in
+# production mode; elsewhere, unset means one derived from SECRET_KEY. Generate one with:
+# python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
-if PRODUCTION and SECRET_KEY == _DEV_SECRET:
-    raise environ.ImproperlyConfigured("SECRET_KEY must be set in production mode")
+if PRODUCTION and not FIELD_ENCRYPTION_KEYS:
+    # A key derived from SECRET_KEY would put the mailbox passwords and the session signing
+    # key in one secret: whoever learns one learns both.
+    raise environ.ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must be set in production mode")
+for _key in FIELD_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError as _exc:
+        raise environ.ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS holds a value that is not a Fernet key"
+        ) from _exc
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -40,6 +61,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "axes",
     "helpdesk",
     "crm",
     "donations_sync",
@@ -63,6 +85,8 @@ MIDDLEWARE = [
     "crm.middleware.IdleTimeoutMiddleware",
     "crm.middleware.RequireTwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a refused log-in into our lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -102,6 +126,11 @@ AUTH_USER_MODEL = "crm.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes refuses log-ins first; ModelBackend then checks the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -118,6 +147,30 @@ AUTH_PASSWORD_VALIDATORS = [
 TWO_FACTOR_REQUIRED = env.bool("TWO_FACTOR_REQUIRED", default=True)
 OTP_TOTP_ISSUER = "ふるさと納税コールセンター"
 SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=30)
+# Enrolment links (issued on /staff/ or by manage.py issue_enrolment_link) expire after this.
+TWO_FACTOR_ENROLMENT_LINK_HOURS = env.int("TWO_FACTOR_ENROLMENT_LINK_HOURS", default=72)
+
+# --- Log-in throttling (django-axes): after LOGIN_FAILURE_LIMIT failures within
+# LOGIN_LOCKOUT_MINUTES of each other, an account, or a client address (whatever usernames it
+# tries), is refused for LOGIN_LOCKOUT_MINUTES; an operator admin can unlock it on /staff/.
+# The client address is REMOTE_ADDR: behind a proxy, let the ASGI server take it from the
+# proxy's header (uvicorn: FORWARDED_ALLOW_IPS; daphne: --proxy-headers), or every client
+# would share the proxy's address and one attacker would lock everyone out. ---
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=30)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+# Attempts while locked are refused without extending the lock (nor counted).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success does not wipe the count: it would also wipe the address's failures on other accounts.
+AXES_RESET_ON_SUCCESS = False
+AXES_USERNAME_CALLABLE = "crm.lockout.attempted_username"
+AXES_CLIENT_IP_CALLABLE = "crm.audit.client_ip"
+AXES_LOCKOUT_CALLABLE = "crm.views.login_locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # successful log-ins are in crm.AuditLog
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "ja"
 TIME_ZONE = "Asia/Tokyo"
@@ -219,16 +272,28 @@ LOGGING = {
 _DEV_TWILIO_TOKEN = "dev-only-twilio-auth-token"  # noqa: S105
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="AC00000000000000000000000000000000")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default=_DEV_TWILIO_TOKEN)
-if PRODUCTION and TWILIO_AUTH_TOKEN == _DEV_TWILIO_TOKEN:
-    raise environ.ImproperlyConfigured("TWILIO_AUTH_TOKEN must be set in production mode")
+# With the published development token anyone could sign webhooks (fake calls, recordings).
+if not TWILIO_AUTH_TOKEN or (TWILIO_AUTH_TOKEN == _DEV_TWILIO_TOKEN and (PRODUCTION or not DEBUG)):
+    raise environ.ImproperlyConfigured(
+        "TWILIO_AUTH_TOKEN must be set (DEBUG=true allows the development value for the demo)"
+    )
 TWILIO_PUBLIC_BASE_URL = env.str("TWILIO_PUBLIC_BASE_URL", default="http://localhost:8000")
 TWILIO_API_KEY_SID = env.str("TWILIO_API_KEY_SID", default="")
 TWILIO_API_KEY_SECRET = env.str("TWILIO_API_KEY_SECRET", default="")
 TWILIO_TWIML_APP_SID = env.str("TWILIO_TWIML_APP_SID", default="")
 TWILIO_HTTP_CLIENT = env.str("TWILIO_HTTP_CLIENT", default="")  # dotted path of an HttpClient
+# Twilio's REST API (recordings are fetched from it); tests point it at a local fake.
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com")
 TELEPHONY_SAY_VOICE = env.str("TELEPHONY_SAY_VOICE", default="Polly.Mizuki")
 TELEPHONY_RING_GROUP_SIZE = env.int("TELEPHONY_RING_GROUP_SIZE", default=5)
 TELEPHONY_VOICEMAIL_MAX_SECONDS = env.int("TELEPHONY_VOICEMAIL_MAX_SECONDS", default=120)
+# An agent whose last websocket closed is set offline only after this many seconds, so a page
+# reload does not drop them from the ring group.
+TELEPHONY_DISCONNECT_GRACE_SECONDS = env.float("TELEPHONY_DISCONNECT_GRACE_SECONDS", default=10.0)
+# How long a process trusts its cached line rules before checking the shared version again.
+TELEPHONY_LINE_RULES_RECHECK_SECONDS = env.float(
+    "TELEPHONY_LINE_RULES_RECHECK_SECONDS", default=1.0
+)
 # Where the page loads the Twilio Voice JS SDK (twilio.min.js of @twilio/voice-sdk) for the
 # browser softphone; with TWILIO_TWIML_APP_SID unset or this empty, agents answer by phone.
 TELEPHONY_VOICE_SDK_URL = env.str("TELEPHONY_VOICE_SDK_URL", default="")

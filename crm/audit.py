@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from crm.models import AuditLog
+from crm.models import AuditLog, User
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
@@ -49,4 +50,21 @@ def _on_login_failed(sender, credentials, request=None, **kwargs):
         action=AuditLog.Action.LOGIN_FAILED,
         request=request,
         username=str(credentials.get("username", ""))[:150],
+    )
+
+
+@receiver(user_locked_out)
+def _on_locked_out(sender, request, username=None, ip_address=None, **kwargs):
+    # Axes also sends this for each attempt refused while the lock holds; only the attempt that
+    # reached the limit (and so was counted) is the lock itself.
+    failures = getattr(request, "axes_failures_since_start", None)
+    if failures is None:
+        return
+    user = User.objects.filter(username__iexact=username).first() if username else None
+    audit_record(
+        action=AuditLog.Action.LOGIN_LOCKED,
+        request=request,
+        user=user,
+        username=str(username or "")[:150],
+        failures=failures,
     )

@@ -45,13 +45,16 @@ class IdleTimeoutMiddleware:
 
 
 class RequireTwoFactorMiddleware:
-    """Operator staff who have not passed TOTP in this session may only reach the 2FA pages."""
+    """Operator staff who have not passed TOTP in this session may only reach the 2FA pages
+    (verification, and enrolment with a link under the same prefix)."""
 
-    ALLOWED_URL_NAMES = ("two_factor", "logout", "login")
+    ALLOWED_URL_NAMES = ("logout", "login")
+    ALLOWED_PREFIX_URL_NAMES = ("two_factor",)
 
     def __init__(self, get_response):
         self.get_response = get_response
         self._allowed_paths: tuple[str, ...] | None = None
+        self._allowed_prefixes: tuple[str, ...] = ()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
@@ -69,9 +72,10 @@ class RequireTwoFactorMiddleware:
 
     def _is_allowed(self, path: str) -> bool:
         if self._allowed_paths is None:
+            static = settings.STATIC_URL
+            self._allowed_prefixes = (
+                *(reverse(name) for name in self.ALLOWED_PREFIX_URL_NAMES),
+                static if static.startswith("/") else "/" + static,
+            )
             self._allowed_paths = tuple(reverse(name) for name in self.ALLOWED_URL_NAMES)
-        return path in self._allowed_paths or path.startswith(
-            settings.STATIC_URL
-            if settings.STATIC_URL.startswith("/")
-            else "/" + settings.STATIC_URL
-        )
+        return path in self._allowed_paths or path.startswith(self._allowed_prefixes)

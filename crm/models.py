@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Upper
@@ -260,6 +261,13 @@ class CityContact(models.Model):
         return f"{self.municipality} {self.department} {self.name}"
 
 
+class UserManager(DjangoUserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        # The first account on a fresh install (manage.py createsuperuser) runs the operator.
+        extra_fields.setdefault("role", User.Role.OPERATOR_ADMIN)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
 class User(AbstractUser):
     class Role(models.TextChoices):
         OPERATOR_ADMIN = "operator_admin", "運営管理者"
@@ -272,6 +280,8 @@ class User(AbstractUser):
         Municipality, blank=True, related_name="staff", verbose_name="担当自治体"
     )
     display_name = models.CharField("表示名", max_length=60, blank=True)
+
+    objects = UserManager()
 
     class Meta:
         verbose_name = verbose_name_plural = "利用者"
@@ -290,6 +300,10 @@ class User(AbstractUser):
     def is_city_official(self) -> bool:
         return self.role == self.Role.CITY_OFFICIAL
 
+    @property
+    def is_operator_admin(self) -> bool:
+        return self.role == self.Role.OPERATOR_ADMIN
+
 
 class AuditLog(models.Model):
     """Log-ins, log-outs, failed log-ins and other security events (作業ログ)."""
@@ -301,6 +315,10 @@ class AuditLog(models.Model):
         IDLE_TIMEOUT = "idle_timeout", "無操作タイムアウト"
         OTP_FAILED = "otp_failed", "二要素認証失敗"
         OTP_ENROLLED = "otp_enrolled", "二要素認証登録"
+        LOGIN_LOCKED = "login_locked", "ログインロック"
+        LOGIN_UNLOCKED = "login_unlocked", "ログインロック解除"
+        OTP_LINK_ISSUED = "otp_link_issued", "二要素認証登録リンク発行"
+        OTP_RESET = "otp_reset", "二要素認証リセット"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(
@@ -318,6 +336,37 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.action}"
+
+
+class EnrolmentLink(models.Model):
+    """A one-time link to enrol an authenticator app, issued by an operator admin.
+
+    A password alone must not be enough to claim an account's second factor, so enrolment needs
+    this link too. Only a hash of its token is kept; the link is shown once, expires, is used up
+    by a completed enrolment, and is superseded by a newer link for the same user.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="enrolment_links")
+    token_hash = models.CharField(max_length=64, unique=True)  # SHA-256 hex
+    issued_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    # The authenticator key shown for this link: a key shown before (or for another link) is
+    # never the one confirmed.
+    device = models.ForeignKey(
+        "otp_totp.TOTPDevice", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "二要素認証登録リンク"
+        indexes = [models.Index(fields=["user", "-created_at"], name="enrolmentlink_user_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class PersonalDataAccess(models.Model):

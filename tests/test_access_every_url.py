@@ -30,7 +30,7 @@ SECRET_PHONE = "+819011112222"
 SECRETS = (SECRET_NAME, SECRET_EMAIL, "090-1111-2222", SECRET_PHONE, "秘密の件名")
 
 # URLs that are public or hold no municipality data, and session plumbing a POST would break.
-SKIP = {"login", "logout", "two_factor", "healthz", "api-schema", "api-root"}
+SKIP = {"login", "logout", "two_factor", "two_factor_enrol", "healthz", "api-root"}
 
 # For DRF routes the parameter is always ``pk``: which record it means depends on the prefix.
 API_PREFIX_TO_RECORD = {
@@ -62,6 +62,7 @@ def _path_param(name: str, records: dict[str, int | str]) -> str:
         "rule",
         "attachment",
         "kind",
+        "user",
         "pk",
     ):
         if key in name:
@@ -166,6 +167,7 @@ def city_a_records(city_a):
         "kind": "canned",
         "pk": canned.id,
         "access": access.id,
+        "user": viewer.id,
     }
 
 

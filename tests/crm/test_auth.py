@@ -71,14 +71,14 @@ def test_operator_staff_must_pass_totp_before_any_page(agent_a):
     assert api.status_code == 403
 
 
-def test_totp_enrolment_then_verification(agent_a):
+def test_totp_verification(agent_a):
+    # Enrolment (with a link from an operator admin) is tested in test_enrolment.
+    device = TOTPDevice.objects.create(user=agent_a, name="app", confirmed=True)
     client = Client()
     _password_login(client, "agent_a")
     page = client.get(reverse("two_factor"))
     assert page.status_code == 200
-    assert "QRコード" in page.content.decode()
-    device = TOTPDevice.objects.get(user=agent_a)
-    assert not device.confirmed
+    assert "6桁のコード" in page.content.decode() and "QRコード" not in page.content.decode()
 
     bad = client.post(
         reverse("two_factor"),
@@ -93,8 +93,6 @@ def test_totp_enrolment_then_verification(agent_a):
     time.sleep(1.1)
     ok = client.post(reverse("two_factor"), {"token": _current_code(device)})
     assert ok.status_code == 302
-    device.refresh_from_db()
-    assert device.confirmed
     assert client.get(reverse("municipality_list")).status_code == 200
 
 

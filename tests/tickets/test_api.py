@@ -91,6 +91,14 @@ def test_schema_is_served(login, agent_a):
     assert b"/api/tickets/{ticket}/reply/" in response.content
 
 
+def test_schema_needs_an_operator_who_passed_2fa(client: Client, login, agent_a, city_official_b):
+    assert client.get("/api/schema/").status_code == 403  # anonymous
+    client.force_login(agent_a)  # password only, no TOTP yet
+    assert client.get("/api/schema/").status_code == 403
+    # City officials log in with a password alone; the API map is not theirs to read.
+    assert login(city_official_b).get("/api/schema/").status_code == 403
+
+
 def test_operator_without_2fa_is_refused(client: Client, agent_a, ticket_a):
     client.force_login(agent_a)
     response = client.get("/api/tickets/")
