@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0004_kana_c_collation'),
+        ('crm', '0005_inbound_addresses_lower_case'),
         ('otp_totp', '0003_add_timestamps'),
     ]
 
