@@ -121,6 +121,8 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
+        if settings.DEBUG and response.status_code >= 400:
+            return response  # Django's debug pages (development only) are built on inline code
         if "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = content_security_policy(request)
         return response

@@ -90,6 +90,12 @@ def test_the_enrolment_qr_code_is_an_allowed_image(client, agent_a):
     assert "data:" in policy(page)["img-src"]
 
 
+def test_django_debug_pages_stay_readable_in_development_only(client, settings):
+    assert policy(client.get("/no-such-page/"))
+    settings.DEBUG = True
+    assert not policy(client.get("/no-such-page/"))
+
+
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
 INLINE_HANDLER = re.compile(r"<[^>]*\son[a-z]+\s*=", re.IGNORECASE)
 INLINE_STYLE = re.compile(r"<style\b|<[^>]*\sstyle\s*=", re.IGNORECASE)
