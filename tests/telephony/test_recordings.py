@@ -242,7 +242,7 @@ def slow_twilio_media(settings):
     server.server_close()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 async def test_recording_streams_through_the_asgi_app_as_twilio_sends_it(
     agent_a, voicemail, slow_twilio_media
 ):

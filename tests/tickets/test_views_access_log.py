@@ -62,7 +62,7 @@ def _open_cursors_elsewhere() -> list[str]:
         connection.close()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 async def test_export_streams_through_the_asgi_app_before_the_last_row_is_read(
     operator_admin, city_a
 ):
