@@ -73,6 +73,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # No inline script or style anywhere: an injected <script> or onclick= does not run.
+    "crm.middleware.ContentSecurityPolicyMiddleware",
     # Static files from the ASGI process itself: no separate web server is needed for the UI.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -29,6 +29,8 @@ class Municipality(models.Model):
     residents_excluded = models.BooleanField("住民は返礼品対象外", default=True)
     contract_start = models.DateField("契約開始日", null=True, blank=True)
     contract_end = models.DateField("契約終了日", null=True, blank=True)
+    # Call recordings are operator material; a city may ask to hear the calls of its inquiries.
+    city_may_play_recordings = models.BooleanField("自治体職員による通話録音の再生", default=False)
 
     objects = MunicipalityScopedQuerySet.as_manager(municipality_field="id")
 

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -25,6 +25,23 @@ MAX_DONATIONS_PER_DONOR = 10
 MAX_OPEN_INQUIRIES = 10
 SERVICE_LEVEL_SECONDS = 30
 SHORT_ABANDON_SECONDS = 5
+
+
+def recordings_playable_by(user: Any) -> QuerySet[Call]:
+    """Calls whose recording ``user`` may play.
+
+    Operator staff: any call of their municipalities. A city official: none, unless their city
+    allows it, and then only calls linked to an inquiry they may see.
+    """
+    from tickets.models import Inquiry
+
+    calls = Call.objects.visible_to(user).exclude(recording_sid="")
+    if getattr(user, "is_operator_staff", False):
+        return calls
+    return calls.filter(
+        municipality__city_may_play_recordings=True,
+        inquiry__in=Inquiry.objects.visible_to(user).values("pk"),
+    )
 
 
 _PLACEHOLDER_ID = 987654321

@@ -391,22 +391,33 @@ def call_pop(request: HttpRequest, call_id: int) -> HttpResponse:
     return JsonResponse(payload)
 
 
+def _range_start(byte_range: str) -> int | None:
+    """Where a ``Range: bytes=N-…`` request starts (None: no or an unreadable range)."""
+    unit, _, spec = byte_range.partition("=")
+    start = spec.split(",", 1)[0].split("-", 1)[0].strip()
+    return int(start) if unit.strip() == "bytes" and start.isdigit() else None
+
+
 @login_required
 @require_GET
 def call_recording(request: HttpRequest, call_id: int) -> HttpResponse:
     """録音の再生: the call's recording, fetched from Twilio with our credentials and passed on.
 
     Browsers cannot be given Twilio's URL (it needs the account's credentials), so the audio
-    goes through us, for the users who may see the call.
+    goes through us, for operator staff who may see the call, and for city officials only where
+    their city allows it and the call belongs to an inquiry they may see.
     """
     import requests
 
     from crm.services import personal_data_access_record
+    from crm.streaming import aiter_in_thread
     from telephony.twilio_api import recording_media
 
     call = scoped_or_404(Call.objects.all(), request.user, pk=call_id)
     if not call.recording_sid:
         raise Http404
+    if not selectors.recordings_playable_by(request.user).filter(pk=call.pk).exists():
+        raise PermissionDenied
     byte_range = request.headers.get("Range", "")
     try:
         upstream = recording_media(call.recording_sid, byte_range=byte_range)
@@ -419,7 +430,9 @@ def call_recording(request: HttpRequest, call_id: int) -> HttpResponse:
         )
         upstream.close()
         return HttpResponse("録音を取得できませんでした。", status=502)
-    if byte_range in ("", "bytes=0-"):  # a player's follow-up range requests are one listening
+    # Every listening is logged. A player starts each one from the first byte (with no Range,
+    # or a range from 0) and seeks with ranges further on: those belong to the same listening.
+    if not byte_range or _range_start(byte_range) == 0:
         personal_data_access_record(
             user=request.user,
             action="view",
@@ -428,15 +441,11 @@ def call_recording(request: HttpRequest, call_id: int) -> HttpResponse:
             municipality_id=call.municipality_id,
             request=request,
         )
-
-    def chunks():
-        try:
-            yield from upstream.iter_content(64 * 1024)
-        finally:
-            upstream.close()
-
+    # Passed on chunk by chunk as Twilio sends it (an async iterator, or ASGI would buffer it).
     response = StreamingHttpResponse(
-        chunks(), status=upstream.status_code, content_type="audio/mpeg"
+        aiter_in_thread(upstream.iter_content(64 * 1024), on_close=upstream.close),
+        status=upstream.status_code,
+        content_type="audio/mpeg",
     )
     for header in ("Content-Length", "Content-Range", "Accept-Ranges"):
         if header in upstream.headers:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -65,6 +66,19 @@ def login_as(client: Client, user: User) -> Client:
         session[DEVICE_ID_SESSION_KEY] = device.persistent_id
         session.save()
     return client
+
+
+def response_bytes(response) -> bytes:
+    """A test client response's whole body, also of a streaming response with an async iterator."""
+    if not getattr(response, "streaming", False):
+        return response.content
+    if response.is_async:
+
+        async def collect() -> bytes:
+            return b"".join([part async for part in response.streaming_content])
+
+        return async_to_sync(collect)()
+    return b"".join(response.streaming_content)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from helpdesk.models import FollowUp
 
 from knowledge.models import CannedReply
 from telephony.models import Call
+from tests.conftest import response_bytes
 from tests.factories import DonorEmailFactory, DonorPhoneFactory, ShipmentFactory, UserFactory
 from tickets import services as ticket_services
 from tickets.mail.models import InboundAttachment, InboundMessage, OutboundMessage, TriageRule
@@ -83,9 +84,7 @@ def _url(route: str, records: dict[str, int | str]) -> str | None:
 
 
 def _body(response) -> str:
-    if getattr(response, "streaming", False):
-        return b"".join(response.streaming_content).decode("utf-8", errors="replace")
-    return response.content.decode("utf-8", errors="replace")
+    return response_bytes(response).decode("utf-8", errors="replace")
 
 
 @pytest.fixture

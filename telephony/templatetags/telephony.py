@@ -45,17 +45,21 @@ def incoming_call_panel(context: template.Context, full: bool = False) -> dict[s
 
 @register.inclusion_tag("telephony/_inquiry_calls.html", takes_context=True)
 def inquiry_calls(context: template.Context, inquiry: Any) -> dict[str, Any]:
-    """The ticket's calls, with their recordings to play, for a ticket page."""
+    """The ticket's calls, with the recordings this user may play, for a ticket page."""
     from telephony.models import Call
+    from telephony.selectors import recordings_playable_by
 
     request = context.get("request")
     user = getattr(request, "user", None)
-    calls = (
-        Call.objects.visible_to(user).filter(inquiry_id=inquiry.pk).order_by("offered_at")
-        if user is not None and user.is_authenticated
-        else Call.objects.none()
+    if user is None or not user.is_authenticated:
+        return {"calls": []}
+    calls = list(Call.objects.visible_to(user).filter(inquiry_id=inquiry.pk).order_by("offered_at"))
+    playable = set(
+        recordings_playable_by(user).filter(inquiry_id=inquiry.pk).values_list("pk", flat=True)
     )
-    return {"calls": list(calls)}
+    for call in calls:
+        call.playable = call.pk in playable
+    return {"calls": calls}
 
 
 @register.simple_tag

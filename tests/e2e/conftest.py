@@ -200,6 +200,19 @@ def browser():
 
 
 @pytest.fixture
+def csp_violations(page) -> list[str]:
+    """What Chromium reported on the page's console as refused by the Content-Security-Policy."""
+    refused: list[str] = []
+
+    def on_console(message) -> None:
+        if "Content Security Policy" in message.text:
+            refused.append(f"{message.location.get('url', '')}: {message.text}")
+
+    page.on("console", on_console)
+    return refused
+
+
+@pytest.fixture
 def page(browser, live_server_url):
     context = browser.new_context(
         base_url=live_server_url, locale="ja-JP", timezone_id="Asia/Tokyo"

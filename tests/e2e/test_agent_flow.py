@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialize
 
 
 def test_agent_call_to_closed_ticket_and_other_city_is_refused(
-    page, browser, browser_login, live_server_url, agent_a, city_a, city_official_b
+    page, browser, browser_login, live_server_url, agent_a, city_a, city_official_b, csp_violations
 ):
     donor = DonorFactory(municipality=city_a, name="山田 太郎", name_kana="ヤマダ タロウ")
     DonorPhoneFactory(donor=donor, e164="+819012345678")
@@ -74,6 +74,8 @@ def test_agent_call_to_closed_ticket_and_other_city_is_refused(
     inquiry.refresh_from_db()
     assert inquiry.status == Status.CLOSED
     assert InquiryEvent.objects.filter(inquiry=inquiry, kind="reply").count() == 1
+    # The console, donor and ticket pages did all that under the Content-Security-Policy.
+    assert csp_violations == []
 
     # A city official of another municipality: the page and the API both refuse.
     context = browser.new_context(base_url=live_server_url)

@@ -22,7 +22,13 @@ from twilio.request_validator import RequestValidator
 from crm.models import User
 from telephony import services
 from telephony.models import AgentPresence
-from tests.e2e.conftest import browser, browser_login, live_server_url, page  # noqa: F401
+from tests.e2e.conftest import (  # noqa: F401
+    browser,
+    browser_login,
+    csp_violations,
+    live_server_url,
+    page,
+)
 from tests.factories import MunicipalityPhoneNumberFactory, UserFactory
 
 PUBLIC_BASE = "https://calls.example.jp"
