@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from crm.access import passed_two_factor
 from crm.audit import audit_record
 from crm.models import AuditLog, Municipality
 
@@ -50,7 +51,7 @@ def _qr_svg(uri: str) -> str:
 def two_factor(request: HttpRequest) -> HttpResponse:
     """Verify a TOTP code; enrol a device first if the user has none confirmed."""
     user = request.user
-    if not user.is_operator_staff or user.is_verified():
+    if passed_two_factor(user, request.session):
         return redirect("home")
     device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
     enrolling = device is None
