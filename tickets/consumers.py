@@ -136,6 +136,9 @@ class ConsoleConsumer(SessionBoundConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def tickets_changed(self, event: dict[str, Any]) -> None:
+        # A push queued before a municipality was taken away may still arrive: drop it.
+        if console_group(event["municipality_id"]) not in self.groups_joined:
+            return
         await self.send_json(
             {"type": "tickets_changed", "municipality_id": event["municipality_id"]}
         )

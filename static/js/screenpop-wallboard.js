@@ -36,7 +36,11 @@ function connect(delay = 1000) {
     const message = JSON.parse(event.data);
     if (message.type === "wallboard") render(message);
   });
-  socket.addEventListener("close", () => {
+  socket.addEventListener("close", (event) => {
+    if (event.code === 4403) {
+      status.textContent = "（接続が終了しました。再読み込みしてください）";
+      return;
+    }
     status.textContent = "（再接続中…）";
     setTimeout(() => connect(Math.min(delay * 2, 30000)), delay);
   });

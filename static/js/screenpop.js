@@ -171,8 +171,13 @@ function connect(delay = 1000) {
     delay = 1000;
   });
   socket.addEventListener("message", (event) => handle(JSON.parse(event.data)));
-  socket.addEventListener("close", () => {
+  socket.addEventListener("close", (event) => {
     document.body.dataset.phoneConnected = "false";
+    // 4403: the session ended (log-out, idle) or access changed; reconnecting cannot help.
+    if (event.code === 4403) {
+      status.textContent = "接続が終了しました。ページを再読み込みしてください。";
+      return;
+    }
     status.textContent = "再接続中…";
     setTimeout(() => connect(Math.min(delay * 2, 30000)), delay);
   });
@@ -199,7 +204,10 @@ async function startSoftphone() {
     call.on("cancel", idle);
   });
   device.on("tokenWillExpire", async () => {
-    const again = await fetch(bar.dataset.tokenUrl, { credentials: "same-origin" });
+    const again = await fetch(bar.dataset.tokenUrl, {
+      credentials: "same-origin",
+      headers: { "X-Background-Refresh": "1" },
+    });
     if (again.ok) device.updateToken((await again.json()).token);
   });
   answer.addEventListener("click", () => { if (current) { current.accept(); answer.hidden = true; } });
