@@ -1,8 +1,9 @@
 """Websockets: each agent's screen pop (group ``agent.<id>``) and the supervisors' wallboard.
 
 Consumers authenticate, join groups and forward; they close when their session ends and follow
-changes of the user's access (crm.consumers.SessionBoundConsumer). What a message shows is loaded by the selectors
-for the connected user, so a push that reached the wrong group would still show nothing.
+changes of the user's access (crm.consumers.SessionBoundConsumer). What a message shows is
+loaded by the selectors for the connected user, so a push that reached the wrong group would
+still show nothing.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ class WallboardConsumer(SessionBoundConsumer):
                 await self.channel_layer.group_discard(group, self.channel_name)
             for group in set(groups) - set(self.groups_joined):
                 await self.channel_layer.group_add(group, self.channel_name)
-            self.user, self.municipality_ids, self.groups_joined = user, ids, groups
+            self.municipality_ids, self.groups_joined = ids, groups
             await self._send_stats()
         self.user = user
         return True
