@@ -1,20 +1,100 @@
-"""The one access policy: which municipalities a user may see, and what they may do there.
+"""The one access policy: who has signed in properly, what each role may do, and which
+municipalities a user may see.
 
 Every QuerySet of municipality-owned data offers ``.visible_to(user)``; views use
-``scoped_or_404`` and API viewsets use ``ScopedQuerysetMixin``.
-Nothing else decides visibility.
+``scoped_or_404`` and API viewsets use ``ScopedQuerysetMixin``. Middleware, views, websocket
+consumers and templates (``{% load access %}``) ask the predicates below rather than comparing
+role names. Nothing else decides visibility.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404
 
 if TYPE_CHECKING:
     from crm.models import User
+
+
+_UNSET = object()
+
+
+def _signed_in(user: Any) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False) and user.is_active
+
+
+def _role(user: Any) -> str | None:
+    return getattr(user, "role", None) if _signed_in(user) else None
+
+
+def call_taking_roles() -> tuple[str, ...]:
+    """Roles whose members answer calls (for queries; ``can_take_calls`` for one user)."""
+    from crm.models import User
+
+    return (User.Role.AGENT, User.Role.SUPERVISOR, User.Role.OPERATOR_ADMIN)
+
+
+def supervising_roles() -> tuple[str, ...]:
+    from crm.models import User
+
+    return (User.Role.SUPERVISOR, User.Role.OPERATOR_ADMIN)
+
+
+def is_operator_admin(user: Any) -> bool:
+    """運営管理者: every municipality, operator-wide settings, the access log."""
+    from crm.models import User
+
+    return _role(user) == User.Role.OPERATOR_ADMIN
+
+
+def is_supervisor(user: Any) -> bool:
+    """A supervisor or an operator admin: wallboard, quarantined mail, canned replies."""
+    return _role(user) in supervising_roles()
+
+
+def is_operator_staff(user: Any) -> bool:
+    """Anyone of the operator (not a city official): console, calls, writes in their cities."""
+    from crm.models import User
+
+    role = _role(user)
+    return role is not None and role != User.Role.CITY_OFFICIAL
+
+
+def is_city_official(user: Any) -> bool:
+    from crm.models import User
+
+    return _role(user) == User.Role.CITY_OFFICIAL
+
+
+def can_take_calls(user: Any) -> bool:
+    return _role(user) in call_taking_roles()
+
+
+def passed_two_factor(user: Any, session: Any) -> bool:
+    """Has ``user`` passed TOTP in this ``session``, where they must?
+
+    Operator staff must (TWO_FACTOR_REQUIRED), city officials need not. Passed means: the
+    session names an OTP device that still exists, belongs to this user and is confirmed, so
+    deleting or replacing someone's devices ends what their sessions had passed. Over HTTP,
+    django-otp's middleware has already loaded that device from this same session with the same
+    checks (``user.otp_device``); websocket consumers have no such middleware and load it here.
+    """
+    if not _signed_in(user):
+        return False
+    if not settings.TWO_FACTOR_REQUIRED or not is_operator_staff(user):
+        return True
+    device = getattr(user, "otp_device", _UNSET)
+    if device is _UNSET:
+        from django_otp import DEVICE_ID_SESSION_KEY
+        from django_otp.models import Device
+
+        persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+        device = Device.from_persistent_id(persistent_id) if persistent_id else None
+    return device is not None and device.user_id == user.pk and bool(device.confirmed)
 
 
 def visible_municipality_ids(user: Any) -> frozenset[int]:
@@ -24,11 +104,11 @@ def visible_municipality_ids(user: Any) -> frozenset[int]:
     cached = getattr(user, "_visible_municipality_ids", None)
     if cached is not None:
         return cached
-    from crm.models import Municipality, User
+    from crm.models import Municipality
 
-    if user.role == User.Role.OPERATOR_ADMIN:
+    if is_operator_admin(user):
         ids = frozenset(Municipality.objects.values_list("id", flat=True))
-    elif user.role == User.Role.CITY_OFFICIAL:
+    elif is_city_official(user):
         # A city official belongs to exactly one city; more than one assignment is a
         # configuration error and must not widen their view.
         assigned = list(user.municipalities.values_list("id", flat=True)[:2])
@@ -45,7 +125,7 @@ def can_see_municipality(user: Any, municipality_id: int) -> bool:
 
 def can_write(user: User, municipality_id: int) -> bool:
     """City officials read; operator staff write within their municipalities."""
-    return user.is_operator_staff and can_see_municipality(user, municipality_id)
+    return is_operator_staff(user) and can_see_municipality(user, municipality_id)
 
 
 def require_write(user: User, municipality_id: int) -> None:

@@ -7,3 +7,6 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         from crm import audit  # noqa: F401  (connects the log-in signal receivers)
+        from crm.sessions import connect_receivers
+
+        connect_receivers()

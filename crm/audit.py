@@ -19,15 +19,24 @@ def client_ip(request: HttpRequest | None) -> str | None:
 
 
 def audit_record(
-    *, action: str, request: HttpRequest | None, user: Any = None, username: str = "", **detail: Any
+    *,
+    action: str,
+    request: HttpRequest | None,
+    user: Any = None,
+    username: str = "",
+    ip_address: str | None = None,
+    user_agent: str = "",
+    **detail: Any,
 ) -> AuditLog:
+    """``ip_address`` and ``user_agent`` stand in for ``request`` where there is none (a
+    websocket's own connection)."""
     real_user = user if getattr(user, "pk", None) else None
     return AuditLog.objects.create(
         action=action,
         user=real_user,
         username=username or (real_user.get_username() if real_user else ""),
-        ip_address=client_ip(request),
-        user_agent=(request.META.get("HTTP_USER_AGENT", "")[:300] if request else ""),
+        ip_address=client_ip(request) if request is not None else ip_address,
+        user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else user_agent)[:300],
         detail=detail,
     )
 

@@ -14,10 +14,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from crm.access import passed_two_factor
 from crm.audit import audit_record
 from crm.models import AuditLog
-
-_LAST_SEEN_KEY = "last_seen_at"
+from crm.sessions import LAST_SEEN_KEY, idle_deadline, is_background
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -25,17 +25,19 @@ def _wants_json(request: HttpRequest) -> bool:
 
 
 class IdleTimeoutMiddleware:
+    """Ends a session idle past SESSION_IDLE_TIMEOUT_MINUTES. Background refreshes are refused
+    like any request once it has ended, but do not count as activity (crm/sessions.py)."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
             now = time.time()
-            last_seen = request.session.get(_LAST_SEEN_KEY)
-            idle_limit = settings.SESSION_IDLE_TIMEOUT_MINUTES * 60
-            if last_seen is not None and now - float(last_seen) > idle_limit:
+            if now > idle_deadline(request.session, since=now):
                 user = request.user
                 audit_record(action=AuditLog.Action.IDLE_TIMEOUT, request=request, user=user)
+                # Log-out also closes this session's websockets (crm.sessions).
                 logout(request)
                 if _wants_json(request):
                     return JsonResponse(
@@ -43,7 +45,8 @@ class IdleTimeoutMiddleware:
                     )
                 messages.info(request, "一定時間操作がなかったため、ログアウトしました。")
                 return redirect(f"{reverse('login')}?next={request.path}")
-            request.session[_LAST_SEEN_KEY] = now
+            if not is_background(request) or LAST_SEEN_KEY not in request.session:
+                request.session[LAST_SEEN_KEY] = now
         return self.get_response(request)
 
 
@@ -62,10 +65,8 @@ class RequireTwoFactorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         if (
-            settings.TWO_FACTOR_REQUIRED
-            and user.is_authenticated
-            and user.is_operator_staff
-            and not user.is_verified()
+            user.is_authenticated
+            and not passed_two_factor(user, request.session)
             and not self._is_allowed(request.path)
         ):
             if _wants_json(request):

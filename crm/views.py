@@ -27,6 +27,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from crm import enrolment, lockout, services
+from crm.access import passed_two_factor
 from crm.audit import audit_record
 from crm.models import AuditLog, EnrolmentLink, Municipality, User
 
@@ -101,7 +102,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     """Verify a TOTP code. Enrolling needs a link from an operator admin (two_factor_enrol):
     the password alone must not let anyone attach their own authenticator to an account."""
     user = request.user
-    if not user.is_operator_staff or user.is_verified():
+    if passed_two_factor(user, request.session):
         return redirect("home")
     device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
     if device is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from crm.access import require_write
+from crm.access import is_operator_admin, is_supervisor, require_write
 from crm.models import Municipality, User
 from knowledge import seed
 from knowledge.models import Article, CannedReply
@@ -16,8 +16,8 @@ KnowledgeModel = type[Article] | type[CannedReply]
 def can_edit_knowledge(user: User, municipality_id: int | None) -> bool:
     """Supervisors edit their cities' rows; the operator-wide defaults are the admins'."""
     if municipality_id is None:
-        return user.role == User.Role.OPERATOR_ADMIN
-    if user.role not in (User.Role.OPERATOR_ADMIN, User.Role.SUPERVISOR):
+        return is_operator_admin(user)
+    if not is_supervisor(user):
         return False
     try:
         require_write(user, municipality_id)

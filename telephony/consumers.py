@@ -1,7 +1,9 @@
 """Websockets: each agent's screen pop (group ``agent.<id>``) and the supervisors' wallboard.
 
-Consumers authenticate, join groups and forward. What a message shows is loaded by the selectors
-for the connected user, so a push that reached the wrong group would still show nothing.
+Consumers authenticate, join groups and forward; they close when their session ends and follow
+changes of the user's access (crm.consumers.SessionBoundConsumer). What a message shows is
+loaded by the selectors for the connected user, so a push that reached the wrong group would
+still show nothing.
 """
 
 from __future__ import annotations
@@ -12,16 +14,13 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.models import Device
 
+from crm.access import can_take_calls, is_supervisor
+from crm.consumers import SessionBoundConsumer
 from crm.models import User
 from telephony import heartbeats, selectors, services
 from telephony.events import agent_group, wallboard_group
-
-WALLBOARD_ROLES = (User.Role.SUPERVISOR, User.Role.OPERATOR_ADMIN)
 
 # A reload closes the old page's websocket before the new page opens its own: wait this long
 # before calling the agent gone.
@@ -37,22 +36,7 @@ async def _offline_unless_back(user_id: int) -> None:
         await database_sync_to_async(services.agent_disconnected)(user_id=user_id)
 
 
-def _staff_user(scope: dict[str, Any]) -> User | None:
-    """The logged-in operator staff member, having passed TOTP in this session when required."""
-    user = scope.get("user")
-    if user is None or not user.is_authenticated or not user.is_active:
-        return None
-    if not user.is_operator_staff:
-        return None
-    if settings.TWO_FACTOR_REQUIRED:
-        persistent_id = scope["session"].get(DEVICE_ID_SESSION_KEY)
-        device = Device.from_persistent_id(persistent_id) if persistent_id else None
-        if device is None or device.user_id != user.pk or not device.confirmed:
-            return None
-    return user
-
-
-class AgentConsumer(AsyncJsonWebsocketConsumer):
+class AgentConsumer(SessionBoundConsumer):
     """ws/telephony/agent/: pops for calls ringing this agent, and their presence.
 
     While open, the socket keeps a heartbeat (telephony.heartbeats) that says the agent has a
@@ -69,18 +53,27 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
                 self._beating.cancel()
 
     async def connect(self) -> None:
-        self.user = await database_sync_to_async(_staff_user)(self.scope)
-        if self.user is None:
+        user = await self.signed_in_user()
+        if user is None or not can_take_calls(user):
             # Accepted first so the browser sees 4403 (log in again), not a network failure.
             await self.accept()
             await self.close(code=4403)
             return
+        self.user: User = user
         self.group = agent_group(self.user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await sync_to_async(heartbeats.beat)(self.user.pk, self.channel_name)
         self._beating = asyncio.create_task(self._beat_while_open())
+        await self.bind_to_session(self.user)
         await self.accept()
         await self.send_json(await database_sync_to_async(self._state)())
+
+    async def rescope(self, user: User) -> bool:
+        # Pops are loaded for self.user: the fresh user carries the municipalities they still see.
+        if not can_take_calls(user):
+            return False
+        self.user = user
+        return True
 
     async def disconnect(self, code: int) -> None:
         if not getattr(self, "group", None):
@@ -146,12 +139,12 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "presence", "presence": event["state"]})
 
 
-class WallboardConsumer(AsyncJsonWebsocketConsumer):
+class WallboardConsumer(SessionBoundConsumer):
     """ws/telephony/wallboard/[?municipality=<id>]: live figures for the supervisor's cities."""
 
     async def connect(self) -> None:
-        user = await database_sync_to_async(_staff_user)(self.scope)
-        if user is None or user.role not in WALLBOARD_ROLES:
+        user = await self.signed_in_user()
+        if user is None or not is_supervisor(user):
             await self.accept()
             await self.close(code=4403)
             return
@@ -163,8 +156,28 @@ class WallboardConsumer(AsyncJsonWebsocketConsumer):
         self.groups_joined = [wallboard_group(m) for m in self.municipality_ids]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
+        await self.bind_to_session(user)
         await self.accept()
         await self._send_stats()
+
+    async def rescope(self, user: User) -> bool:
+        """Only the municipalities still visible; none left (or no longer a supervisor): close."""
+        if not is_supervisor(user):
+            return False
+        requested = _requested_ids(self.scope.get("query_string", b""))
+        ids = await database_sync_to_async(selectors.wallboard_municipality_ids)(user, requested)
+        if not ids:
+            return False
+        if ids != self.municipality_ids:
+            groups = [wallboard_group(m) for m in ids]
+            for group in set(self.groups_joined) - set(groups):
+                await self.channel_layer.group_discard(group, self.channel_name)
+            for group in set(groups) - set(self.groups_joined):
+                await self.channel_layer.group_add(group, self.channel_name)
+            self.municipality_ids, self.groups_joined = ids, groups
+            await self._send_stats()
+        self.user = user
+        return True
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):

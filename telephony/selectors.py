@@ -14,8 +14,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from crm import normalize
-from crm.access import visible_municipality_ids
-from crm.models import Carrier, Donor, User
+from crm.access import call_taking_roles, visible_municipality_ids
+from crm.models import Carrier, Donor
 from crm.selectors import donor_ids_by_phone
 from crm.templatetags.ja import ja_date, ja_datetime, md, tracking, yen
 from donations_sync.models import Donation, GiftItem, Portal, Shipment
@@ -419,7 +419,7 @@ def _agents_by_state(municipality_ids: list[int]) -> dict[str, Any]:
         AgentPresence.objects.filter(
             user__is_active=True,
             user__municipalities__in=municipality_ids,
-            user__role__in=(User.Role.AGENT, User.Role.SUPERVISOR, User.Role.OPERATOR_ADMIN),
+            user__role__in=call_taking_roles(),
         )
         .select_related("user")
         .distinct()

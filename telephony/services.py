@@ -20,7 +20,7 @@ from django.utils import timezone
 from twilio.base.exceptions import TwilioRestException
 
 from crm import normalize
-from crm.access import require_write
+from crm.access import call_taking_roles, require_write
 from crm.models import Municipality, MunicipalityPhoneNumber, User
 from telephony import events, heartbeats
 from telephony.calendar import BusinessCalendar, closed_message
@@ -40,7 +40,6 @@ logger = logging.getLogger("telephony")
 
 TERMINAL_TWILIO_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
 # Roles that take calls; city officials never do.
-CALL_TAKING_ROLES = (User.Role.AGENT, User.Role.SUPERVISOR, User.Role.OPERATOR_ADMIN)
 AGENT_SETTABLE_STATES = (
     AgentPresence.State.AVAILABLE,
     AgentPresence.State.BREAK,
@@ -236,7 +235,7 @@ def ivr_choice_receive(*, call: Call, digits: str, attempt: int, payload: Any) -
 def _call_taking_presences(municipality_id: int):
     return AgentPresence.objects.filter(
         user__is_active=True,
-        user__role__in=CALL_TAKING_ROLES,
+        user__role__in=call_taking_roles(),
         user__municipalities=municipality_id,
     )
 

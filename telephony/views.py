@@ -20,7 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from crm import normalize
-from crm.access import scoped_or_404
+from crm.access import is_supervisor, scoped_or_404
 from telephony import selectors, services, twiml
 from telephony.models import AgentPresence, Call, Disposition
 from telephony.twilio_api import twilio_webhook, voice_access_token
@@ -471,7 +471,7 @@ def wallboard(request: HttpRequest) -> HttpResponse:
     """監督者のウォールボード: scoped to the supervisor's municipalities."""
     from crm.models import Municipality
 
-    if request.user.role not in ("supervisor", "operator_admin"):
+    if not is_supervisor(request.user):
         raise PermissionDenied
     requested = [int(v) for v in request.GET.getlist("municipality") if v.isdigit()]
     ids = selectors.wallboard_municipality_ids(request.user, requested)

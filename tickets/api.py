@@ -25,8 +25,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from crm.access import ScopedQuerysetMixin
-from crm.models import Donor, PersonalDataAccess, User
+from crm.access import ScopedQuerysetMixin, is_operator_admin
+from crm.models import Donor, PersonalDataAccess
 from crm.services import personal_data_access_record
 from donations_sync.models import Donation, Shipment
 from tickets import serializers as s
@@ -48,7 +48,7 @@ class OperatorAdminOnly(permissions.BasePermission):
     message = "運営管理者のみ利用できます。"
 
     def has_permission(self, request, view) -> bool:
-        return request.user.role == User.Role.OPERATOR_ADMIN
+        return is_operator_admin(request.user)
 
 
 def _log_access(

@@ -2,6 +2,8 @@
 
 No state is kept on the server: each connection announces itself when it joins and when its
 state changes (viewing / editing), answers newcomers' announcements, and says goodbye on close.
+Both consumers close when their session ends and follow changes of the user's access
+(crm.consumers.SessionBoundConsumer).
 """
 
 from __future__ import annotations
@@ -10,12 +12,9 @@ import secrets
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.models import Device
 
-from crm.access import visible_municipality_ids
+from crm.access import is_operator_staff, visible_municipality_ids
+from crm.consumers import SessionBoundConsumer
 from tickets.live import console_group
 from tickets.models import Inquiry
 
@@ -26,37 +25,26 @@ def group_name(ticket_id: int) -> str:
     return f"ticket.{ticket_id}.presence"
 
 
-def _signed_in(user: Any, session: Any) -> bool:
-    if not user or not user.is_authenticated:
-        return False
-    if settings.TWO_FACTOR_REQUIRED and user.is_operator_staff:
-        # The same rule as the pages: operator staff must have passed TOTP in this session.
-        device = Device.from_persistent_id(session.get(DEVICE_ID_SESSION_KEY) or "")
-        if device is None or device.user_id != user.pk:
-            return False
-    return True
-
-
 @database_sync_to_async
-def _may_view(user: Any, session: Any, ticket_id: int) -> bool:
-    if not _signed_in(user, session):
+def _may_view(user: Any, ticket_id: int) -> bool:
+    if user is None:
         return False
     return Inquiry.objects.visible_to(user).filter(pk=ticket_id).exists()
 
 
 @database_sync_to_async
-def _console_municipalities(user: Any, session: Any) -> list[int] | None:
+def _console_municipalities(user: Any) -> list[int] | None:
     """The municipalities whose ticket changes this user's console hears; None: no console."""
-    if not _signed_in(user, session) or not user.is_operator_staff:
+    if user is None or not is_operator_staff(user):
         return None
     return sorted(visible_municipality_ids(user))
 
 
-class TicketPresenceConsumer(AsyncJsonWebsocketConsumer):
+class TicketPresenceConsumer(SessionBoundConsumer):
     async def connect(self) -> None:
         self.ticket_id = int(self.scope["url_route"]["kwargs"]["ticket_id"])
-        user = self.scope.get("user")
-        if not await _may_view(user, self.scope.get("session") or {}, self.ticket_id):
+        user = await self.signed_in_user()
+        if not await _may_view(user, self.ticket_id):
             # Accept-then-close gives the browser a code it can tell from a network failure.
             await self.accept()
             await self.close(code=4403)
@@ -66,8 +54,12 @@ class TicketPresenceConsumer(AsyncJsonWebsocketConsumer):
         self.name = str(user)
         self.state = "viewing"
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.bind_to_session(user)
         await self.accept()
         await self._announce(ask_others=True)
+
+    async def rescope(self, user: Any) -> bool:
+        return await _may_view(user, self.ticket_id)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "group", None):
@@ -110,11 +102,12 @@ class TicketPresenceConsumer(AsyncJsonWebsocketConsumer):
             await self._announce()
 
 
-class ConsoleConsumer(AsyncJsonWebsocketConsumer):
+class ConsoleConsumer(SessionBoundConsumer):
     """An agent console hears "tickets changed" for each municipality the agent may see."""
 
     async def connect(self) -> None:
-        ids = await _console_municipalities(self.scope.get("user"), self.scope.get("session") or {})
+        user = await self.signed_in_user()
+        ids = await _console_municipalities(user)
         if ids is None:
             await self.accept()
             await self.close(code=4403)
@@ -122,13 +115,30 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         self.groups_joined = [console_group(i) for i in ids]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
+        await self.bind_to_session(user)
         await self.accept()
+
+    async def rescope(self, user: Any) -> bool:
+        """Re-join only the municipalities still visible."""
+        ids = await _console_municipalities(user)
+        if ids is None:
+            return False
+        groups = [console_group(i) for i in ids]
+        for group in set(self.groups_joined) - set(groups):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        for group in set(groups) - set(self.groups_joined):
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined = groups
+        return True
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def tickets_changed(self, event: dict[str, Any]) -> None:
+        # A push queued before a municipality was taken away may still arrive: drop it.
+        if console_group(event["municipality_id"]) not in self.groups_joined:
+            return
         await self.send_json(
             {"type": "tickets_changed", "municipality_id": event["municipality_id"]}
         )

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.access import can_write, scoped_or_404, visible_municipality_ids
+from crm.access import can_write, is_operator_admin, scoped_or_404, visible_municipality_ids
 from crm.models import Donor, Municipality, PersonalDataAccess, User
 from crm.services import personal_data_access_record
 from crm.streaming import aiter_in_thread
@@ -551,7 +551,7 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
 
 
 def _require_operator_admin(user: User) -> None:
-    if user.role != User.Role.OPERATOR_ADMIN:
+    if not is_operator_admin(user):
         raise PermissionDenied("この画面は運営管理者専用です。")
 
 

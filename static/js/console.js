@@ -69,9 +69,12 @@ results.addEventListener("keydown", (event) => {
 
 // Queue counts and my tickets stay current while the console is open: the sections marked
 // data-refresh are re-read from the server every 30 seconds (only while the tab is visible).
+// X-Background-Refresh: the page asked, not the agent, so it does not hold off the idle log-out.
 async function refreshSections() {
   if (document.hidden) return;
-  const response = await fetch(location.pathname, { headers: { "X-Requested-With": "fetch" } });
+  const response = await fetch(location.pathname, {
+    headers: { "X-Requested-With": "fetch", "X-Background-Refresh": "1" },
+  });
   if (!response.ok) return;
   const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
   for (const section of document.querySelectorAll("[data-refresh]")) {

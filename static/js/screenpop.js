@@ -224,7 +224,10 @@ async function startSoftphone() {
     call.on("cancel", idle);
   });
   device.on("tokenWillExpire", async () => {
-    const again = await fetch(bar.dataset.tokenUrl, { credentials: "same-origin" });
+    const again = await fetch(bar.dataset.tokenUrl, {
+      credentials: "same-origin",
+      headers: { "X-Background-Refresh": "1" },
+    });
     if (again.ok) device.updateToken((await again.json()).token);
   });
   answer.addEventListener("click", () => { if (current) { current.accept(); answer.hidden = true; } });

@@ -144,7 +144,7 @@ if (deliveriesUrl) {
   async function poll() {
     if (!document.querySelector(waiting)) return;
     try {
-      const response = await fetch(deliveriesUrl, { headers: { Accept: "application/json" } });
+      const response = await fetch(deliveriesUrl, { headers: { Accept: "application/json", "X-Background-Refresh": "1" } });
       if (response.ok) {
         const data = await response.json();
         for (const [id, delivery] of Object.entries(data.deliveries)) {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from crm.access import is_operator_admin
 from crm.models import User
 from tickets.mail.models import (
     FlaggedAddress,
@@ -17,7 +18,7 @@ from tickets.models import Channel, Inquiry
 def inbound_visible_to(user: User) -> QuerySet[InboundMessage]:
     """Mail of the user's municipalities; unroutable mail (no municipality) only for admins."""
     qs = InboundMessage.objects.visible_to(user)
-    if user.role == User.Role.OPERATOR_ADMIN:
+    if is_operator_admin(user):
         qs = InboundMessage.objects.filter(Q(pk__in=qs.values("pk")) | Q(municipality__isnull=True))
     return qs
 

@@ -28,7 +28,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from crm import normalize
-from crm.access import require_write, visible_municipality_ids
+from crm.access import is_operator_admin, is_supervisor, require_write, visible_municipality_ids
 from crm.models import Donor, Municipality, MunicipalityEmailAddress, User
 from donations_sync.models import Donation, Shipment
 from tickets import memo
@@ -685,10 +685,10 @@ def _record_bounce(municipality: Municipality, mail) -> str:
 
 
 def _require_supervisor(actor: User, municipality_id: int | None) -> None:
-    if actor.role not in (User.Role.SUPERVISOR, User.Role.OPERATOR_ADMIN):
+    if not is_supervisor(actor):
         raise PermissionDenied("監督者のみが操作できます。")
     if municipality_id is None:
-        if actor.role != User.Role.OPERATOR_ADMIN:
+        if not is_operator_admin(actor):
             raise PermissionDenied("宛先不明のメールは運営管理者のみが操作できます。")
     elif municipality_id not in visible_municipality_ids(actor):
         raise PermissionDenied("この自治体のデータを変更する権限がありません。")

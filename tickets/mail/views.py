@@ -13,8 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from crm.access import scoped_or_404
-from crm.models import Municipality, PersonalDataAccess, User
+from crm.access import is_supervisor, scoped_or_404
+from crm.models import Municipality, PersonalDataAccess
 from crm.services import personal_data_access_record
 from tickets.mail import decoding, selectors, services
 from tickets.mail.forms import MailSettingsForm, TriageRuleForm
@@ -25,14 +25,12 @@ from tickets.mail.models import (
     TriageRule,
 )
 
-SUPERVISOR_ROLES = (User.Role.SUPERVISOR, User.Role.OPERATOR_ADMIN)
-
 
 def supervisor_required(view):
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
-        if request.user.role not in SUPERVISOR_ROLES:
+        if not is_supervisor(request.user):
             raise PermissionDenied("監督者のみが利用できます。")
         return view(request, *args, **kwargs)
 
@@ -172,7 +170,7 @@ def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
         InboundAttachment.objects.all(), request.user, pk=attachment_id, status="kept"
     )
     if att.restricted:
-        if request.user.role not in SUPERVISOR_ROLES:
+        if not is_supervisor(request.user):
             raise PermissionDenied("個人番号を含む可能性があるため閲覧が制限されています。")
         personal_data_access_record(
             user=request.user,
