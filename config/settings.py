@@ -321,6 +321,15 @@ MAIL_INGEST_CHUNK_BYTES = env.int("MAIL_INGEST_CHUNK_BYTES", default=32 * 1024 *
 MAIL_FETCH_TIMEOUT = env.int("MAIL_FETCH_TIMEOUT", default=30)  # seconds, IMAP/POP3 sockets
 MAIL_SMTP_TIMEOUT = env.int("MAIL_SMTP_TIMEOUT", default=30)
 MAIL_SEND_MAX_ATTEMPTS = env.int("MAIL_SEND_MAX_ATTEMPTS", default=5)
+# How long a worker holds a mail it is sending. One send is several SMTP round trips, each
+# bounded by MAIL_SMTP_TIMEOUT; a mail still "sending" past this is marked 送信結果不明.
+MAIL_SEND_LEASE_SECONDS = env.int("MAIL_SEND_LEASE_SECONDS", default=10 * MAIL_SMTP_TIMEOUT)
+if MAIL_SEND_LEASE_SECONDS <= MAIL_SMTP_TIMEOUT:
+    raise environ.ImproperlyConfigured(
+        "MAIL_SEND_LEASE_SECONDS must be longer than MAIL_SMTP_TIMEOUT"
+    )
+# A mail still pending this long had its task lost (broker down): the sweep dispatches it.
+MAIL_PENDING_DISPATCH_SECONDS = env.int("MAIL_PENDING_DISPATCH_SECONDS", default=120)
 MAIL_MAX_ATTACHMENT_BYTES = env.int("MAIL_MAX_ATTACHMENT_BYTES", default=10 * 1024 * 1024)
 MAIL_RATE_LIMIT_PER_HOUR = env.int("MAIL_RATE_LIMIT_PER_HOUR", default=20)  # per sender
 # Domain of our outbound Message-IDs; empty = the sending address's domain.

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the tests drive for real: Chromium (end-to-end UI tests) and Dovecot (IMAP).
+# Debian packages the tests drive for real: Chromium (end-to-end UI tests), Dovecot (IMAP) and
+# redis-server (fault tests start a private one to stop and restart).
 # Installed only when missing; needs root (as on the project's machines and CI).
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd dovecot-pop3d)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing system packages: ${missing[*]} (install them as root)" >&2

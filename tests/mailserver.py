@@ -1,4 +1,5 @@
-"""A real dovecot (IMAP and POP3 on loopback, plain passwords) for tests and benchmarks."""
+"""Real mail servers for tests and benchmarks: dovecot (IMAP and POP3 on loopback, plain
+passwords) and an aiosmtpd SMTP server."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -175,3 +177,33 @@ def running_dovecot(users: tuple[str, ...]) -> Iterator[Dovecot]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+class SmtpSink:
+    """aiosmtpd handler keeping every message it accepted; ``on_data`` runs (in the server's
+    thread) when DATA has arrived and before the server answers 250."""
+
+    def __init__(self, on_data: Callable[[bytes], None] | None = None):
+        self.messages: list[bytes] = []
+        self.received = threading.Event()
+        self.on_data = on_data
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if self.on_data is not None:
+            self.on_data(envelope.content)
+        self.messages.append(envelope.content)
+        self.received.set()
+        return "250 Message accepted"
+
+
+@contextmanager
+def running_smtp(handler: SmtpSink) -> Iterator[int]:
+    """A real SMTP server on loopback; yields its port."""
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        yield controller.port
+    finally:
+        controller.stop()

@@ -298,7 +298,7 @@ def my_open_tickets(user: User, *, limit: int = 20) -> QuerySet[Inquiry]:
     failed = OutboundMessage.objects.filter(
         inquiry=OuterRef("pk"),
         kind=OutboundMessage.Kind.REPLY,
-        status=OutboundMessage.Status.FAILED,
+        status__in=OutboundMessage.RESENDABLE,
     )
     return (
         Inquiry.objects.visible_to(user)

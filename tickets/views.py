@@ -389,7 +389,7 @@ def ticket_reply_retry(request: HttpRequest, ticket_id: int, outbound_id: int) -
         request.user,
         pk=outbound_id,
     )
-    if out.status != OutboundMessage.Status.FAILED or not out.to_address:
+    if out.status not in OutboundMessage.RESENDABLE or not out.to_address:
         messages.error(request, "このメールは再送できません。")
     else:
         mail_services.outbound_retry(actor=request.user, out=out)

@@ -138,7 +138,7 @@ if (replyForm && body && composerConfig) {
 const deliveriesUrl = replyForm && replyForm.dataset.deliveriesUrl;
 const deliveryAlert = document.getElementById("delivery-alert");
 if (deliveriesUrl) {
-  const waiting = '[data-delivery-state="pending"], [data-delivery-state="retrying"]';
+  const waiting = '[data-delivery-state="pending"], [data-delivery-state="sending"], [data-delivery-state="retrying"]';
   let delay = 2000;
 
   async function poll() {

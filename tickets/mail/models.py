@@ -222,15 +222,28 @@ class InquiryMailThread(models.Model):
 
 
 class OutboundMessage(models.Model):
+    """One mail we decided to send: sent at most once per decision.
+
+    A worker claims the row (``sending`` with a lease) in its own committed transaction before
+    it talks to the SMTP server, and marks it ``sent`` in another one afterwards. A row still
+    ``sending`` after its lease means the worker died mid-send: the server may have accepted the
+    mail, so it becomes ``unknown`` and waits for a person's decision instead of a resend.
+    """
+
     class Kind(models.TextChoices):
         REPLY = "reply", "返信"
         ACKNOWLEDGEMENT = "ack", "受付自動返信"
 
     class Status(models.TextChoices):
         PENDING = "pending", "送信待ち"
+        SENDING = "sending", "送信中"
         SENT = "sent", "送信済"
         RETRYING = "retrying", "再送待ち"
         FAILED = "failed", "送信失敗"
+        UNKNOWN = "unknown", "送信結果不明"
+
+    # What a supervisor's 再送 applies to: a person decides, no sweep ever resends these.
+    RESENDABLE = (Status.FAILED, Status.UNKNOWN)
 
     municipality = models.ForeignKey(Municipality, on_delete=models.PROTECT, related_name="+")
     inquiry = models.ForeignKey(
@@ -250,6 +263,8 @@ class OutboundMessage(models.Model):
     status = models.CharField("状態", max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField("送信回数", default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Until when the worker that claimed it may still be talking to the SMTP server.
+    lease_until = models.DateTimeField("送信期限", null=True, blank=True)
     last_error = models.TextField("エラー", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField("送信日時", null=True, blank=True)
@@ -265,6 +280,16 @@ class OutboundMessage(models.Model):
                 fields=["next_attempt_at"],
                 condition=models.Q(status="retrying"),
                 name="outbound_due",
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status="pending"),
+                name="outbound_pending",
+            ),
+            models.Index(
+                fields=["lease_until"],
+                condition=models.Q(status="sending"),
+                name="outbound_leased",
             ),
         ]
 

@@ -37,7 +37,13 @@ def outbound_problems(user: User) -> QuerySet[OutboundMessage]:
     return (
         OutboundMessage.objects.visible_to(user)
         .filter(
-            Q(status__in=[OutboundMessage.Status.FAILED, OutboundMessage.Status.RETRYING])
+            Q(
+                status__in=[
+                    OutboundMessage.Status.FAILED,
+                    OutboundMessage.Status.RETRYING,
+                    OutboundMessage.Status.UNKNOWN,
+                ]
+            )
             | Q(bounced_at__isnull=False)
         )
         .select_related("municipality")

@@ -10,10 +10,12 @@ Inbound mail goes through two steps, each committed on its own:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import logging
 import secrets
+import smtplib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +26,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.mail import get_connection
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from crm import normalize
@@ -905,65 +908,162 @@ def _maybe_acknowledge(*, inquiry: Inquiry, message: InboundMessage, mail) -> No
     )
 
 
+_CLAIMABLE = (OutboundMessage.Status.PENDING, OutboundMessage.Status.RETRYING)
+_HELD = (OutboundMessage.Status.SENDING, OutboundMessage.Status.UNKNOWN)
+
+
 def outbound_send(*, outbound_pk: int) -> OutboundMessage:
-    """Send one queued mail over the configured backend; failures are kept and retried."""
-    with transaction.atomic():
-        out = (
-            OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("mailbox", "municipality")
-            .filter(pk=outbound_pk)
-            .first()
-        )
-        if out is None or out.status not in (
-            OutboundMessage.Status.PENDING,
-            OutboundMessage.Status.RETRYING,
-        ):
-            return out or OutboundMessage.objects.get(pk=outbound_pk)
-        out.attempts += 1
+    """Send one queued mail at most once; refusals are kept and retried.
+
+    Three short transactions, none open while the SMTP server is spoken to: the claim
+    (``sending`` with a lease) commits before connecting, so a worker killed mid-send leaves a
+    row the sweep turns into ``unknown`` rather than a pending one it would send again; the
+    outcome is written afterwards, fenced by the claim's lease so a late worker cannot overwrite
+    a newer claim. Any number of calls for one row send it once: the task is idempotent.
+    """
+    out = _claim(outbound_pk)
+    if out is None:
+        return OutboundMessage.objects.get(pk=outbound_pk)
+    try:
+        mime, used = _mime(out)
+    except outbound.UnsafeHeader as exc:
+        _settle(out, status=OutboundMessage.Status.FAILED, last_error=str(exc))
+        return out
+    backend = get_connection(fail_silently=False, timeout=settings.MAIL_SMTP_TIMEOUT)
+    try:
+        backend.open()
+    except Exception as exc:  # unreachable, DNS, TLS, login: the server never saw the mail
+        return _refused(out, exc)
+    try:
         try:
-            mime, used = outbound.build(
-                from_name=(out.mailbox.display_name if out.mailbox else "")
-                or f"{out.municipality.name} ふるさと納税",
-                from_address=out.from_address,
-                to_address=out.to_address,
-                subject=out.subject,
-                body=out.body,
-                message_id=out.message_id,
-                charset=out.charset,
-                in_reply_to=out.in_reply_to,
-                references=out.references.split(),
-                reply_to=_reply_to(out),
-                auto_submitted=out.kind == OutboundMessage.Kind.ACKNOWLEDGEMENT,
-            )
-        except outbound.UnsafeHeader as exc:
-            out.status = OutboundMessage.Status.FAILED
-            out.last_error = str(exc)
-            out.save()
-            return out
-        try:
-            connection = get_connection(fail_silently=False, timeout=settings.MAIL_SMTP_TIMEOUT)
-            connection.send_messages(
+            sent = backend.send_messages(
                 [outbound.PrebuiltEmail(mime, from_email=out.from_address, to=[out.to_address])]
             )
-        except Exception as exc:  # SMTP refusals, timeouts, DNS: all retried the same way
-            out.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            if out.attempts >= settings.MAIL_SEND_MAX_ATTEMPTS:
-                out.status = OutboundMessage.Status.FAILED
-                out.next_attempt_at = None
-            else:
-                out.status = OutboundMessage.Status.RETRYING
-                out.next_attempt_at = timezone.now() + datetime.timedelta(
-                    minutes=2 ** (out.attempts - 1)
-                )
-            out.save()
+        except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as exc:
+            return _refused(out, exc)  # the server answered "no": it did not take the mail
+        except Exception as exc:
+            # The conversation broke off (timeout, reset): the server may have taken the mail.
+            _settle(
+                out,
+                status=OutboundMessage.Status.UNKNOWN,
+                last_error=f"送信結果不明（{type(exc).__name__}: {exc}）"[:2000],
+            )
             return out
-        out.charset = used
-        out.status = OutboundMessage.Status.SENT
-        out.sent_at = timezone.now()
-        out.last_error = ""
-        out.next_attempt_at = None
-        out.save()
+        if not sent:
+            return _refused(out, RuntimeError("メールサーバーが受け付けませんでした"))
+        _settle(
+            out,
+            status=OutboundMessage.Status.SENT,
+            sent_at=timezone.now(),
+            charset=used,
+            last_error="",
+        )
         return out
+    finally:
+        with contextlib.suppress(Exception):  # QUIT after acceptance changes nothing
+            backend.close()
+
+
+def _claim(outbound_pk: int) -> OutboundMessage | None:
+    """Take the mail for this worker, committed before any SMTP traffic; None if not ours now.
+
+    ``durable`` refuses to run inside a caller's transaction, whose rollback would silently
+    turn a sent mail back into a pending one.
+    """
+    lease = datetime.timedelta(seconds=settings.MAIL_SEND_LEASE_SECONDS)
+    with transaction.atomic(durable=True):
+        claimed = (
+            OutboundMessage.objects.filter(pk=outbound_pk, status__in=_CLAIMABLE)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=Now()))
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=Now()))
+            .update(
+                status=OutboundMessage.Status.SENDING,
+                lease_until=ExpressionWrapper(Now() + lease, output_field=DateTimeField()),
+                attempts=F("attempts") + 1,
+            )
+        )
+        if not claimed:
+            return None
+        # Read within the claim: this lease_until is the claim's fencing token.
+        return OutboundMessage.objects.select_related("mailbox", "municipality", "inquiry").get(
+            pk=outbound_pk
+        )
+
+
+def _settle(out: OutboundMessage, **fields) -> bool:
+    """Write the outcome of our claim, unless someone has claimed the row since.
+
+    A row the sweep marked ``unknown`` while we were slow still takes our outcome: we know it.
+    """
+    fields = {"lease_until": None, "next_attempt_at": None, **fields}
+    with transaction.atomic(durable=True):
+        updated = OutboundMessage.objects.filter(
+            pk=out.pk, status__in=_HELD, lease_until=out.lease_until
+        ).update(**fields)
+    for name, value in fields.items():
+        setattr(out, name, value)
+    if not updated:
+        logger.warning("outbound mail %s was claimed again before its outcome was written", out.pk)
+    return bool(updated)
+
+
+def _refused(out: OutboundMessage, exc: BaseException) -> OutboundMessage:
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    if out.attempts >= settings.MAIL_SEND_MAX_ATTEMPTS:
+        _settle(out, status=OutboundMessage.Status.FAILED, last_error=error)
+    else:
+        _settle(
+            out,
+            status=OutboundMessage.Status.RETRYING,
+            last_error=error,
+            next_attempt_at=timezone.now() + datetime.timedelta(minutes=2 ** (out.attempts - 1)),
+        )
+    return out
+
+
+def _mime(out: OutboundMessage):
+    return outbound.build(
+        from_name=(out.mailbox.display_name if out.mailbox else "")
+        or f"{out.municipality.name} ふるさと納税",
+        from_address=out.from_address,
+        to_address=out.to_address,
+        subject=out.subject,
+        body=out.body,
+        message_id=out.message_id,
+        charset=out.charset,
+        in_reply_to=out.in_reply_to,
+        references=out.references.split(),
+        reply_to=_reply_to(out),
+        auto_submitted=out.kind == OutboundMessage.Kind.ACKNOWLEDGEMENT,
+    )
+
+
+def outbound_mark_stranded() -> int:
+    """Mails still ``sending`` past their lease: their worker died mid-send, perhaps after the
+    server had accepted the mail. They wait for a person's decision (送信結果不明), never for an
+    automatic resend that could give the donor a second copy."""
+    return OutboundMessage.objects.filter(
+        status=OutboundMessage.Status.SENDING, lease_until__lte=Now()
+    ).update(
+        status=OutboundMessage.Status.UNKNOWN,
+        last_error="送信中に処理が中断しました。先方に届いている可能性があります。",
+    )
+
+
+def outbound_due_ids(*, limit: int = 200) -> list[int]:
+    """Mails to dispatch now: retries that are due, and pending ones whose task was lost."""
+    pending_since = timezone.now() - datetime.timedelta(
+        seconds=settings.MAIL_PENDING_DISPATCH_SECONDS
+    )
+    return list(
+        OutboundMessage.objects.filter(
+            Q(status=OutboundMessage.Status.RETRYING, next_attempt_at__lte=Now())
+            | Q(status=OutboundMessage.Status.PENDING, created_at__lte=pending_since)
+        )
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=Now()))
+        .order_by("created_at")
+        .values_list("id", flat=True)[:limit]
+    )
 
 
 def _reply_to(out: OutboundMessage) -> str:
@@ -976,15 +1076,18 @@ def _reply_to(out: OutboundMessage) -> str:
 
 def outbound_retry(*, actor: User, out: OutboundMessage) -> None:
     """Operator staff of the municipality send a failed mail again (the attempt counter starts
-    over): the agent who wrote the reply sees the failure on the ticket, not only supervisors."""
+    over; the agent who wrote the reply sees the failure on the ticket, not only supervisors), or
+    decide that a mail of unknown outcome goes again: with its Message-ID, so the copies are one
+    thread and mail clients that deduplicate by Message-ID show one."""
     require_write(actor, out.municipality_id)
     with transaction.atomic():
         out = OutboundMessage.objects.select_for_update().get(pk=out.pk)
-        if out.status != OutboundMessage.Status.FAILED or not out.to_address:
+        if out.status not in OutboundMessage.RESENDABLE or not out.to_address:
             return
         out.status = OutboundMessage.Status.RETRYING
         out.attempts = 0
         out.next_attempt_at = timezone.now()
+        out.lease_until = None
         out.save()
         transaction.on_commit(lambda: _enqueue_send(out.pk))
 

@@ -7,11 +7,10 @@ import logging
 
 from celery import shared_task
 from django.core.cache import cache
-from django.db.models import Q
 from django.utils import timezone
 
 from tickets.mail import intake, services
-from tickets.mail.models import InboundMessage, Mailbox, OutboundMessage
+from tickets.mail.models import InboundMessage, Mailbox
 
 logger = logging.getLogger(__name__)
 
@@ -46,22 +45,21 @@ def mail_poll_mailbox(mailbox_id: int) -> int:
 
 @shared_task
 def mail_send_outbound(outbound_id: int) -> str:
+    # Idempotent: a duplicate or redelivered task finds the row claimed or sent and does nothing.
     return services.outbound_send(outbound_pk=outbound_id).status
 
 
 @shared_task
 def mail_retry_due() -> int:
-    now = timezone.now()
-    due = list(
-        OutboundMessage.objects.filter(
-            Q(status=OutboundMessage.Status.RETRYING, next_attempt_at__lte=now)
-            # Pending for minutes means its task was never queued or was lost.
-            | Q(
-                status=OutboundMessage.Status.PENDING,
-                created_at__lt=now - datetime.timedelta(minutes=2),
-            )
-        ).values_list("id", flat=True)[:200]
-    )
+    """Flag mails whose worker died mid-send, then dispatch due retries and lost pending mails.
+
+    Rows are the durable record: a reply queued while the broker was down is sent from here.
+    Dispatching a row twice is harmless, as only one worker can claim it.
+    """
+    stranded = services.outbound_mark_stranded()
+    if stranded:
+        logger.warning("%s outbound mails were interrupted mid-send: 送信結果不明", stranded)
+    due = services.outbound_due_ids()
     for outbound_id in due:
         mail_send_outbound.delay(outbound_id)
     return len(due)

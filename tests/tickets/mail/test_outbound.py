@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import socket
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.utils import timezone
 
 from tests.tickets.mail.conftest import make_mail
 from tickets import services as ticket_services
-from tickets.mail import services
+from tickets.mail import services, tasks
 from tickets.mail.decoding import parse
 from tickets.mail.models import InboundMessage, Mailbox, OutboundMessage
 
@@ -151,8 +153,15 @@ def test_smtp_refusal_is_retried_then_visibly_failed(
     out = _reply(agent_a, inquiry, "回答", django_capture_on_commit_callbacks)
     assert out.status == OutboundMessage.Status.RETRYING
     assert out.next_attempt_at is not None and "550" in out.last_error
-    out = services.outbound_send(outbound_pk=out.pk)
+    # Not due yet: a stray task does not cut the back-off short.
+    assert services.outbound_send(outbound_pk=out.pk).status == OutboundMessage.Status.RETRYING
+    OutboundMessage.objects.filter(pk=out.pk).update(
+        next_attempt_at=timezone.now() - datetime.timedelta(seconds=1)
+    )
+    assert tasks.mail_retry_due() == 1
+    out.refresh_from_db()
     assert out.status == OutboundMessage.Status.FAILED and out.attempts == 2
+    assert out.lease_until is None and out.next_attempt_at is None
 
 
 def test_unreachable_smtp_server_leaves_the_mail_for_retry(
