@@ -80,10 +80,12 @@ def test_the_voice_sdk_origin_is_allowed_only_where_configured(login, agent_a, s
 
 
 def test_the_enrolment_qr_code_is_an_allowed_image(client, agent_a):
+    from crm.services import enrolment_link_issue
     from tests.conftest import PASSWORD
 
+    token = enrolment_link_issue(actor=None, user=agent_a)
     client.post("/login/", {"username": agent_a.username, "password": PASSWORD})
-    page = client.get("/2fa/")
+    page = client.get(f"/2fa/enrol/{token}/")
     assert page.status_code == 200
     qr = re.search(r'<img src="([^"]+)" alt="二要素認証', page.content.decode())
     assert qr and qr.group(1).startswith("data:image/")
