@@ -16,7 +16,7 @@ from django.utils import timezone
 from helpdesk.models import FollowUp
 
 from knowledge.models import CannedReply
-from telephony.models import Call
+from telephony.models import AgentPresence, Call
 from tests.factories import DonorEmailFactory, DonorPhoneFactory, ShipmentFactory, UserFactory
 from tickets import services as ticket_services
 from tickets.mail.models import InboundAttachment, InboundMessage, OutboundMessage, TriageRule
@@ -62,6 +62,7 @@ def _path_param(name: str, records: dict[str, int | str]) -> str:
         "rule",
         "attachment",
         "kind",
+        "user",
         "pk",
     ):
         if key in name:
@@ -151,7 +152,9 @@ def city_a_records(city_a):
         record_id=donor.id,
         municipality_id=city_a.id,
     )
+    AgentPresence.objects.create(user=viewer, state="ringing", since=timezone.now())
     return {
+        "user": viewer.id,
         "municipality": city_a.id,
         "donor": donor.id,
         "donation": shipment.donation_id,
@@ -183,6 +186,9 @@ def _city_a_state(city_a) -> tuple:
         OutboundMessage.objects.get(municipality=city_a).status,
         TriageRule.objects.filter(municipality=city_a).count(),
         Call.objects.get(municipality=city_a).status,
+        list(
+            AgentPresence.objects.filter(user__municipalities=city_a).values_list("state", "reason")
+        ),
     )
 
 
