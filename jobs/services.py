@@ -46,8 +46,9 @@ def job_enqueue(*, target: str, key: str, **kwargs: Any) -> None:
             .values_list("pk", flat=True)
             .first()
         )
-        if job_id is not None:
-            job_dispatch(job_id)
+        if job_id is not None and not job_dispatch(job_id):
+            # Due at the next sweep, not a visibility window later.
+            PendingJob.objects.filter(pk=job_id).update(run_after=timezone.now())
 
     transaction.on_commit(dispatch, robust=True)
 
