@@ -86,8 +86,8 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
-# A persistent connection that died with a database restart is replaced before the request
-# uses it, instead of failing that request.
+# A persistent (or pooled) connection that died with a database restart is replaced before a
+# request uses it, instead of failing that request.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
@@ -95,16 +95,15 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 # PostgreSQL connection; DB_POOL_MAX_SIZE > 0 keeps a pool of them (psycopg_pool).
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
 if IS_POSTGRES and DB_POOL_MAX_SIZE > 0:
-    from psycopg_pool import ConnectionPool
-
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool, not Django, keeps connections
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": min(4, DB_POOL_MAX_SIZE),
         "max_size": DB_POOL_MAX_SIZE,
         "timeout": 10,
-        # Checked before being handed out: after a database restart the pool's dead connections
-        # are replaced instead of failing the first requests.
-        "check": ConnectionPool.check_connection,
+        # With CONN_HEALTH_CHECKS (above) Django gives the pool
+        # check=ConnectionPool.check_connection: a connection is checked before it is handed
+        # out, so after a database restart the dead ones are replaced instead of failing the
+        # first requests.
     }
 
 AUTH_USER_MODEL = "crm.User"

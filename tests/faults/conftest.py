@@ -90,7 +90,7 @@ class RedisServer:
 class PostgresCluster:
     """A private PostgreSQL 15 cluster in a temp dir (initdb/pg_ctl), restartable at will."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self) -> None:
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not bins:
             pytest.fail(
@@ -98,12 +98,12 @@ class PostgresCluster:
             )
         self.bin = Path(bins[-1]).parent
         self.port = free_port()
-        self.workdir = workdir
-        self.data = workdir / "data"
+        self.workdir = Path(tempfile.mkdtemp(prefix="faults-pg-"))
+        self.data = self.workdir / "data"
         # initdb refuses to run as root; the cluster then belongs to the postgres account.
         self.run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.run_as:
-            shutil.chown(workdir, user="postgres")
+            shutil.chown(self.workdir, user="postgres")
 
     def _ctl(self, *args: str) -> None:
         options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -129,6 +129,7 @@ class PostgresCluster:
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
             self._ctl("-m", "immediate", "stop")
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def copy_schema(self, source: dict, name: str) -> str:
         """A database here with the test database's tables (no data); its URL."""
