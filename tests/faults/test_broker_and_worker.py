@@ -24,7 +24,9 @@ from tests.telephony.conftest import (  # noqa: F401 - fixtures
 )
 from tickets.models import Inquiry
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# serialized_rollback: the flush after each test must not wipe data migrations' rows (and the
+# transactional tests after these load them back).
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 CALLER = "+819012345678"
 AFTER_HOURS = tokyo(2025, 6, 10, 19, 30)

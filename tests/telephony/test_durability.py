@@ -64,7 +64,7 @@ def _waiting_on_locks(conn: psycopg.Connection) -> int:
     return row[0]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_menu_key_retried_during_a_lock_gets_the_same_dial(line_a, agent_a, open_hours):
     """Three copies of one key press, held up by a lock: all answer the first Dial."""
     make_available(agent_a)
