@@ -27,7 +27,9 @@ def job_enqueue(*, target: str, key: str, **kwargs: Any) -> None:
     it later), never raised into the request that caused it.
     """
     now = timezone.now()
-    created = PendingJob.objects.bulk_create(
+    # ignore_conflicts: the key is already promised (a retried webhook, the reconciler). Such an
+    # insert returns no id, so the row is looked up after the commit.
+    PendingJob.objects.bulk_create(
         [
             PendingJob(
                 target=target,
@@ -38,7 +40,6 @@ def job_enqueue(*, target: str, key: str, **kwargs: Any) -> None:
         ],
         ignore_conflicts=True,
     )
-    del created  # ignore_conflicts returns no ids; look the row up after the commit instead
 
     def dispatch() -> None:
         job_id = (
