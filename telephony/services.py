@@ -1030,6 +1030,12 @@ def outbound_call_place(*, call: Call) -> Call:
 
     if call.call_sid:
         return call
+    if not _event_once(call, "outbound:requested", at=timezone.now(), payload={}):
+        # A second delivery of this task (a worker lost after asking Twilio): asking again
+        # could ring the agent twice. The call's status callbacks (which carry its CallSid),
+        # or the reconciler, settle it.
+        logger.warning("Call-back %s already requested from Twilio; not asking twice", call.pk)
+        return call
     presence = AgentPresence.objects.filter(user_id=call.placed_by_id).first()
     agent_endpoint = (
         presence.phone_e164

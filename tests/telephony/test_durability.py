@@ -349,3 +349,33 @@ def test_reconciler_promises_a_ticket_to_an_orphaned_voicemail(
         result = tasks.calls_reconcile.delay().get()
     assert result["voicemails_promised"] == 1
     assert Call.objects.get(pk=record.pk).inquiry_id is not None
+
+
+def test_call_back_task_delivered_twice_asks_twilio_once(
+    login, agent_a, city_a, line_a, django_capture_on_commit_callbacks
+):
+    """acks_late redelivers a task whose worker died after asking Twilio: one call, not two."""
+    from tests.factories import DonorPhoneFactory
+    from tickets import services as ticket_services
+
+    phone = DonorPhoneFactory(donor__municipality=city_a, e164="+819011112222")
+    inquiry = ticket_services.inquiry_open(
+        actor=None,
+        municipality=city_a,
+        channel="phone",
+        title="折り返し",
+        description="折り返し希望",
+        donor=phone.donor,
+    )
+    client = login(agent_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("telephony:call_back", args=[inquiry.pk]), HTTP_ACCEPT="application/json"
+        )
+    call = Call.objects.get(direction=Call.Direction.OUTBOUND)
+    assert call.call_sid
+    # The worker died after Twilio answered but before the CallSid was saved.
+    Call.objects.filter(pk=call.pk).update(call_sid=None)
+    tasks.outbound_call_place.delay(call.pk)
+    creates = [r for r in FakeTwilioHttp.requests if r["method"] == "POST"]
+    assert len(creates) == 1
