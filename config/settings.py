@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "axes",
     "helpdesk",
+    "jobs",
     "crm",
     "donations_sync",
     "tickets",
@@ -111,6 +112,9 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# A persistent (or pooled) connection that died with a database restart is replaced before a
+# request uses it, instead of failing that request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 # Under ASGI every request runs in a fresh thread, so without a pool each one opens a new
@@ -122,6 +126,10 @@ if IS_POSTGRES and DB_POOL_MAX_SIZE > 0:
         "min_size": min(4, DB_POOL_MAX_SIZE),
         "max_size": DB_POOL_MAX_SIZE,
         "timeout": 10,
+        # With CONN_HEALTH_CHECKS (above) Django gives the pool
+        # check=ConnectionPool.check_connection: a connection is checked before it is handed
+        # out, so after a database restart the dead ones are replaced instead of failing the
+        # first requests.
     }
 
 AUTH_USER_MODEL = "crm.User"
@@ -210,8 +218,29 @@ else:
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
+# A task's message is acknowledged only once it finished; a worker process killed mid-task
+# gives its message back (reject_on_worker_lost) instead of losing it, and a worker host that
+# vanished gives it back after the visibility timeout. Every task is idempotent for this.
 CELERY_TASK_ACKS_LATE = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=300)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT,
+    # A request that queues work must not hang on an unreachable broker: the job row waits.
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Jobs (jobs.PendingJob): a job not done this long after it was sent is sent again; after
+# JOBS_MAX_ATTEMPTS failures it is given up (and shows as such in the admin).
+JOBS_VISIBILITY_SECONDS = env.int("JOBS_VISIBILITY_SECONDS", default=300)
+JOBS_MAX_ATTEMPTS = env.int("JOBS_MAX_ATTEMPTS", default=10)
+JOBS_SWEEP_SECONDS = env.float("JOBS_SWEEP_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE: dict = {
+    "jobs-sweep": {"task": "jobs.sweep", "schedule": JOBS_SWEEP_SECONDS},
+}
 
 # --- Security (IPA list: session management, clickjacking, CSRF, cookies) ---
 SESSION_COOKIE_HTTPONLY = True
@@ -306,6 +335,16 @@ TELEPHONY_HEARTBEAT_TTL_SECONDS = env.float("TELEPHONY_HEARTBEAT_TTL_SECONDS", d
 CELERY_BEAT_SCHEDULE["telephony-presence-sweep"] = {
     "task": "telephony.tasks.presence_sweep",
     "schedule": TELEPHONY_HEARTBEAT_SECONDS,
+}
+# The reconciler (telephony.tasks.calls_reconcile): a call with no webhook for this long is
+# checked with Twilio's REST API (and ended if Twilio says it is over); an agent ringing this long
+# is freed. Without REST credentials a call is ended only past TELEPHONY_CALL_MAX_SECONDS
+# (Twilio's own limit on a call's length is 4 hours).
+TELEPHONY_RECONCILE_AFTER_SECONDS = env.int("TELEPHONY_RECONCILE_AFTER_SECONDS", default=120)
+TELEPHONY_CALL_MAX_SECONDS = env.int("TELEPHONY_CALL_MAX_SECONDS", default=4 * 60 * 60)
+CELERY_BEAT_SCHEDULE["calls-reconcile"] = {
+    "task": "telephony.tasks.calls_reconcile",
+    "schedule": env.float("TELEPHONY_RECONCILE_SECONDS", default=60),
 }
 
 # --- Mail intake and outbound mail (tickets.mail) ---

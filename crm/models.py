@@ -321,6 +321,7 @@ class AuditLog(models.Model):
         LOGIN_UNLOCKED = "login_unlocked", "ログインロック解除"
         OTP_LINK_ISSUED = "otp_link_issued", "二要素認証登録リンク発行"
         OTP_RESET = "otp_reset", "二要素認証リセット"
+        PRESENCE_RESET = "presence_reset", "在席状態の強制変更"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(

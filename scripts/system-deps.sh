@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages the tests drive for real: Chromium (end-to-end UI tests), Dovecot (IMAP) and
-# redis-server (fault tests start a private one to stop and restart).
+# Debian packages the tests drive for real: Chromium (end-to-end UI tests), Dovecot (IMAP), and
+# for the fault tests (tests/faults) a private redis-server and PostgreSQL cluster.
 # Installed only when missing; needs root (as on the project's machines and CI).
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd dovecot-pop3d)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing system packages: ${missing[*]} (install them as root)" >&2

@@ -149,6 +149,8 @@ class AgentPresence(models.Model):
     current_call = models.ForeignKey(
         "telephony.Call", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Why the agent stepped away (離席理由), or why a supervisor reset their state.
+    reason = models.CharField("理由", max_length=100, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "在席状況"
@@ -306,11 +308,13 @@ class CallEvent(models.Model):
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     call_sid = models.CharField(max_length=64)
-    event = models.CharField(max_length=80)
+    event = models.CharField(max_length=160)
     sequence = models.IntegerField(null=True, blank=True)
     at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True)
     payload = models.JSONField(default=dict)
+    # The TwiML we answered: a retried webhook gets the same answer (telephony.services.answer_once).
+    response = models.TextField(blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "通話イベント"

@@ -431,8 +431,10 @@ def _agents_by_state(municipality_ids: list[int]) -> dict[str, Any]:
         counts[row.state] += 1
         people.append(
             {
+                "user_id": row.user_id,
                 "name": str(row.user),
                 "state": row.state,
+                "reason": row.reason,
                 "state_label": row.get_state_display(),
                 "since": ja_datetime(row.since),
             }

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +22,16 @@ from django.utils import timezone
 from twilio.base.exceptions import TwilioRestException
 
 from crm import normalize
-from crm.access import call_taking_roles, require_write
-from crm.models import Municipality, MunicipalityPhoneNumber, User
+from crm.access import (
+    call_taking_roles,
+    can_take_calls,
+    is_supervisor,
+    require_write,
+    visible_municipality_ids,
+)
+from crm.audit import audit_record
+from crm.models import AuditLog, Municipality, MunicipalityPhoneNumber, User
+from jobs.services import job_enqueue
 from telephony import events, heartbeats
 from telephony.calendar import BusinessCalendar, closed_message
 from telephony.lines import line_rules, rules_changed
@@ -77,7 +87,7 @@ def _event_once(
             CallEvent.objects.create(
                 call=call,
                 call_sid=call.call_sid or f"local-{call.pk}",
-                event=event[:80],
+                event=event[:160],
                 sequence=sequence,
                 at=at,
                 payload=dict(payload.items()) if hasattr(payload, "items") else payload,
@@ -85,6 +95,56 @@ def _event_once(
     except IntegrityError:
         return False
     return True
+
+
+def _locked(call: Call) -> Call:
+    """The call as it is now, locked until the transaction ends: webhooks of one call take turns.
+
+    A webhook's state must never come from a copy loaded before its transaction (a retried
+    request that waited for the first one's lock would act on what the first already changed).
+    """
+    return Call.objects.select_for_update().get(pk=call.pk)
+
+
+def answer_once(
+    *, call: Call, leg: str, key: str, payload: Any, handle: Callable[[Call, str | None], str]
+) -> str:
+    """Answer a TwiML webhook, or give a retry of it the answer its first handling gave.
+
+    Twilio retries a webhook it got no answer for (a slow database, a lost connection), and a
+    retry may arrive while the first is still being handled. The call row is locked first, so
+    they take turns; the answer is stored with the event, keyed by what identifies the request
+    (digits, attempt, result...). A request repeating the last one answered on the same leg
+    (``parent`` or ``agent-<id>``) is a retry; ``handle(call, previous)`` gets the locked call
+    and the leg's previous answer.
+    """
+    if len(key) > 100:
+        key = hashlib.sha256(key.encode()).hexdigest()
+    prefix = f"twiml:{leg}:"
+    with transaction.atomic():
+        call = _locked(call)
+        last = (
+            CallEvent.objects.filter(call=call, event__startswith=prefix)
+            .order_by("-id")
+            .only("event", "response")
+            .first()
+        )
+        number = 0
+        if last is not None:
+            _, _, last_number, last_key = last.event.split(":", 3)
+            number = int(last_number)
+            if last_key == key:
+                return last.response
+        body = handle(call, last.response if last is not None else None)
+        CallEvent.objects.create(
+            call=call,
+            call_sid=call.call_sid or f"local-{call.pk}",
+            event=f"{prefix}{number + 1}:{key}",
+            at=timezone.now(),
+            payload=dict(payload.items()) if hasattr(payload, "items") else payload,
+            response=body,
+        )
+        return body
 
 
 def twilio_time(raw: str | None, default: datetime.datetime | None = None) -> datetime.datetime:
@@ -207,6 +267,7 @@ def _insert_call_with_event(call: Call, event: CallEvent) -> bool:
 @transaction.atomic
 def ivr_choice_receive(*, call: Call, digits: str, attempt: int, payload: Any) -> Next:
     """The caller pressed a key (or nothing): re-prompt, or route by the chosen requester type."""
+    call = _locked(call)
     phone_settings = _settings_for(call.municipality_id)
     options = phone_settings.ivr_options or {}
     if call.is_ended or call.routed_at:  # a retried request after routing already happened
@@ -294,6 +355,7 @@ def queue_name(call: Call) -> str:
 @transaction.atomic
 def queue_wait_tick(*, call: Call, queue_position: int, payload: Any) -> Next:
     """Twilio asks what to play while the caller waits: hold message, or leave to be connected."""
+    call = _locked(call)
     phone_settings = _settings_for(call.municipality_id)
     if _event_once(call, "queue:wait", at=timezone.now(), payload=payload):
         events.call_changed(call=call)
@@ -309,6 +371,7 @@ def queue_wait_tick(*, call: Call, queue_position: int, payload: Any) -> Next:
 @transaction.atomic
 def queue_exit(*, call: Call, result: str, payload: Any) -> Next:
     """The caller left the queue: hung up (abandoned), or left to be connected / leave a message."""
+    call = _locked(call)
     _event_once(call, f"queue:exit:{result}", at=timezone.now(), payload=payload)
     if result == "hangup":
         queue_time = twilio_seconds(payload, "QueueTime")
@@ -327,6 +390,7 @@ def queue_exit(*, call: Call, result: str, payload: Any) -> Next:
 @transaction.atomic
 def agent_leg_answered(*, call: Call, agent_id: int, payload: Any) -> Next:
     """An agent picked up (the <Client>/<Number> url runs on their leg before connecting)."""
+    call = _locked(call)
     now = timezone.now()
     if not _event_once(call, f"agent:answer:{agent_id}", at=now, payload=payload):
         return Next("empty", call)
@@ -364,6 +428,7 @@ def agent_leg_status(
     *, call: Call, agent_id: int, twilio_status: str, sequence: int | None, payload: Any
 ) -> None:
     """Status of one agent's leg: unanswered legs free the agent; the answered one ends in wrap-up."""
+    call = _locked(call)
     key = f"agent:{agent_id}:{twilio_status}"
     if not _event_once(call, key, at=timezone.now(), payload=payload, sequence=sequence):
         return
@@ -389,6 +454,7 @@ def agent_leg_status(
 @transaction.atomic
 def dial_finished(*, call: Call, dial_status: str, payload: Any) -> Next:
     """<Dial> ended: after a conversation hang up; if nobody answered, try again or queue."""
+    call = _locked(call)
     rings = CallEvent.objects.filter(call=call, event__startswith="ring:").count()
     first_time = _event_once(
         call, f"dial:{rings}:{dial_status}", at=timezone.now(), payload=payload
@@ -418,12 +484,31 @@ def dial_finished(*, call: Call, dial_status: str, payload: Any) -> Next:
 
 @transaction.atomic
 def voicemail_recorded(*, call: Call, payload: Any) -> Next:
+    call = _locked(call)
     _event_once(call, "voicemail", at=timezone.now(), payload=payload)
     if not call.voicemail:
         call.voicemail = True
         call.status = Call.Status.VOICEMAIL
         call.save(update_fields=["voicemail", "status"])
+    if call.recording_sid and call.inquiry_id is None:
+        # The recording's callback came first: it could not know this was a voicemail.
+        voicemail_ticket_promise(call)
     return Next("voicemail_done", call)
+
+
+def voicemail_ticket_promise(call: Call) -> None:
+    """The voicemail will become a ticket: recorded now, with the caller's transaction."""
+    job_enqueue(
+        target="telephony.services.voicemail_ticket_job",
+        key=f"voicemail-ticket:{call.pk}",
+        call_id=call.pk,
+    )
+
+
+def voicemail_ticket_job(*, call_id: int) -> None:
+    call = Call.objects.filter(pk=call_id).first()
+    if call is not None:
+        voicemail_ticket_open(call=call)
 
 
 @transaction.atomic
@@ -437,6 +522,7 @@ def recording_status_receive(
     payload: Any,
 ) -> None:
     """A recording is ready: keep it on the call; a voicemail becomes a ticket (in the background)."""
+    call = _locked(call)
     if not _event_once(
         call, f"recording:{recording_sid}:{recording_status}", at=timezone.now(), payload=payload
     ):
@@ -449,10 +535,7 @@ def recording_status_receive(
     call.recording_seconds = int(duration) if (duration or "").isdigit() else None
     call.save(update_fields=["recording_sid", "recording_url", "recording_seconds"])
     if call.voicemail and call.inquiry_id is None:
-        from telephony import tasks
-
-        call_id = call.pk
-        transaction.on_commit(lambda: tasks.voicemail_ticket_open.delay(call_id))
+        voicemail_ticket_promise(call)
 
 
 @transaction.atomic
@@ -465,9 +548,9 @@ def call_status_receive(
     payload: Any,
 ) -> None:
     """The parent call's status callback. Late, lower-numbered callbacks never move state back."""
+    call = _locked(call)
     if not _event_once(call, f"status:{twilio_status}", at=at, payload=payload, sequence=sequence):
         return
-    call = Call.objects.select_for_update().get(pk=call.pk)
     if sequence is not None:
         if sequence <= call.last_sequence:
             return
@@ -560,13 +643,15 @@ def _call_end(
 
 
 def _presence_set_state(
-    user_id: int, state: str, *, call: Call | None, at: datetime.datetime
+    user_id: int, state: str, *, call: Call | None, at: datetime.datetime, reason: str = ""
 ) -> None:
     updated = AgentPresence.objects.filter(user_id=user_id).update(
-        state=state, since=at, current_call=call
+        state=state, since=at, current_call=call, reason=reason
     )
     if not updated:
-        AgentPresence.objects.create(user_id=user_id, state=state, since=at, current_call=call)
+        AgentPresence.objects.create(
+            user_id=user_id, state=state, since=at, current_call=call, reason=reason
+        )
     municipality_ids = User.municipalities.through.objects.filter(user_id=user_id).values_list(
         "municipality_id", flat=True
     )
@@ -597,22 +682,220 @@ def pending_wrap_up(user: User) -> Call | None:
     )
 
 
+def _on_live_call(presence: AgentPresence | None) -> bool:
+    """Ringing or talking for a call that is still going on (not a state left by lost callbacks)."""
+    if presence is None or presence.state not in (
+        AgentPresence.State.RINGING,
+        AgentPresence.State.ON_CALL,
+    ):
+        return False
+    call = presence.current_call
+    return call is not None and not call.is_ended
+
+
 @transaction.atomic
-def agent_presence_set(*, actor: User, state: str) -> AgentPresence:
-    """An agent says they are available, on a break, or logged off."""
+def agent_presence_set(*, actor: User, state: str, reason: str = "") -> AgentPresence:
+    """An agent says they are available, on a break (with a reason), or logged off.
+
+    A break is always possible, except in the middle of a conversation: a ringing agent who must
+    step away stops being offered the call, and a wrap-up can wait until they are back.
+    """
     if not actor.is_operator_staff:
         raise PermissionDenied("電話を受ける権限がありません。")
     if state not in AGENT_SETTABLE_STATES:
         raise ValidationError("この状態には変更できません。")
-    presence = AgentPresence.objects.select_for_update().filter(user=actor).first()
+    presence = (
+        AgentPresence.objects.select_for_update(of=("self",))
+        .select_related("current_call")
+        .filter(user=actor)
+        .first()
+    )
     current = presence.state if presence else AgentPresence.State.OFFLINE
-    if current in (AgentPresence.State.RINGING, AgentPresence.State.ON_CALL):
-        raise ValidationError("通話中は状態を変更できません。")
-    if pending_wrap_up(actor) is not None:
-        raise ValidationError("後処理コードを入力してください。")
-    if current != state:
-        _presence_set_state(actor.pk, state, call=None, at=timezone.now())
+    live = _on_live_call(presence)
+    if state == AgentPresence.State.BREAK:
+        if live and current == AgentPresence.State.ON_CALL:
+            raise ValidationError("通話中は状態を変更できません。")
+    else:
+        if live:
+            raise ValidationError("通話中は状態を変更できません。")
+        if pending_wrap_up(actor) is not None:
+            raise ValidationError("後処理コードを入力してください。")
+    reason = reason.strip()[:100] if state == AgentPresence.State.BREAK else ""
+    if current != state or (presence and presence.reason != reason):
+        if live and presence is not None and presence.current_call is not None:
+            events.call_taken(call=presence.current_call, agent_ids=[actor.pk], answered_by_id=None)
+        _presence_set_state(actor.pk, state, call=None, at=timezone.now(), reason=reason)
     return presence_for(actor)
+
+
+@transaction.atomic
+def agent_presence_reset(
+    *, actor: User, agent: User, state: str = AgentPresence.State.BREAK, request: Any = None
+) -> AgentPresence:
+    """A supervisor puts an agent of their municipalities in a settable state, whatever it was.
+
+    The way out when an agent's state no longer matches reality (a call that ended without its
+    callbacks); audited, since it overrides what the agent and the calls set.
+    """
+    if not is_supervisor(actor):
+        raise PermissionDenied("状態を変更する権限がありません。")
+    agent_municipalities = set(agent.municipalities.values_list("id", flat=True))
+    if not can_take_calls(agent) or not (agent_municipalities & visible_municipality_ids(actor)):
+        raise PermissionDenied("この担当者の状態は変更できません。")
+    if state not in AGENT_SETTABLE_STATES:
+        raise ValidationError("この状態には変更できません。")
+    presence = (
+        AgentPresence.objects.select_for_update(of=("self",))
+        .select_related("current_call")
+        .filter(user=agent)
+        .first()
+    )
+    before = presence.state if presence else AgentPresence.State.OFFLINE
+    call = presence.current_call if presence else None
+    if call is not None and before == AgentPresence.State.RINGING:
+        events.call_taken(call=call, agent_ids=[agent.pk], answered_by_id=None)
+    _presence_set_state(agent.pk, state, call=None, at=timezone.now(), reason="監督者が変更")
+    audit_record(
+        action=AuditLog.Action.PRESENCE_RESET,
+        request=request,
+        user=actor,
+        agent_id=agent.pk,
+        agent=agent.get_username(),
+        before=before,
+        after=state,
+        call_id=call.pk if call else None,
+    )
+    return presence_for(agent)
+
+
+# --- Reconciler: calls and agents left mid-state by lost callbacks ---------------------------
+
+
+def _twilio_call_status(call: Call) -> tuple[str, datetime.datetime | None] | None:
+    """Twilio's own view of the call (status, end time), or None if it cannot be asked now."""
+    import requests
+
+    from telephony.twilio_api import rest_client, rest_configured
+
+    if not call.call_sid or not rest_configured():
+        return None
+    try:
+        fetched = rest_client().calls(call.call_sid).fetch()
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            return "failed", None  # Twilio never had it (or it is long gone)
+        logger.warning("Twilio could not tell the status of call %s: %s", call.pk, exc)
+        return None
+    except (requests.RequestException, OSError):
+        logger.warning("Twilio unreachable for call %s", call.pk, exc_info=True)
+        return None
+    end_time = fetched.end_time if isinstance(fetched.end_time, datetime.datetime) else None
+    return str(fetched.status), end_time
+
+
+def _call_reconcile(call: Call, *, now: datetime.datetime, last_activity: datetime.datetime):
+    """End one call that has been silent too long, if Twilio (or its age) says it is over."""
+    asked = _twilio_call_status(call)  # outside any transaction: an HTTP request
+    if asked is not None:
+        twilio_status, ended_at = asked
+        if twilio_status not in TERMINAL_TWILIO_STATUSES:
+            return False
+    elif call.call_sid is None and call.direction == Call.Direction.OUTBOUND:
+        # A call-back never handed to Twilio (the broker was down): nobody is on the line.
+        twilio_status, ended_at = "failed", last_activity
+    elif (now - call.offered_at).total_seconds() > settings.TELEPHONY_CALL_MAX_SECONDS:
+        twilio_status, ended_at = "completed", last_activity
+    else:
+        return False
+    with transaction.atomic():
+        call = _locked(call)
+        if call.ended_at:
+            return False
+        _event_once(
+            call, f"reconciled:{twilio_status}", at=now, payload={"twilio_status": twilio_status}
+        )
+        _call_end(call, ended_at=ended_at or now, twilio_status=twilio_status)
+    logger.warning("Call %s ended by the reconciler (%s)", call.pk, twilio_status)
+    return True
+
+
+def calls_reconcile(*, now: datetime.datetime | None = None) -> dict[str, int]:
+    """Beat: end calls whose final callbacks never came, free agents stuck by them, and promise a
+    ticket to every voicemail that has none."""
+    from django.db.models import DateTimeField, OuterRef, Subquery
+    from django.db.models.functions import Coalesce, Greatest
+
+    now = now or timezone.now()
+    quiet_since = now - datetime.timedelta(seconds=settings.TELEPHONY_RECONCILE_AFTER_SECONDS)
+    last_event = Subquery(
+        CallEvent.objects.filter(call=OuterRef("pk"))
+        .order_by("-received_at")
+        .values("received_at")[:1],
+        output_field=DateTimeField(),
+    )
+    silent = (
+        Call.objects.filter(ended_at__isnull=True, offered_at__lt=quiet_since)
+        .annotate(last=Greatest(Coalesce(last_event, "offered_at"), "offered_at"))
+        .filter(last__lt=quiet_since)
+        .order_by("offered_at")[:200]
+    )
+    ended = sum(_call_reconcile(call, now=now, last_activity=call.last) for call in silent)
+
+    released = 0
+    stuck = AgentPresence.objects.filter(
+        state__in=(AgentPresence.State.RINGING, AgentPresence.State.ON_CALL)
+    ).select_related("current_call")
+    for presence in stuck:
+        call = presence.current_call
+        over = call is None or call.is_ended
+        # No ring lasts this long: the <Dial> is over even if its callbacks were lost.
+        rang_out = presence.state == AgentPresence.State.RINGING and presence.since < quiet_since
+        if over or rang_out:
+            released += _presence_release(presence, now=now)
+
+    orphans = list(
+        Call.objects.filter(voicemail=True, inquiry__isnull=True)
+        .exclude(recording_sid="")
+        .values_list("pk", flat=True)[:500]
+    )
+    promised = 0
+    if orphans:
+        from jobs.models import PendingJob
+
+        keys = {f"voicemail-ticket:{pk}": pk for pk in orphans}
+        known = set(PendingJob.objects.filter(key__in=keys).values_list("key", flat=True))
+        for key, pk in keys.items():
+            if key not in known:
+                with transaction.atomic():
+                    voicemail_ticket_promise(Call(pk=pk))
+                promised += 1
+    return {"calls_ended": ended, "agents_released": released, "voicemails_promised": promised}
+
+
+def _presence_release(presence: AgentPresence, *, now: datetime.datetime) -> int:
+    with transaction.atomic():
+        current = (
+            AgentPresence.objects.select_for_update()
+            .filter(pk=presence.pk, state=presence.state, since=presence.since)
+            .first()
+        )
+        if current is None:  # it moved on by itself meanwhile
+            return 0
+        call = presence.current_call
+        if (
+            call is not None
+            and call.is_ended
+            and call.answered_at
+            and current.state == AgentPresence.State.ON_CALL
+        ):
+            # The conversation happened: its wrap-up is still owed.
+            _presence_set_state(current.user_id, AgentPresence.State.WRAP_UP, call=call, at=now)
+        else:
+            if call is not None:
+                events.call_taken(call=call, agent_ids=[current.user_id], answered_by_id=None)
+            _presence_set_state(current.user_id, AgentPresence.State.AVAILABLE, call=None, at=now)
+    logger.warning("Agent %s released from %s by the reconciler", current.user_id, current.state)
+    return 1
 
 
 @transaction.atomic
@@ -818,7 +1101,9 @@ def call_back_place(*, actor: User, inquiry: Any, to: str = "") -> Call:
     _presence_set_state(actor.pk, AgentPresence.State.RINGING, call=call, at=now)
     from telephony import tasks
 
-    transaction.on_commit(lambda: tasks.outbound_call_place.delay(call.pk))
+    # robust: a broker outage must not turn the agent's click into an error page; the call,
+    # still without a CallSid, is ended and the agent freed by the reconciler.
+    transaction.on_commit(lambda: tasks.outbound_call_place.delay(call.pk), robust=True)
     return call
 
 
@@ -830,6 +1115,12 @@ def outbound_call_place(*, call: Call) -> Call:
     from telephony.twilio_api import public_url, rest_client
 
     if call.call_sid:
+        return call
+    if not _event_once(call, "outbound:requested", at=timezone.now(), payload={}):
+        # A second delivery of this task (a worker lost after asking Twilio): asking again
+        # could ring the agent twice. The call's status callbacks (which carry its CallSid),
+        # or the reconciler, settle it.
+        logger.warning("Call-back %s already requested from Twilio; not asking twice", call.pk)
         return call
     presence = AgentPresence.objects.filter(user_id=call.placed_by_id).first()
     agent_endpoint = (

@@ -10,6 +10,8 @@ from telephony.models import Call
 
 @shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
 def voicemail_ticket_open(call_id: int) -> int | None:
+    # Kept for messages queued before voicemails were promised as jobs (jobs.PendingJob);
+    # idempotent: the service locks the call and returns the ticket it already has.
     call = Call.objects.filter(pk=call_id).first()
     if call is None:
         return None
@@ -28,3 +30,8 @@ def outbound_call_place(call_id: int) -> str | None:
 def presence_sweep() -> int:
     """Celery beat, every heartbeat interval: agents whose every tab is gone go offline."""
     return len(services.presence_sweep())
+
+
+@shared_task
+def calls_reconcile() -> dict[str, int]:
+    return services.calls_reconcile()

@@ -66,6 +66,15 @@ def rest_client() -> Client:
     return Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=http_client)
 
 
+def rest_configured() -> bool:
+    """Whether real REST credentials are set (not the development placeholders)."""
+    return bool(
+        settings.TWILIO_AUTH_TOKEN
+        and settings.TWILIO_ACCOUNT_SID != "AC" + "0" * 32
+        and settings.TWILIO_AUTH_TOKEN != "dev-only-twilio-auth-token"  # noqa: S105
+    )
+
+
 RECORDING_SID = re.compile(r"RE[0-9a-f]{32}")
 
 

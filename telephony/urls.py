@@ -27,4 +27,9 @@ urlpatterns = [
     path("calls/<int:call_id>/recording/", views.call_recording, name="call_recording"),
     path("inquiries/<int:inquiry_id>/call-back/", views.call_back, name="call_back"),
     path("wallboard/", views.wallboard, name="wallboard"),
+    path(
+        "wallboard/agents/<int:user_id>/reset/",
+        views.agent_presence_reset,
+        name="agent_presence_reset",
+    ),
 ]

@@ -93,6 +93,23 @@ def _next_to_twiml(step: services.Next) -> HttpResponse:
     return twiml.twiml(twiml.empty())
 
 
+def _answer_once(
+    request: HttpRequest, call: Call, key: str, decide, *, leg: str = "parent"
+) -> HttpResponse:
+    """TwiML for this webhook, the same for every retry of it (see services.answer_once)."""
+
+    def handle(locked: Call, previous: str | None) -> str:
+        step = decide(locked)
+        if step.kind == "empty" and leg == "parent" and previous and not step.call.is_ended:
+            # An empty <Response/> would hang up on the caller mid-call: keep doing what the
+            # last answer said.
+            return previous
+        return _next_to_twiml(step).content.decode()
+
+    body = services.answer_once(call=call, leg=leg, key=key, payload=request.POST, handle=handle)
+    return HttpResponse(body, content_type="text/xml; charset=utf-8")
+
+
 def _gone() -> HttpResponse:
     # Twilio reads a 200 with <Hangup/>; an error status would make it play its own apology.
     return twiml.twiml(twiml.hangup())
@@ -116,13 +133,16 @@ def voice_menu(request: HttpRequest) -> HttpResponse:
     call = _call(request)
     if call is None:
         return _gone()
-    step = services.ivr_choice_receive(
-        call=call,
-        digits=request.POST.get("Digits", "").strip(),
-        attempt=_int(request.GET.get("attempt")) or 1,
-        payload=request.POST,
+    digits = request.POST.get("Digits", "").strip()
+    attempt = _int(request.GET.get("attempt")) or 1
+    return _answer_once(
+        request,
+        call,
+        f"menu:{digits}:{attempt}",
+        lambda locked: services.ivr_choice_receive(
+            call=locked, digits=digits, attempt=attempt, payload=request.POST
+        ),
     )
-    return _next_to_twiml(step)
 
 
 @twilio_webhook
@@ -143,10 +163,14 @@ def voice_queue_exit(request: HttpRequest) -> HttpResponse:
     call = _call(request)
     if call is None:
         return _gone()
-    step = services.queue_exit(
-        call=call, result=request.POST.get("QueueResult", ""), payload=request.POST
+    result = request.POST.get("QueueResult", "")
+    # QueueTime tells two stays in the queue apart; a retry of one carries the same.
+    return _answer_once(
+        request,
+        call,
+        f"queue-exit:{result}:{request.POST.get('QueueTime', '')}",
+        lambda locked: services.queue_exit(call=locked, result=result, payload=request.POST),
     )
-    return _next_to_twiml(step)
 
 
 @twilio_webhook
@@ -155,8 +179,14 @@ def voice_agent(request: HttpRequest) -> HttpResponse:
     agent_id = _int(request.GET.get("agent"))
     if call is None or agent_id is None:
         return _gone()
-    return _next_to_twiml(
-        services.agent_leg_answered(call=call, agent_id=agent_id, payload=request.POST)
+    return _answer_once(
+        request,
+        call,
+        "answer",
+        lambda locked: services.agent_leg_answered(
+            call=locked, agent_id=agent_id, payload=request.POST
+        ),
+        leg=f"agent-{agent_id}",
     )
 
 
@@ -165,10 +195,16 @@ def voice_dial_done(request: HttpRequest) -> HttpResponse:
     call = _call(request)
     if call is None:
         return _gone()
-    step = services.dial_finished(
-        call=call, dial_status=request.POST.get("DialCallStatus", ""), payload=request.POST
+    dial_status = request.POST.get("DialCallStatus", "")
+    # DialCallSid tells two <Dial>s of one call apart; a retry of one carries the same.
+    return _answer_once(
+        request,
+        call,
+        f"dial-done:{dial_status}:{request.POST.get('DialCallSid', '')}",
+        lambda locked: services.dial_finished(
+            call=locked, dial_status=dial_status, payload=request.POST
+        ),
     )
-    return _next_to_twiml(step)
 
 
 @twilio_webhook
@@ -176,7 +212,12 @@ def voice_voicemail(request: HttpRequest) -> HttpResponse:
     call = _call(request)
     if call is None:
         return _gone()
-    return _next_to_twiml(services.voicemail_recorded(call=call, payload=request.POST))
+    return _answer_once(
+        request,
+        call,
+        f"voicemail:{request.POST.get('RecordingSid', '')}",
+        lambda locked: services.voicemail_recorded(call=locked, payload=request.POST),
+    )
 
 
 @twilio_webhook
@@ -295,7 +336,9 @@ def presence_update(request: HttpRequest) -> HttpResponse:
     _operator_staff(request)
     try:
         presence = services.agent_presence_set(
-            actor=request.user, state=request.POST.get("state", "")
+            actor=request.user,
+            state=request.POST.get("state", ""),
+            reason=request.POST.get("reason", ""),
         )
     except ValidationError as exc:
         if _wants_json(request):
@@ -463,6 +506,36 @@ def voice_token(request: HttpRequest) -> HttpResponse:
     if token is None:
         return JsonResponse({"error": "ソフトフォンは設定されていません。"}, status=404)
     return JsonResponse({"token": token, "identity": f"agent-{request.user.pk}"})
+
+
+@login_required
+@require_POST
+def agent_presence_reset(request: HttpRequest, user_id: int) -> HttpResponse:
+    """ウォールボードから担当者の状態を戻す: only agents of the supervisor's municipalities."""
+    from crm.access import visible_municipality_ids
+    from crm.models import User
+
+    if not is_supervisor(request.user):
+        raise PermissionDenied
+    agent = get_object_or_404(
+        User.objects.filter(
+            role__in=services.CALL_TAKING_ROLES,
+            municipalities__in=visible_municipality_ids(request.user),
+        ).distinct(),
+        pk=user_id,
+    )
+    try:
+        services.agent_presence_reset(
+            actor=request.user,
+            agent=agent,
+            state=request.POST.get("state") or AgentPresence.State.BREAK,
+            request=request,
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return _back(request, "telephony:wallboard")
+    messages.success(request, f"{agent} の状態を変更しました。")
+    return _back(request, "telephony:wallboard")
 
 
 @login_required

@@ -16,7 +16,7 @@ from django.utils import timezone
 from helpdesk.models import FollowUp
 
 from knowledge.models import CannedReply
-from telephony.models import Call
+from telephony.models import AgentPresence, Call
 from tests.conftest import response_bytes
 from tests.factories import DonorEmailFactory, DonorPhoneFactory, ShipmentFactory, UserFactory
 from tickets import services as ticket_services
@@ -151,7 +151,9 @@ def city_a_records(city_a):
         record_id=donor.id,
         municipality_id=city_a.id,
     )
+    AgentPresence.objects.create(user=viewer, state="ringing", since=timezone.now())
     return {
+        "user": viewer.id,
         "municipality": city_a.id,
         "donor": donor.id,
         "donation": shipment.donation_id,
@@ -166,7 +168,6 @@ def city_a_records(city_a):
         "kind": "canned",
         "pk": canned.id,
         "access": access.id,
-        "user": viewer.id,
     }
 
 
@@ -184,6 +185,9 @@ def _city_a_state(city_a) -> tuple:
         OutboundMessage.objects.get(municipality=city_a).status,
         TriageRule.objects.filter(municipality=city_a).count(),
         Call.objects.get(municipality=city_a).status,
+        list(
+            AgentPresence.objects.filter(user__municipalities=city_a).values_list("state", "reason")
+        ),
     )
 
 

@@ -243,7 +243,11 @@ if (bar) {
   bar.addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-presence]");
     if (!button) return;
-    const response = await postForm(bar.dataset.presenceUrl, { state: button.dataset.presence });
+    const reason = document.getElementById("presence-reason");
+    const response = await postForm(bar.dataset.presenceUrl, {
+      state: button.dataset.presence,
+      reason: reason ? reason.value : "",
+    });
     const data = await response.json().catch(() => ({}));
     if (response.ok) showPresence(data.presence);
     else document.getElementById("phone-connection").textContent = data.error || "変更できませんでした。";

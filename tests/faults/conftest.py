@@ -1,172 +1,283 @@
-"""Real processes to break: a private redis-server, real Celery workers (prefork) to SIGKILL,
-all sharing the test database (tests here are transactional)."""
+"""Private servers the fault tests start and kill: redis-server, PostgreSQL, Celery, uvicorn.
+
+Nothing here is faked: the tests break the real things the product runs on and check that what
+the product promises still holds. Missing binaries fail the tests with a clear message instead of
+skipping them (scripts/system-deps.sh installs them).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
-import re
 import shutil
 import signal
+import socket
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-
-from tests.mailserver import _free_port
+import redis
 
 ROOT = Path(__file__).resolve().parents[2]
-CELERY = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "celery"
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
-def wait_for(check: Callable[[], object], *, timeout: float = 30, what: str = "") -> object:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check: Callable[[], bool], *, timeout: float, what: str, log: Path | None = None):
     deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if check():
+                return
         time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{tail}")
 
 
-def database_url() -> str:
-    """The test database, for a subprocess (as tests/e2e builds it for the live server)."""
-    from django.db import connection
-
-    db = connection.settings_dict
+def database_url(db: dict, *, host: str | None = None, port: int | None = None) -> str:
     user = quote(db.get("USER") or "")
     password = quote(db.get("PASSWORD") or "")
     auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    return (
+        f"postgres://{auth}{host or db.get('HOST') or '127.0.0.1'}:"
+        f"{port or db.get('PORT') or 5432}/{db['NAME']}"
+    )
 
 
-class Redis:
-    def __init__(self, root: Path):
-        self.root = root
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+class RedisServer:
+    """One redis-server on its own port, no persistence; stop() and start() keep the port."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed: run scripts/system-deps.sh")
+        self.binary = binary
+        self.port = free_port()
+        self.workdir = workdir
         self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no", "--dir", str(self.root)],
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+            + ["--appendonly", "no", "--dir", str(self.workdir)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        import redis
+        client = redis.Redis.from_url(self.url)
+        wait_for(client.ping, timeout=10, what="redis-server")
 
-        def up() -> bool:
-            try:
-                return redis.Redis(port=self.port, socket_timeout=1).ping()
-            except redis.RedisError:
-                return False
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
 
-        wait_for(up, timeout=15, what="redis-server")
+
+class PostgresCluster:
+    """A private PostgreSQL 15 cluster in a temp dir (initdb/pg_ctl), restartable at will."""
+
+    def __init__(self) -> None:
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            pytest.fail(
+                "PostgreSQL server binaries (initdb) are missing: run scripts/system-deps.sh"
+            )
+        self.bin = Path(bins[-1]).parent
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="faults-pg-"))
+        self.data = self.workdir / "data"
+        # initdb refuses to run as root; the cluster then belongs to the postgres account.
+        self.run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.run_as:
+            shutil.chown(self.workdir, user="postgres")
+
+    def _ctl(self, *args: str) -> None:
+        options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            [*self.run_as, str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-t", "30"]
+            + ["-o", options, "-l", str(self.workdir / "postgres.log"), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def init_and_start(self) -> None:
+        subprocess.run(
+            [*self.run_as, str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust"]
+            + ["-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        self._ctl("start")
+
+    def restart(self) -> None:
+        self._ctl("-m", "fast", "restart")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._ctl("-m", "immediate", "stop")
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def copy_schema(self, source: dict, name: str) -> str:
+        """A database here with the test database's tables (no data); its URL."""
+        subprocess.run(
+            [str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+            + [name],
+            check=True,
+        )
+        env = {**os.environ, "PGPASSWORD": source.get("PASSWORD") or ""}
+        dump = subprocess.run(
+            [str(self.bin / "pg_dump"), "--schema-only", "--no-owner", "-h"]
+            + [source.get("HOST") or "127.0.0.1", "-p", str(source.get("PORT") or 5432)]
+            + ["-U", source.get("USER") or "postgres", source["NAME"]],
+            check=True,
+            capture_output=True,
+            env=env,
+        ).stdout
+        subprocess.run(
+            [str(self.bin / "psql"), "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"]
+            + ["-p", str(self.port), "-U", "postgres", "-d", name],
+            input=dump,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
 
 
-@pytest.fixture
-def private_redis(tmp_path) -> Iterator[Redis]:
-    """A redis-server of this test only, not yet started (so it can start "down")."""
-    if not os.path.exists(REDIS_SERVER):
-        pytest.skip("redis-server is not installed (scripts/system-deps.sh)")
-    server = Redis(tmp_path)
-    yield server
-    server.stop()
+class Service:
+    """A project process (Celery worker, uvicorn) with its own environment and log file."""
 
-
-@pytest.fixture
-def broker(private_redis) -> Iterator[str]:
-    """This process's Celery app publishes to the private redis, as a web process would."""
-    from config.celery import app
-
-    saved = app.conf.broker_url, app.conf.task_always_eager
-    app.conf.broker_url, app.conf.task_always_eager = private_redis.url, False
-    app._after_fork()  # drop pooled connections to the old broker (what Celery does on fork)
-    yield private_redis.url
-    app.conf.broker_url, app.conf.task_always_eager = saved
-    app._after_fork()
-
-
-class Worker:
-    """``celery -A config worker --pool prefork -c 1`` in its own process group."""
-
-    def __init__(self, log: Path, env: dict[str, str]):
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
-        self.env = env
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> Worker:
-        self.log.write_bytes(b"")
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(
-                [str(CELERY), "-A", "config", "worker", "--pool", "prefork", "-c", "1"]
-                + ["--loglevel", "INFO", "--without-mingle", "--without-gossip"]
-                + ["--without-heartbeat", "-n", f"fault{self.log.stem}@%h"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_for(lambda: " ready." in self.text(), timeout=90, what="the celery worker")
-        return self
+        self.handle = open(log, "wb")  # noqa: SIM115 - kept open for the process
+        self.process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def finished(self, task: str) -> int:
-        """How many runs of this task have ended (succeeded or raised)."""
-        return len(
-            re.findall(rf"Task {re.escape(task)}\[[^\]]+\] (?:succeeded|raised)", self.text())
-        )
-
-    def kill(self) -> None:
-        """SIGKILL, parent and pool child at once: no shutdown, no ack, no cleanup."""
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
+    def children(self) -> list[int]:
+        out = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.process.pid)], capture_output=True, text=True
+        ).stdout
+        return [int(p) for p in out.split()]
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+        if self.process.poll() is None:
+            self.process.terminate()
             try:
-                self.process.wait(30)
+                self.process.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+                self.process.wait(5)
+        self.handle.close()
+
+
+@pytest.fixture(scope="module")
+def workdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="faults-") as path:
+        yield Path(path)
+
+
+@pytest.fixture(scope="module")
+def redis_server(workdir) -> Iterator[RedisServer]:
+    (workdir / "redis").mkdir()
+    server = RedisServer(workdir / "redis")
+    server.start()
+    yield server
+    server.kill()
 
 
 @pytest.fixture
-def celery_worker(tmp_path, private_redis) -> Iterator[Callable[..., Worker]]:
-    """Start workers on the private redis and the test database; extra env as keywords."""
-    started: list[Worker] = []
+def project_on(settings, redis_server):
+    """This test process's broker, channel layer and cache on the private Redis."""
+    from channels.layers import channel_layers
 
-    def _start(**env: str) -> Worker:
-        worker = Worker(
-            tmp_path / f"worker{len(started) + 1}.log",
-            {
-                **os.environ,
-                "DATABASE_URL": database_url(),
-                "REDIS_URL": private_redis.url,
-                "CELERY_TASK_ALWAYS_EAGER": "false",
-                "DJANGO_SETTINGS_MODULE": "config.settings",
-                "PYTHONPATH": str(ROOT),
-                **env,
-            },
+    from config.celery import app
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_server.url,
+        }
+    }
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_server.url]},
+        }
+    }
+    channel_layers.backends = {}
+    previous = app.conf.broker_url, app.conf.task_always_eager
+    app.conf.broker_url, app.conf.task_always_eager = redis_server.url, False
+    app._pool = None
+    app.amqp._producer_pool = None
+    yield redis_server
+    app.conf.broker_url, app.conf.task_always_eager = previous
+    app._pool = None
+    app.amqp._producer_pool = None
+    channel_layers.backends = {}
+
+
+def worker_env(redis_url: str, **extra: str) -> dict[str, str]:
+    from django.db import connection
+
+    return {
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": redis_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+def start_worker(workdir: Path, redis_url: str, *, beat: bool, **env: str) -> Service:
+    """`celery -A config worker` with one prefork child (and beat inside, if asked)."""
+    argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "prefork", "-c", "1"]
+    argv += ["--without-gossip", "--without-mingle", "-l", "info", "-n", f"w{free_port()}@%h"]
+    if beat:
+        argv += ["-B", "-s", str(workdir / "beat-schedule")]
+    worker = Service(argv, worker_env(redis_url, **env), workdir / f"worker-{free_port()}.log")
+    wait_for(lambda: "ready." in worker.text(), timeout=60, what="celery worker", log=worker.log)
+    return worker
+
+
+@pytest.fixture(scope="module")
+def worker(workdir, redis_server, django_db_blocker) -> Iterator[Service]:
+    """A Celery worker (one prefork child) with beat inside, sweeping jobs every second.
+
+    Jobs are only re-sent by the sweep after JOBS_VISIBILITY_SECONDS (5 minutes): within a test,
+    a second run can only come from the broker giving the message back.
+    """
+    with django_db_blocker.unblock():
+        service = start_worker(
+            workdir,
+            redis_server.url,
+            beat=True,
+            JOBS_SWEEP_SECONDS="1",
+            JOBS_VISIBILITY_SECONDS="300",
+            TELEPHONY_RECONCILE_SECONDS="3600",
+            MAIL_POLL_SECONDS="3600",
         )
-        started.append(worker)
-        return worker.start()
-
-    yield _start
-    for worker in started:
-        worker.stop()
+    yield service
+    service.stop()

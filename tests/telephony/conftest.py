@@ -55,6 +55,7 @@ def twilio_settings(settings, request):
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     FakeTwilioHttp.requests = []
     FakeTwilioHttp.fail_with = None
+    FakeTwilioHttp.calls = {}
 
 
 @pytest.fixture(autouse=True)
@@ -72,6 +73,8 @@ class FakeTwilioHttp(HttpClient):
 
     requests: ClassVar[list[dict]] = []
     fail_with: ClassVar[tuple[int, dict] | None] = None
+    # CallSid → (status, end time as Twilio writes it): what a GET of that call answers.
+    calls: ClassVar[dict[str, tuple[str, str | None]]] = {}
 
     def __init__(self) -> None:
         super().__init__(logging.getLogger("tests.twilio"), is_async=False)
@@ -83,6 +86,14 @@ class FakeTwilioHttp(HttpClient):
         if FakeTwilioHttp.fail_with:
             status, body = FakeTwilioHttp.fail_with
             return Response(status, json.dumps(body))
+        if method == "GET" and "/Calls/" in uri:
+            sid = uri.rsplit("/", 1)[-1].removesuffix(".json")
+            if sid not in FakeTwilioHttp.calls:
+                body = {"code": 20404, "message": "not found", "status": 404}
+                return Response(404, json.dumps(body))
+            status, end_time = FakeTwilioHttp.calls[sid]
+            body = {"sid": sid, "account_sid": ACCOUNT_SID, "status": status, "end_time": end_time}
+            return Response(200, json.dumps(body))
         sid = f"CA{next(_sids):032d}"
         body = {
             "sid": sid,
@@ -163,6 +174,7 @@ class PhoneCall:
         self.from_ = from_
         self.to = to
         self.root: ET.Element | None = None
+        self.dials = 0
 
     def params(self, **extra: str) -> dict[str, str]:
         return {**self.twilio.base(self), **extra}
@@ -234,12 +246,14 @@ class PhoneCall:
 
     def dial_ends(self, dial_status: str, duration: int = 0) -> ET.Element:
         dial = self.root.find("Dial")
+        self.dials += 1
         self.root = self.twilio.twiml(
             dial.get("action"),
             self.params(
                 CallStatus="in-progress",
                 DialCallStatus=dial_status,
                 DialCallDuration=str(duration),
+                DialCallSid=f"CA{self.dials:04d}{self.sid[6:]}",
             ),
         )
         return self.root
