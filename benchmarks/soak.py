@@ -341,6 +341,7 @@ class Attempt:
     ms: float
     kind: str
     status: int | str  # HTTP status, or the client error's name
+    call_sid: str
 
 
 @dataclass
@@ -412,7 +413,13 @@ class Twilio:
             except (TimeoutError, aiohttp.ClientError) as exc:
                 body, status = "", type(exc).__name__
             self.tally.attempts.append(
-                Attempt(started, (time.monotonic() - started) * 1000, kind, status)
+                Attempt(
+                    started,
+                    (time.monotonic() - started) * 1000,
+                    kind,
+                    status,
+                    params.get("ParentCallSid") or params.get("CallSid", ""),
+                )
             )
             if isinstance(status, int) and status < 500:
                 return body
@@ -751,8 +758,6 @@ class Agent(Browser):
                 self.wrap_due.add(message["call"]["id"])
         elif kind == "presence":
             self.presence = message.get("presence")
-            if self.presence == "wrap_up" and self.on_phone:
-                self.wrap_due.add(self.on_phone)
 
     async def work(self) -> None:
         """What the person at the desk does, once a second."""
@@ -845,7 +850,10 @@ def snapshot(world: dict, tally: Tally) -> dict:
             "user_id", "state"
         )
     )
+    ticketed = set(vm_rows.filter(inquiry__isnull=False).values_list("call_sid", flat=True))
     return {
+        "missing_calls": sorted(set(tally.offered) - set(per_sid)),
+        "missing_tickets": sorted(set(voicemail_sids) - ticketed),
         "recorded": len(per_sid),
         "doubled": sum(n - 1 for n in per_sid.values() if n > 1),
         "extra_rows": Call.objects.filter(municipality_id__in=cities)
@@ -1089,6 +1097,25 @@ def report(snap: dict, tally: Tally, windows: list[Window], agent_stats, board_s
             f"  再送 {WEBHOOK_RETRIES} 回でも届かなかった webhook: "
             + "、".join(f"{k} ×{v}" for k, v in tally.gave_up.most_common())
         )
+    started = snap["started"]
+
+    def trail(sid: str) -> str:
+        # What each of the call's webhooks answered, and when (seconds into the run).
+        steps = [
+            a
+            for a in tally.attempts
+            if a.call_sid == sid and not (a.kind == "voice/wait" and a.status == 200)
+        ]
+        return "、".join(
+            f"{a.kind} {a.status}@{a.at - started:.0f}s{'*' if inside(a) else ''}" for a in steps
+        )
+
+    missing = [("記録されなかった通話", sid) for sid in snap["missing_calls"][:5]]
+    missing += [("問合せにならなかった留守電", sid) for sid in snap["missing_tickets"][:5]]
+    if missing:
+        print("== 失われたもの（webhook の応答と送信時刻、* は障害時間帯）==")
+        for label, sid in missing:
+            print(f"  {label} {sid}: {trail(sid)}")
     print(f"  ログ: {svc.logs}")
     print()
     lost = lost_calls + (vms - snap["vm_ticketed"])
