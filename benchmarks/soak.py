@@ -503,8 +503,12 @@ class Twilio:
         )
         # Agents answer on their softphone (it rings whatever the screen-pop socket is doing).
         free = [leg for leg in legs if leg[0] in self.agents and leg[0] not in self.busy]
-        await asyncio.sleep(self.rng.uniform(1, 3))
         winner = self.rng.choice(free) if free else None
+        if winner is not None:
+            await asyncio.sleep(self.rng.uniform(1, 3))
+        else:  # rings until the <Dial> timeout
+            timeout = dial.get("timeout", "")
+            await asyncio.sleep(int(timeout) if timeout.isdigit() else 20)
         answered = None
         if winner is not None:
             self.busy.add(winner[0])
