@@ -1152,7 +1152,9 @@ def main() -> None:
     def interrupted(*_):
         raise KeyboardInterrupt
 
+    # Also SIGINT: started in the background by a shell, Python would otherwise ignore Ctrl+C.
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     svc = Services()
     ok = False
     try:
