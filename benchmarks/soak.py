@@ -24,7 +24,8 @@ After the load it waits (up to 3 minutes) for the system to settle and reports c
 against calls recorded, voicemails left against voicemail tickets, agents and calls left stuck,
 socket drops, and webhook latency and 5xx answers inside and outside the outage windows (a
 window lasts from the fault until the service is back plus ``RECOVERY_MARGIN_SECONDS``). The
-last line says whether nothing was lost and nothing doubled. Exit status 0 only then.
+last line says whether nothing was lost and nothing doubled; the exit status is 0 only if so and
+nobody was left stuck. The product's logs stay in the directory printed.
 """
 
 from __future__ import annotations
