@@ -20,7 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from crm import normalize
-from crm.access import is_supervisor, scoped_or_404
+from crm.access import call_taking_roles, is_supervisor, scoped_or_404
 from telephony import selectors, services, twiml
 from telephony.models import AgentPresence, Call, Disposition
 from telephony.twilio_api import twilio_webhook, voice_access_token
@@ -519,7 +519,7 @@ def agent_presence_reset(request: HttpRequest, user_id: int) -> HttpResponse:
         raise PermissionDenied
     agent = get_object_or_404(
         User.objects.filter(
-            role__in=services.CALL_TAKING_ROLES,
+            role__in=call_taking_roles(),
             municipalities__in=visible_municipality_ids(request.user),
         ).distinct(),
         pk=user_id,
