@@ -67,6 +67,9 @@ SETTLE_SECONDS = 180.0
 QUEUE_PATIENCE_SECONDS = 300.0
 BENCH_TOKEN = "benchmark-twilio-token"  # as benchmarks.telephony signs
 
+# Not the development secret, which the settings refuse without DEBUG (the product runs as deployed).
+BENCH_SECRET = "soak-benchmark-secret-key-not-for-production"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -197,6 +200,7 @@ class Services:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
             "TWILIO_AUTH_TOKEN": token,
+            "SECRET_KEY": BENCH_SECRET,
             "TWILIO_PUBLIC_BASE_URL": self.base,
             "DB_POOL_MAX_SIZE": "8",
             "DEBUG": "false",
@@ -1169,6 +1173,7 @@ def main() -> None:
             DATABASE_URL=svc.database_url,
             REDIS_URL=svc.redis_url,
             TWILIO_PUBLIC_BASE_URL=svc.base,
+            SECRET_KEY=BENCH_SECRET,
             DB_POOL_MAX_SIZE="0",
         )
         print("マイグレーション…", flush=True)

@@ -17,7 +17,7 @@ import pytest
 
 from tests.mailserver import _free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CELERY = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "celery"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
