@@ -728,7 +728,7 @@ def call_ticket_start(*, actor: User, call: Call, donor_id: int | None = None):
 def voicemail_ticket_open(*, call: Call):
     """A voicemail becomes a ticket for the municipality dialled, matched to the caller if we can."""
     from crm.models import Donor
-    from crm.selectors import donor_ids_by_phone
+    from donations_sync.selectors import donor_ids_by_phone
     from tickets import services as ticket_services
 
     call = Call.objects.select_for_update().select_related("municipality").get(pk=call.pk)

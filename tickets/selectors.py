@@ -1,9 +1,10 @@
 """Reads behind the agent console, the donor page and the ticket page.
 
 Every function takes the requesting user and narrows to what ``crm.access`` lets them see. Phone,
-e-mail, order, tracking, postal and reading lookups are crm.selectors' index probes; kanji name
-prefixes are searched here, one index range per municipality and spelling, because an agent's
-search spans all the municipalities they serve (see benchmarks/console.py).
+e-mail, order, tracking, postal and reading lookups are crm.selectors' and
+donations_sync.selectors' index probes; kanji name prefixes are searched here, one index range per
+municipality and spelling, because an agent's search spans all the municipalities they serve (see
+benchmarks/console.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from django.urls import reverse
 from crm import normalize, selectors
 from crm.access import visible_municipality_ids
 from crm.models import Donor, Municipality, User
+from donations_sync import selectors as sync_selectors
 from donations_sync.models import Donation, Shipment
-from tickets.models import OPEN_STATUSES, Inquiry, InquiryEvent
+from tickets.models import OPEN_STATUSES, Inquiry, InquiryEvent, Status
 from tickets.search import search_inquiries
 
 SEARCH_LIMIT = 10
@@ -126,12 +128,12 @@ def universal_search(
         cleaned = normalize.clean_tracking_number(text)
         if normalize.tracking_rule_for(cleaned):
             results.interpreted_as.append("伝票番号")
-            shipment_ids = selectors.shipment_ids_by_tracking_number(scope, cleaned)
+            shipment_ids = sync_selectors.shipment_ids_by_tracking_number(scope, cleaned)
         if normalize.normalize_phone(text) and not text.startswith("〒"):
             results.interpreted_as.append("電話番号")
-            donor_hits += [(i, "電話番号") for i in selectors.donor_ids_by_phone(scope, text)]
+            donor_hits += [(i, "電話番号") for i in sync_selectors.donor_ids_by_phone(scope, text)]
         if re.fullmatch(r"[0-9A-Za-z\-_]{4,40}", compact):
-            found = selectors.donation_ids_by_number(scope, compact)
+            found = sync_selectors.donation_ids_by_number(scope, compact)
             if found:
                 results.interpreted_as.append("受付番号・外部管理番号")
                 donation_ids = found
@@ -384,3 +386,37 @@ def ticket_timeline(user: User, inquiry: Inquiry) -> list[Any]:
 
 def ticket_kind_labels() -> dict[str, str]:
     return dict(InquiryEvent.Kind.choices)
+
+
+def open_inquiries_for_donors(
+    municipality_id: int, donor_ids: Collection[int], *, per_donor: int
+) -> dict[int, list[dict[str, Any]]]:
+    """Each donor's open inquiries in one municipality, newest first, at most ``per_donor`` each.
+
+    For the screen pop, which has already scoped the call to the dialled municipality: values,
+    not instances, since it runs while the phone rings.
+    """
+    if not donor_ids:
+        return {}
+    labels = dict(Status.choices)
+    rows = (
+        Inquiry.objects.filter(
+            municipality_id=municipality_id, donor_id__in=donor_ids, status__in=OPEN_STATUSES
+        )
+        .order_by("-created_at", "-pk")
+        .values_list("pk", "donor_id", "status", "created_at", "ticket__title", "category__name")
+    )
+    found: dict[int, list[dict[str, Any]]] = {}
+    for pk, donor_id, status, created_at, title, category in rows:
+        mine = found.setdefault(donor_id, [])
+        if len(mine) < per_donor:
+            mine.append(
+                {
+                    "id": pk,
+                    "title": title,
+                    "status": labels.get(status, status),
+                    "category": category or "",
+                    "created_at": created_at,
+                }
+            )
+    return found
