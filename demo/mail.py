@@ -16,9 +16,9 @@ from email.utils import format_datetime
 from typing import Any
 
 from crm.models import DonorEmail, Municipality, MunicipalityEmailAddress, User
+from demo.tickets import TOKYO, DemoClock, demo_now, office_moment, staff_for
 from donations_sync.models import Shipment
 from tickets import services as ticket_services
-from tickets.demo import TOKYO, DemoClock, demo_now, office_moment, staff_for
 from tickets.mail import services
 from tickets.mail.models import InboundMessage
 
