@@ -9,6 +9,7 @@ class TelephonyConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from crm.models import Municipality
+        from telephony import signals, tasks
         from telephony.lines import rules_changed
         from telephony.models import CalendarException, PhoneSettings, WeeklyHours
 
@@ -35,3 +36,10 @@ class TelephonyConfig(AppConfig):
                 services.agent_disconnected(user_id=user.pk)
 
         user_logged_out.connect(logged_out, weak=False, dispatch_uid="telephony-logged-out")
+        # The services announce slow work after commit; the tasks module queues it.
+        signals.voicemail_recorded.connect(
+            tasks.queue_voicemail_ticket_open, dispatch_uid="telephony-queue-voicemail-ticket"
+        )
+        signals.outbound_call_requested.connect(
+            tasks.queue_outbound_call_place, dispatch_uid="telephony-queue-outbound-call"
+        )

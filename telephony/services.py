@@ -22,7 +22,7 @@ from twilio.base.exceptions import TwilioRestException
 from crm import normalize
 from crm.access import call_taking_roles, require_write
 from crm.models import Municipality, MunicipalityPhoneNumber, User
-from telephony import events, heartbeats
+from telephony import events, heartbeats, signals
 from telephony.calendar import BusinessCalendar, closed_message
 from telephony.lines import line_rules, rules_changed
 from telephony.models import (
@@ -449,10 +449,8 @@ def recording_status_receive(
     call.recording_seconds = int(duration) if (duration or "").isdigit() else None
     call.save(update_fields=["recording_sid", "recording_url", "recording_seconds"])
     if call.voicemail and call.inquiry_id is None:
-        from telephony import tasks
-
         call_id = call.pk
-        transaction.on_commit(lambda: tasks.voicemail_ticket_open.delay(call_id))
+        transaction.on_commit(lambda: signals.voicemail_recorded.send(Call, call_id=call_id))
 
 
 @transaction.atomic
@@ -816,9 +814,7 @@ def call_back_place(*, actor: User, inquiry: Any, to: str = "") -> Call:
         inquiry=inquiry,
     )
     _presence_set_state(actor.pk, AgentPresence.State.RINGING, call=call, at=now)
-    from telephony import tasks
-
-    transaction.on_commit(lambda: tasks.outbound_call_place.delay(call.pk))
+    transaction.on_commit(lambda: signals.outbound_call_requested.send(Call, call_id=call.pk))
     return call
 
 

@@ -28,3 +28,12 @@ def outbound_call_place(call_id: int) -> str | None:
 def presence_sweep() -> int:
     """Celery beat, every heartbeat interval: agents whose every tab is gone go offline."""
     return len(services.presence_sweep())
+
+
+# Receivers of telephony.signals (connected in TelephonyConfig.ready): queue after the commit.
+def queue_voicemail_ticket_open(sender, *, call_id: int, **kwargs) -> None:
+    voicemail_ticket_open.delay(call_id)
+
+
+def queue_outbound_call_place(sender, *, call_id: int, **kwargs) -> None:
+    outbound_call_place.delay(call_id)
