@@ -36,6 +36,14 @@ class TelephonyConfig(AppConfig):
                 services.agent_disconnected(user_id=user.pk)
 
         user_logged_out.connect(logged_out, weak=False, dispatch_uid="telephony-logged-out")
+        # telephony's parts of tickets' pages: tickets' templates never name telephony's.
+        from tickets.page_parts import page_part_add
+
+        page_part_add("console_phone_bar", "telephony/_console_phone_bar.html")
+        page_part_add("console_incoming", "telephony/_console_incoming.html")
+        page_part_add("ticket_actions", "telephony/_call_back_button.html")
+        page_part_add("ticket_calls", "telephony/_ticket_calls.html")
+
         # The services announce slow work after commit; the tasks module queues it.
         signals.voicemail_recorded.connect(
             tasks.queue_voicemail_ticket_open, dispatch_uid="telephony-queue-voicemail-ticket"
