@@ -9,20 +9,24 @@ benchmarks/console.py).
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.urls import reverse
+from django.utils import timezone
+from helpdesk.models import Ticket
 
 from crm import normalize, selectors
 from crm.access import visible_municipality_ids
 from crm.models import Donor, Municipality, User
 from donations_sync import selectors as sync_selectors
 from donations_sync.models import Donation, Shipment
-from tickets.models import OPEN_STATUSES, Inquiry, InquiryEvent, Status
+from tickets.models import OPEN_STATUSES, Category, Inquiry, InquiryEvent, Status
 from tickets.search import search_inquiries
 
 SEARCH_LIMIT = 10
@@ -388,25 +392,40 @@ def ticket_kind_labels() -> dict[str, str]:
     return dict(InquiryEvent.Kind.choices)
 
 
+_OPEN_INQUIRIES_SQL = """
+SELECT i.ticket_id, i.donor_id, i.status, i.created_at, t.title, cat.name
+FROM {inquiry} i
+JOIN {ticket} t ON t.id = i.ticket_id
+LEFT JOIN {category} cat ON cat.id = i.category_id
+WHERE i.municipality_id = %s AND i.donor_id IN ({donors}) AND i.status IN ({statuses})
+ORDER BY i.created_at DESC, i.ticket_id DESC
+"""
+
+
 def open_inquiries_for_donors(
     municipality_id: int, donor_ids: Collection[int], *, per_donor: int
 ) -> dict[int, list[dict[str, Any]]]:
     """Each donor's open inquiries in one municipality, newest first, at most ``per_donor`` each.
 
-    For the screen pop, which has already scoped the call to the dialled municipality: values,
-    not instances, since it runs while the phone rings.
+    For the screen pop, which has already scoped the call to the dialled municipality. One
+    statement over our side table and helpdesk's tickets, written out: it runs while the phone
+    rings, and building it with the ORM costs twice what PostgreSQL takes to answer it.
     """
     if not donor_ids:
         return {}
+    donor_ids, statuses = list(donor_ids), [int(s) for s in OPEN_STATUSES]
+    sql = _OPEN_INQUIRIES_SQL.format(
+        inquiry=Inquiry._meta.db_table,
+        ticket=Ticket._meta.db_table,
+        category=Category._meta.db_table,
+        donors=", ".join(["%s"] * len(donor_ids)),
+        statuses=", ".join(["%s"] * len(statuses)),
+    )  # table names come from the models; every value is a bound parameter
     labels = dict(Status.choices)
-    rows = (
-        Inquiry.objects.filter(
-            municipality_id=municipality_id, donor_id__in=donor_ids, status__in=OPEN_STATUSES
-        )
-        .order_by("-created_at", "-pk")
-        .values_list("pk", "donor_id", "status", "created_at", "ticket__title", "category__name")
-    )
     found: dict[int, list[dict[str, Any]]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [municipality_id, *donor_ids, *statuses])
+        rows = cursor.fetchall()
     for pk, donor_id, status, created_at, title, category in rows:
         mine = found.setdefault(donor_id, [])
         if len(mine) < per_donor:
@@ -416,7 +435,14 @@ def open_inquiries_for_donors(
                     "title": title,
                     "status": labels.get(status, status),
                     "category": category or "",
-                    "created_at": created_at,
+                    "created_at": _aware(created_at),
                 }
             )
     return found
+
+
+def _aware(value: Any) -> datetime.datetime:
+    """Raw rows bring datetimes aware (PostgreSQL) or as naive UTC text (SQLite)."""
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=datetime.UTC)
