@@ -3,7 +3,7 @@ links to its own screens in the notification mails it renders, and those screens
 of this product."""
 
 from django.urls import include, path
-from helpdesk import settings as helpdesk_settings  # noqa: TID251 (the comparison is with helpdesk)
+from helpdesk import settings as helpdesk_settings
 
 from config.urls import urlpatterns as product_urlpatterns
 

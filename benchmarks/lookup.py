@@ -1,9 +1,9 @@
 """Donor-lookup latency at operator scale: p50/p95 of what an agent looks up during a call.
 
-Runs crm.selectors against a database loaded with ``manage.py seed_demo --scale``, each lookup
-within the one municipality whose number was dialled, with inputs as they arrive: caller IDs in
-E.164 as Twilio sends them, order numbers as donors read them out, tracking numbers with hyphens,
-readings typed in hiragana.
+Runs crm.selectors and donations_sync.selectors against a database loaded with
+``manage.py seed_demo --scale``, each lookup within the one municipality whose number was dialled,
+with inputs as they arrive: caller IDs in E.164 as Twilio sends them, order numbers as donors read
+them out, tracking numbers with hyphens, readings typed in hiragana.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/fz_scale \\
         .venv/bin/python -m benchmarks.lookup [--samples 1000] [--seed 1] [--explain]
@@ -33,6 +33,7 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from crm import normalize, selectors  # noqa: E402
+from donations_sync import selectors as sync_selectors  # noqa: E402
 
 TARGET_P95_MS = 5.0
 
@@ -135,10 +136,10 @@ def round_trip(municipality_ids: list[int], value: str) -> list[int]:
 
 LOOKUPS: dict[str, Callable[[list[int], str], list[int]]] = {
     "基準: SELECT 1 の往復": round_trip,
-    "電話番号（登録済みの発信者）": selectors.donor_ids_by_phone,
-    "電話番号（未登録の発信者）": selectors.donor_ids_by_phone,
-    "受付番号・外部管理番号": selectors.donation_ids_by_number,
-    "伝票番号": selectors.shipment_ids_by_tracking_number,
+    "電話番号（登録済みの発信者）": sync_selectors.donor_ids_by_phone,
+    "電話番号（未登録の発信者）": sync_selectors.donor_ids_by_phone,
+    "受付番号・外部管理番号": sync_selectors.donation_ids_by_number,
+    "伝票番号": sync_selectors.shipment_ids_by_tracking_number,
     "フリガナ前方一致": selectors.donor_ids_by_kana_prefix,
 }
 

@@ -197,7 +197,7 @@ def _helpdesk(raw: bytes) -> tuple[str, str]:
     from email.message import EmailMessage
 
     from django.utils import encoding
-    from helpdesk import email as hd  # noqa: TID251 (the comparison is with helpdesk itself)
+    from helpdesk import email as hd
 
     message = email.message_from_string(
         encoding.force_str(raw, errors="replace"), EmailMessage, policy=policy.default
@@ -280,7 +280,7 @@ def _bench_municipality(imap_port: int) -> Mailbox:
 
 
 def _helpdesk_queue(imap_port: int, user: str):
-    from helpdesk.models import Queue  # noqa: TID251 (the comparison is with helpdesk itself)
+    from helpdesk.models import Queue
 
     Queue.objects.filter(slug__startswith="hdbench").update(allow_email_submission=False)
     return Queue.objects.create(
@@ -302,7 +302,7 @@ def _helpdesk_queue(imap_port: int, user: str):
 
 def _ours_tickets() -> dict[int, tuple[str, str]]:
     """message index → (ticket title, text the ticket holds for that message)."""
-    from helpdesk.models import FollowUp  # noqa: TID251
+    from helpdesk.models import FollowUp
 
     found = {}
     rows = InboundMessage.objects.filter(message_id__startswith=f"bench{RUN}.").values_list(
@@ -321,7 +321,7 @@ def _ours_tickets() -> dict[int, tuple[str, str]]:
 
 
 def _helpdesk_tickets(queue) -> dict[int, tuple[str, str]]:
-    from helpdesk.models import FollowUp  # noqa: TID251
+    from helpdesk.models import FollowUp
 
     found = {}
     for mid, title, comment in FollowUp.objects.filter(ticket__queue=queue).values_list(
@@ -394,7 +394,7 @@ def main() -> None:
         left_ours = dovecot.imap_count("ours")
 
         from django.urls import clear_url_caches
-        from helpdesk.email import process_email  # noqa: TID251
+        from helpdesk.email import process_email
 
         settings.ROOT_URLCONF = "benchmarks.helpdesk_urls"
         clear_url_caches()

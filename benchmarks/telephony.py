@@ -42,7 +42,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from twilio.request_validator import RequestValidator  # noqa: E402, TID251 (signs as Twilio)
+from twilio.request_validator import RequestValidator  # noqa: E402 (signs as Twilio)
 
 from crm import normalize  # noqa: E402
 from crm.models import Municipality, MunicipalityPhoneNumber, User  # noqa: E402

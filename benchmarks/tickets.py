@@ -42,8 +42,8 @@ from django.db.models import Count, Q  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 # Vanilla django-helpdesk is measured here for comparison.
-from helpdesk.query import get_query_class  # noqa: E402, TID251
-from helpdesk.user import HelpdeskUser  # noqa: E402, TID251
+from helpdesk.query import get_query_class  # noqa: E402
+from helpdesk.user import HelpdeskUser  # noqa: E402
 
 from crm.models import Donor, Municipality, User  # noqa: E402
 from tickets.models import (  # noqa: E402

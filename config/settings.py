@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "tickets.mail",
     "knowledge",
     "telephony",
+    # Demo and operator-scale data (seed_demo, demo_logins, totp_code): above every app, last.
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -9,6 +9,7 @@ class TelephonyConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from crm.models import Municipality
+        from telephony import signals, tasks
         from telephony.lines import rules_changed
         from telephony.models import CalendarException, PhoneSettings, WeeklyHours
 
@@ -35,3 +36,15 @@ class TelephonyConfig(AppConfig):
                 services.agent_disconnected(user_id=user.pk)
 
         user_logged_out.connect(logged_out, weak=False, dispatch_uid="telephony-logged-out")
+        # telephony's parts of tickets' pages: tickets' templates never name telephony's.
+        from tickets.page_parts import page_part_add
+
+        page_part_add("console_phone_bar", "telephony/_console_phone_bar.html")
+        page_part_add("console_incoming", "telephony/_console_incoming.html")
+        page_part_add("ticket_actions", "telephony/_call_back_button.html")
+        page_part_add("ticket_calls", "telephony/_ticket_calls.html")
+
+        # The services announce slow work after commit; the tasks module queues it.
+        signals.outbound_call_requested.connect(
+            tasks.queue_outbound_call_place, dispatch_uid="telephony-queue-outbound-call"
+        )

@@ -16,10 +16,11 @@ from django.utils import timezone
 from crm import normalize
 from crm.access import call_taking_roles, visible_municipality_ids
 from crm.models import Carrier, Donor
-from crm.selectors import donor_ids_by_phone
 from crm.templatetags.ja import ja_date, ja_datetime, md, tracking, yen
 from donations_sync.models import Donation, GiftItem, Portal, Shipment
+from donations_sync.selectors import donor_ids_by_phone
 from telephony.models import AgentPresence, Call
+from tickets.selectors import open_inquiries_for_donors
 
 MAX_DONATIONS_PER_DONOR = 10
 MAX_OPEN_INQUIRIES = 10
@@ -156,14 +157,6 @@ LEFT JOIN {gift} g ON g.id = s.gift_item_id
 LEFT JOIN {carrier} c ON c.id = s.carrier_id
 WHERE d.municipality_id = %s AND d.donor_id IN ({ids})
 ORDER BY d.donor_id, d.donated_at DESC, d.id, s.delivery_number, s.id
-"""
-_INQUIRIES_SQL = """
-SELECT i.ticket_id, i.donor_id, i.status, i.created_at, t.title, cat.name
-FROM {inquiry} i
-JOIN {ticket} t ON t.id = i.ticket_id
-LEFT JOIN {category} cat ON cat.id = i.category_id
-WHERE i.municipality_id = %s AND i.donor_id IN ({ids}) AND i.status IN ({statuses})
-ORDER BY i.created_at DESC
 """
 
 
@@ -306,37 +299,14 @@ def _shipment_card(row: tuple) -> dict[str, Any]:
 
 
 def _open_inquiries(municipality_id: int, donor_ids: list[int]) -> dict[int, list[dict]]:
-    try:
-        from helpdesk.models import Ticket
-
-        from tickets.models import OPEN_STATUSES, Category, Inquiry, Status
-    except ImportError:  # the ticket store is not installed
-        return {}
-    statuses = [int(s) for s in OPEN_STATUSES]
-    labels = dict(Status.choices)
-    result: dict[int, list[dict]] = defaultdict(list)
-    sql = _INQUIRIES_SQL.format(
-        inquiry=Inquiry._meta.db_table,
-        ticket=Ticket._meta.db_table,
-        category=Category._meta.db_table,
-        ids=_placeholders(donor_ids),
-        statuses=_placeholders(statuses),
-    )
-    for pk, donor_id, status, created_at, title, category in _rows(
-        sql, [municipality_id, *donor_ids, *statuses]
-    ):
-        if len(result[donor_id]) < MAX_OPEN_INQUIRIES:
-            result[donor_id].append(
-                {
-                    "id": pk,
-                    "title": title,
-                    "status": labels.get(status, status),
-                    "category": category or "",
-                    "created_at": ja_datetime(_as_datetime(created_at)),
-                    "url": inquiry_url(pk),
-                }
-            )
-    return result
+    found = open_inquiries_for_donors(municipality_id, donor_ids, per_donor=MAX_OPEN_INQUIRIES)
+    return {
+        donor_id: [
+            {**i, "created_at": ja_datetime(i["created_at"]), "url": inquiry_url(i["id"])}
+            for i in inquiries
+        ]
+        for donor_id, inquiries in found.items()
+    }
 
 
 # --- Wallboard ------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from crm.access import (
 from crm.audit import audit_record
 from crm.models import AuditLog, Municipality, MunicipalityPhoneNumber, User
 from jobs.services import job_enqueue
-from telephony import events, heartbeats
+from telephony import events, heartbeats, signals
 from telephony.calendar import BusinessCalendar, closed_message
 from telephony.lines import line_rules, rules_changed
 from telephony.models import (
@@ -1011,7 +1011,7 @@ def call_ticket_start(*, actor: User, call: Call, donor_id: int | None = None):
 def voicemail_ticket_open(*, call: Call):
     """A voicemail becomes a ticket for the municipality dialled, matched to the caller if we can."""
     from crm.models import Donor
-    from crm.selectors import donor_ids_by_phone
+    from donations_sync.selectors import donor_ids_by_phone
     from tickets import services as ticket_services
 
     call = Call.objects.select_for_update().select_related("municipality").get(pk=call.pk)
@@ -1099,11 +1099,11 @@ def call_back_place(*, actor: User, inquiry: Any, to: str = "") -> Call:
         inquiry=inquiry,
     )
     _presence_set_state(actor.pk, AgentPresence.State.RINGING, call=call, at=now)
-    from telephony import tasks
-
     # robust: a broker outage must not turn the agent's click into an error page; the call,
     # still without a CallSid, is ended and the agent freed by the reconciler.
-    transaction.on_commit(lambda: tasks.outbound_call_place.delay(call.pk), robust=True)
+    transaction.on_commit(
+        lambda: signals.outbound_call_requested.send(Call, call_id=call.pk), robust=True
+    )
     return call
 
 

@@ -35,3 +35,8 @@ def presence_sweep() -> int:
 @shared_task
 def calls_reconcile() -> dict[str, int]:
     return services.calls_reconcile()
+
+
+# Receivers of telephony.signals (connected in TelephonyConfig.ready): queue after the commit.
+def queue_outbound_call_place(sender, *, call_id: int, **kwargs) -> None:
+    outbound_call_place.delay(call_id)

@@ -6,5 +6,13 @@ class TicketsConfig(AppConfig):
     verbose_name = "問合せ"
 
     def ready(self) -> None:
-        # Connects the receiver that gives every new municipality its helpdesk queue.
-        from tickets import signals  # noqa: F401
+        from django.db.models.signals import post_save
+
+        from crm.models import Municipality
+        from tickets import receivers
+
+        post_save.connect(
+            receivers.create_municipality_queue,
+            sender=Municipality,
+            dispatch_uid="tickets.municipality_queue",
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crm import selectors
+from donations_sync import selectors as sync_selectors
 from tests.factories import DonorEmailFactory, DonorFactory, DonorPhoneFactory, ShipmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,15 +25,15 @@ def yamada(city_a):
     "said", ["090-1234-5678", "０９０１２３４５６７８", "+819012345678", "09012345678"]
 )
 def test_by_phone_any_format(yamada, city_a, said):
-    assert selectors.donor_ids_by_phone([city_a.id], said) == [yamada.id]
+    assert sync_selectors.donor_ids_by_phone([city_a.id], said) == [yamada.id]
 
 
 def test_by_phone_withheld_matches_nothing(yamada, city_a):
-    assert selectors.donor_ids_by_phone([city_a.id], "anonymous") == []
+    assert sync_selectors.donor_ids_by_phone([city_a.id], "anonymous") == []
 
 
 def test_by_phone_other_municipality_matches_nothing(yamada, city_b):
-    assert selectors.donor_ids_by_phone([city_b.id], "090-1234-5678") == []
+    assert sync_selectors.donor_ids_by_phone([city_b.id], "090-1234-5678") == []
 
 
 def test_by_phone_falls_back_to_ship_to_phone(city_a):
@@ -41,7 +42,9 @@ def test_by_phone_falls_back_to_ship_to_phone(city_a):
         gift_item__municipality=city_a,
         ship_to_phone="+81312345678",
     )
-    assert selectors.donor_ids_by_phone([city_a.id], "03-1234-5678") == [shipment.donation.donor_id]
+    assert sync_selectors.donor_ids_by_phone([city_a.id], "03-1234-5678") == [
+        shipment.donation.donor_id
+    ]
 
 
 @pytest.mark.parametrize("said", ["ヤマダ", "やまだ", "ﾔﾏﾀﾞ", "ヤマダタ", "やまだ　たろう"])
@@ -61,14 +64,14 @@ def test_by_email_and_postal(yamada, city_a):
 def test_by_numbers(city_a, city_b):
     shipment = ShipmentFactory(donation__donor__municipality=city_a, gift_item__municipality=city_a)
     donation = shipment.donation
-    assert selectors.donation_ids_by_number([city_a.id], donation.portal_order_number) == [
+    assert sync_selectors.donation_ids_by_number([city_a.id], donation.portal_order_number) == [
         donation.id
     ]
-    assert selectors.donation_ids_by_number([city_a.id], donation.external_id) == [donation.id]
-    assert selectors.donation_ids_by_number([city_b.id], donation.external_id) == []
+    assert sync_selectors.donation_ids_by_number([city_a.id], donation.external_id) == [donation.id]
+    assert sync_selectors.donation_ids_by_number([city_b.id], donation.external_id) == []
     dashed = f"{shipment.tracking_number[:4]}-{shipment.tracking_number[4:8]}-{shipment.tracking_number[8:]}"
-    assert selectors.shipment_ids_by_tracking_number([city_a.id], dashed) == [shipment.id]
-    assert selectors.shipment_ids_by_tracking_number([city_b.id], dashed) == []
+    assert sync_selectors.shipment_ids_by_tracking_number([city_a.id], dashed) == [shipment.id]
+    assert sync_selectors.shipment_ids_by_tracking_number([city_b.id], dashed) == []
 
 
 def test_by_kana_prefix_across_municipalities_is_ordered_and_limited(city_a, city_b):
@@ -99,7 +102,9 @@ def test_ship_to_phone_fallback_returns_each_donor_once(city_a):
     ShipmentFactory(
         donation=first.donation, gift_item=first.gift_item, ship_to_phone="+81312345678"
     )
-    assert selectors.donor_ids_by_phone([city_a.id], "03-1234-5678") == [first.donation.donor_id]
+    assert sync_selectors.donor_ids_by_phone([city_a.id], "03-1234-5678") == [
+        first.donation.donor_id
+    ]
 
 
 def test_registered_phone_ranks_before_ship_to_phone(city_a):
@@ -110,7 +115,7 @@ def test_registered_phone_ranks_before_ship_to_phone(city_a):
     ).donation.donor
     registered = DonorFactory(municipality=city_a, name="佐藤 花子", name_kana="サトウ ハナコ")
     DonorPhoneFactory(donor=registered, e164="+819012345678")
-    assert selectors.donor_ids_by_phone([city_a.id], "090-1234-5678") == [
+    assert sync_selectors.donor_ids_by_phone([city_a.id], "090-1234-5678") == [
         registered.id,
         recipient_of_gift.id,
     ]

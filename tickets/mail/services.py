@@ -36,7 +36,7 @@ from crm.models import Donor, Municipality, MunicipalityEmailAddress, User
 from donations_sync.models import Donation, Shipment
 from tickets import memo
 from tickets import services as ticket_services
-from tickets.mail import decoding, outbound, selectors, sniffing, threads, triage
+from tickets.mail import decoding, outbound, selectors, signals, sniffing, threads, triage
 from tickets.mail.decoding import ParsedMail
 from tickets.mail.models import (
     FlaggedAddress,
@@ -845,10 +845,8 @@ def _queue(
 
 def _enqueue_send(outbound_pk: int) -> None:
     # The mail is committed as pending; if the broker is down, mail_retry_due sends it later.
-    from tickets.mail import tasks
-
     try:
-        tasks.mail_send_outbound.delay(outbound_pk)
+        signals.outbound_mail_pending.send(OutboundMessage, outbound_id=outbound_pk)
     except Exception:
         logger.exception("outbound mail %s could not be queued; left pending", outbound_pk)
 

@@ -77,3 +77,8 @@ def mail_process_stranded() -> int:
     for pk in stranded:
         services.inbound_process(message_pk=pk)
     return len(stranded)
+
+
+# Receiver of tickets.mail.signals (connected in TicketMailConfig.ready): queue after the commit.
+def queue_mail_send_outbound(sender, *, outbound_id: int, **kwargs) -> None:
+    mail_send_outbound.delay(outbound_id)

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
-from crm import normalize, selectors
+from crm import normalize
 from crm.models import DonorEmail
 from crm.selectors import DEFAULT_LIMIT
 from donations_sync.models import Donation, Shipment
+from donations_sync.selectors import donor_ids_by_phone
 from tickets.mail.decoding import ParsedMail
 
 # --- Noise --------------------------------------------------------------------------------
@@ -166,7 +167,7 @@ def find_links_many(*, municipality_id: int, mails: list[tuple[str, str]]) -> li
         if not links.donor_ids
         for p in n.phones[:3]
     }
-    by_phone = {e164: selectors.donor_ids_by_phone(ids, e164, limit=5) for e164 in wanted}
+    by_phone = {e164: donor_ids_by_phone(ids, e164, limit=5) for e164 in wanted}
     for n, links in zip(named, result, strict=True):
         if not links.donor_ids:
             for e164 in n.phones[:3]:

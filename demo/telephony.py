@@ -3,7 +3,7 @@
 Calendars follow the hours the procurement specs state (福山市: every day but Jan 1–3; 藤沢市:
 weekdays but holidays, longer hours Dec 29–Jan 3; 中野区: weekends and holidays too — given to
 小樽市 here). Calls are replayed through the same services Twilio's webhooks drive, at past
-moments (see ``tickets.demo.DemoClock``).
+moments (see ``demo.tickets.DemoClock``).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import random
 from typing import Any
 
 from crm.models import DonorPhone, Municipality, MunicipalityPhoneNumber, User
+from demo.tickets import TOKYO, DemoClock, demo_now, staff_for
 from telephony import services
 from telephony.calendar import BusinessCalendar
 from telephony.models import AgentPresence, Call, Disposition, PhoneSettings
 from tickets import services as ticket_services
-from tickets.demo import TOKYO, DemoClock, demo_now, staff_for
 from tickets.models import Status
 
 # Municipality code → calendar preset; any other municipality answers on weekdays.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.demo.users import DEMO_LOGINS
 from crm.models import User
+from demo.users import DEMO_LOGINS
 
 
 class Command(BaseCommand):

@@ -8,20 +8,13 @@ through crm.normalize with the raw form kept.
 from __future__ import annotations
 
 import datetime
-import importlib
-import importlib.util
 import random
 from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
 from django.db import transaction
 
 from crm import normalize
-from crm.demo import data
-from crm.demo.people import Person, PersonMaker
-from crm.demo.plan import RESIDENT_SHARE, Catalogue, DonationPlan, Planner
-from crm.demo.users import create_demo_users
 from crm.models import (
     Carrier,
     CityContact,
@@ -33,6 +26,13 @@ from crm.models import (
     MunicipalityPhoneNumber,
     Provider,
 )
+from demo import data
+from demo import mail as demo_mail
+from demo import telephony as demo_telephony
+from demo import tickets as demo_tickets
+from demo.people import Person, PersonMaker
+from demo.plan import RESIDENT_SHARE, Catalogue, DonationPlan, Planner
+from demo.users import create_demo_users
 from donations_sync.models import Donation, GiftItem, Shipment
 
 DEFAULT_SEED = 20241216
@@ -292,28 +292,17 @@ def seed_demo(
     return counts
 
 
-def seed_installed_apps(*, seed: int, today: datetime.date, stdout: Any) -> dict[str, int]:
-    """Let every installed app that ships a ``demo.seed_demo`` add its own demo content.
+# Each app's content, in layer order so that later ones build on earlier ones (mail threads onto
+# tickets, calls open and link tickets). The label keeps one generator per app, so that one app's
+# content does not shift another's.
+APP_CONTENT = (("tickets", demo_tickets), ("ticketmail", demo_mail), ("telephony", demo_telephony))
 
-    crm is the lowest layer and names no other app: each app's ``<module>.demo`` module is
-    found by import spec, in INSTALLED_APPS order, so later apps can build on earlier ones.
-    """
+
+def seed_installed_apps(*, seed: int, today: datetime.date, stdout: Any) -> dict[str, int]:
+    """Add each app's demo content (tickets, mail, calls) over the municipalities and donors."""
     counts: dict[str, int] = {}
-    for config in apps.get_app_configs():
-        if config.name == "crm":
-            continue
-        name = f"{config.name}.demo"
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:
-            found = False
-        if not found:
-            continue
-        hook = getattr(importlib.import_module(name), "seed_demo", None)
-        if hook is None:
-            continue
-        # One generator per app, so that one app's content does not shift another's.
-        rng = random.Random(f"{seed}:{config.label}")
-        for key, value in hook(rng=rng, today=today, stdout=stdout).items():
+    for label, module in APP_CONTENT:
+        rng = random.Random(f"{seed}:{label}")
+        for key, value in module.seed_demo(rng=rng, today=today, stdout=stdout).items():
             counts[key] = counts.get(key, 0) + value
     return counts

@@ -159,3 +159,28 @@ def test_demo_shows_every_part_of_the_product():
     _calls_answered_abandoned_and_voicemail()
     _calendars_follow_the_specs()
     _mail_in_three_charsets_threaded_auto_reply_and_quarantine()
+
+
+@pytest.mark.parametrize("charset", ["iso-2022-jp", "shift_jis"])
+def test_demo_mail_from_a_donor_whose_name_is_outside_jis_x_0208_still_reads(charset):
+    # 﨑 (U+FA11) has no code in ISO-2022-JP nor in Shift_JIS headers: seeding stopped on such
+    # a donor. Mail clients send such a mail in UTF-8, and so does the demo.
+    from email import message_from_bytes
+    from email.policy import default
+
+    from demo.mail import build_mail
+
+    raw = build_mail(
+        charset=charset,
+        from_name="山﨑 花子",
+        from_address="hanako@example.jp",
+        to="furusato@city.example.jp",
+        subject="山﨑です",
+        body="山﨑 花子です。返礼品が届きません。",
+        at=_at(TODAY, 10),
+        message_id="<a@example.jp>",
+    )
+    message = message_from_bytes(raw, policy=default)
+    assert message["From"].addresses[0].display_name == "山﨑 花子"
+    assert message["Subject"] == "山﨑です"
+    assert message.get_content().strip() == "山﨑 花子です。返礼品が届きません。"

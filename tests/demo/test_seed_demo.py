@@ -16,10 +16,6 @@ from django.db.models import Count, F
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from crm import normalize
-from crm.demo import data, scale
-from crm.demo.people import PersonMaker
-from crm.demo.plan import Catalogue, Planner
-from crm.demo.users import DEMO_LOGINS
 from crm.models import (
     Carrier,
     Donor,
@@ -29,6 +25,10 @@ from crm.models import (
     MunicipalityPhoneNumber,
     User,
 )
+from demo import data, scale
+from demo.people import PersonMaker
+from demo.plan import Catalogue, Planner
+from demo.users import DEMO_LOGINS
 from donations_sync.models import Donation, GiftItem, Shipment
 
 pytestmark = pytest.mark.django_db

@@ -16,9 +16,9 @@ from email.utils import format_datetime
 from typing import Any
 
 from crm.models import DonorEmail, Municipality, MunicipalityEmailAddress, User
+from demo.tickets import TOKYO, DemoClock, demo_now, office_moment, staff_for
 from donations_sync.models import Shipment
 from tickets import services as ticket_services
-from tickets.demo import TOKYO, DemoClock, demo_now, office_moment, staff_for
 from tickets.mail import services
 from tickets.mail.models import InboundMessage
 
@@ -39,7 +39,19 @@ def build_mail(
     message_id: str,
     extra_headers: tuple[tuple[str, str], ...] = (),
 ) -> bytes:
-    """Raw bytes the way common Japanese mail clients encode them for ``charset``."""
+    """Raw bytes the way common Japanese mail clients encode them for ``charset``.
+
+    Like those clients, falls back to UTF-8 when a character has no place in the legacy charset
+    (a donor's 﨑 or 髙 is outside JIS X 0208, so outside ISO-2022-JP and Shift_JIS headers).
+    """
+    codecs = {"iso-2022-jp": ("iso2022_jp", "iso2022_jp"), "shift_jis": ("cp932", "shift_jis")}
+    if charset in codecs:
+        body_codec, header_codec = codecs[charset]
+        try:
+            body.encode(body_codec)
+            (from_name + subject).encode(header_codec)
+        except UnicodeEncodeError:
+            charset = "utf-8"
     if charset == "iso-2022-jp":
         encoded, transfer = body.encode("iso2022_jp"), "7bit"
     elif charset == "shift_jis":

@@ -22,7 +22,7 @@ class DemoLogin:
     password: str
     role: str
     display_name: str
-    # Municipality slugs (see crm.demo.data), "*" for every seeded municipality.
+    # Municipality slugs (see demo.data), "*" for every seeded municipality.
     municipalities: tuple[str, ...]
 
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from crm.demo.users import current_totp_code
+from demo.users import current_totp_code
 
 
 class Command(BaseCommand):

@@ -8,9 +8,9 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.demo import scale
-from crm.demo.seed import DEFAULT_SEED, DEMO_DONORS_PER_CITY, seed_demo
 from crm.models import Municipality
+from demo import scale
+from demo.seed import DEFAULT_SEED, DEMO_DONORS_PER_CITY, seed_demo
 
 
 class Command(BaseCommand):

@@ -13,9 +13,9 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from crm.demo import data
-from crm.demo.numbers import TrackingNumbers, external_id, portal_order_number
-from crm.demo.people import Person, PersonMaker
+from demo import data
+from demo.numbers import TrackingNumbers, external_id, portal_order_number
+from demo.people import Person, PersonMaker
 
 PORTALS = [
     ("rakuten", 35),

@@ -1,6 +1,6 @@
 """Demo inquiries for ``manage.py seed_demo``: a few weeks of a call center's work per city.
 
-Mail inquiries come from ``tickets.mail.demo`` through the real intake; the ones here arrived by
+Mail inquiries come from ``demo.mail`` through the real intake; the ones here arrived by
 phone, FAX, letter, web form or a portal review, so their replies are not mailed.
 
 Everything is written through ``tickets.services`` as agents would have written it; the

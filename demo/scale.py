@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
-from crm.demo import data
-from crm.demo.people import Person, PersonMaker
-from crm.demo.plan import RESIDENT_SHARE, DonationPlan, Planner
-from crm.demo.seed import DEFAULT_SEED, SeededMunicipality, create_carriers, create_municipality
-from crm.demo.users import create_demo_users
+from demo import data
+from demo.people import Person, PersonMaker
+from demo.plan import RESIDENT_SHARE, DonationPlan, Planner
+from demo.seed import DEFAULT_SEED, SeededMunicipality, create_carriers, create_municipality
+from demo.users import create_demo_users
 
 DEFAULT_MUNICIPALITIES = 30
 DEFAULT_DONORS = 1_500_000

@@ -10,8 +10,8 @@ from itertools import accumulate
 import jaconv
 
 from crm import normalize
-from crm.demo import data
-from crm.demo.numbers import Phones, e164
+from demo import data
+from demo.numbers import Phones, e164
 
 _BUILDINGS = data.BUILDINGS
 
