@@ -92,13 +92,6 @@ def looks_like_kana(text: str) -> bool:
     return bool(normalized) and all("゠" <= ch <= "ヿ" for ch in normalized)
 
 
-def normalize_name(raw: str | None) -> str:
-    """Kanji names compared without spaces and with compatibility forms folded."""
-    if not raw:
-        return ""
-    return re.sub(r"\s", "", nfkc(raw))
-
-
 def normalize_postal_code(raw: str | None) -> str:
     """'〒123-4567', '１２３４５６７' → '1234567'; anything else → ''."""
     if not raw:

@@ -27,10 +27,6 @@ def normalize_for_search(text: str) -> str:
     return text.translate(_KATAKANA_TO_HIRAGANA).lower()
 
 
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class Bigrams(Func):
     """fz_bigrams(text): the distinct character bigrams; its GIN index is in migration 0003."""
 

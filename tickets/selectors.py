@@ -20,7 +20,7 @@ from crm import normalize, selectors
 from crm.access import visible_municipality_ids
 from crm.models import Donor, Municipality, User
 from donations_sync.models import Donation, Shipment
-from tickets.models import OPEN_STATUSES, Inquiry, InquiryEvent
+from tickets.models import OPEN_STATUSES, Inquiry
 from tickets.search import search_inquiries
 
 SEARCH_LIMIT = 10
@@ -380,7 +380,3 @@ def ticket_timeline(user: User, inquiry: Inquiry) -> list[Any]:
     """Follow-ups the user may read, each with its event and field changes."""
     followups = list(inquiry.followups_visible_to(user).prefetch_related("ticketchange_set"))
     return followups
-
-
-def ticket_kind_labels() -> dict[str, str]:
-    return dict(InquiryEvent.Kind.choices)
