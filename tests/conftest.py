@@ -10,6 +10,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from crm.models import User
 from tests.factories import MunicipalityFactory, UserFactory
+from tests.service_skips import pytest_runtest_makereport  # noqa: F401  (skips that must fail)
 
 PASSWORD = "Passw0rd!x"
 
