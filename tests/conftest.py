@@ -108,6 +108,17 @@ def _fresh_content_type_cache():
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts from an empty cache: with Redis (CI) ``clear`` empties the whole cache
+    database, so lockout counters, idle markers, heartbeats and version stamps of one test cannot
+    decide another's outcome."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(request, settings):
     """The production hasher's cost is not what tests measure. Browser tests keep it: their
     server process only knows the project's hashers."""
