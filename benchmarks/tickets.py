@@ -559,7 +559,7 @@ def main() -> None:
     print("\nvanilla django-helpdesk on the same rows (agent's 5 queues):")
     vanilla_list = show(
         "helpdesk ticket_list datatables query (open, newest)",
-        lambda: _helpdesk_query(admin, queue_ids, "", [1, 2]),
+        lambda: _helpdesk_query(admin, queue_ids, "", list(OPEN_STATUSES)),
         args.vanilla_runs,
     )
     ours_list = show("ours: newest 50 open tickets + total", lambda: agent_queue_rows(agent))

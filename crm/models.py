@@ -299,10 +299,6 @@ class User(AbstractUser):
         return self.role != self.Role.CITY_OFFICIAL
 
     @property
-    def is_city_official(self) -> bool:
-        return self.role == self.Role.CITY_OFFICIAL
-
-    @property
     def is_operator_admin(self) -> bool:
         return self.role == self.Role.OPERATOR_ADMIN
 

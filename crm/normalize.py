@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import jaconv
 import phonenumbers
 
 # Caller IDs that mean "the number was withheld or unknown" rather than a real number.
@@ -73,30 +72,27 @@ def format_phone_national(e164: str | None) -> str:
 
 _KANA_NOISE = re.compile(r"[\s・･,、.。]")
 
+# Hiragana ぁ..ゖ, ゝ, ゞ → katakana ァ..ヶ, ヽ, ヾ (a fixed offset); str.translate keeps bulk
+# loads fast. tickets/migrations/0008 holds a frozen copy for the stored search text.
+HIRAGANA = "".join(chr(code) for code in (*range(0x3041, 0x3097), 0x309D, 0x309E))
+KATAKANA = "".join(chr(ord(ch) + 0x60) for ch in HIRAGANA)
+_HIRAGANA_TO_KATAKANA = str.maketrans(HIRAGANA, KATAKANA)
+
+
+def fold_kana(text: str | None) -> str:
+    """The one kana folding, for what is stored and what is searched alike: NFKC (full and half
+    width agree, ｶﾞ → ガ), then hiragana become katakana. Spaces and case are left alone."""
+    return nfkc(text or "").translate(_HIRAGANA_TO_KATAKANA)
+
 
 def normalize_kana(raw: str | None) -> str:
-    """Hiragana, katakana and half-width katakana to one form: full-width katakana, no spaces.
-
-    ``jaconv.h2z`` joins half-width voiced marks (ｶﾞ → ガ), then hiragana become katakana.
-    """
-    if not raw:
-        return ""
-    text = jaconv.h2z(raw, kana=True, ascii=False, digit=False)
-    text = nfkc(text)
-    text = jaconv.hira2kata(text)
-    return _KANA_NOISE.sub("", text)
+    """A reading (フリガナ) as stored and compared: folded kana, without spaces or dots."""
+    return _KANA_NOISE.sub("", fold_kana(raw))
 
 
 def looks_like_kana(text: str) -> bool:
     normalized = normalize_kana(text)
     return bool(normalized) and all("゠" <= ch <= "ヿ" for ch in normalized)
-
-
-def normalize_name(raw: str | None) -> str:
-    """Kanji names compared without spaces and with compatibility forms folded."""
-    if not raw:
-        return ""
-    return re.sub(r"\s", "", nfkc(raw))
 
 
 def normalize_postal_code(raw: str | None) -> str:

@@ -30,20 +30,18 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
 from django.contrib.auth.signals import user_logged_out
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 
 from crm.access import passed_two_factor
 from crm.audit import audit_record
+from crm.push import push_many_after_commit
 
 if TYPE_CHECKING:
     from django.contrib.sessions.backends.base import SessionBase
@@ -89,27 +87,8 @@ def session_digest(session_key: str | None) -> str:
     return hashlib.sha256((session_key or "").encode()).hexdigest()[:32]
 
 
-def _send_after_commit(messages: list[tuple[str, dict[str, Any]]]) -> None:
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-
-        async def send_all() -> None:
-            for group, message in messages:
-                await layer.group_send(group, message)
-
-        try:
-            async_to_sync(send_all)()
-        except Exception:  # the write stands; sockets still fail their next own check
-            logger.warning("session event to %s failed", [g for g, _ in messages], exc_info=True)
-
-    if messages:
-        transaction.on_commit(send)
-
-
 def session_revoked(*, user_id: int, session_key: str | None) -> None:
-    _send_after_commit(
+    push_many_after_commit(
         [
             (
                 user_group(user_id),
@@ -120,7 +99,7 @@ def session_revoked(*, user_id: int, session_key: str | None) -> None:
 
 
 def access_changed(*, user_ids: Any) -> None:
-    _send_after_commit(
+    push_many_after_commit(
         [(user_group(pk), {"type": "access.changed"}) for pk in sorted(set(user_ids or ()))]
     )
 

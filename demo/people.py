@@ -9,7 +9,6 @@ from itertools import accumulate
 
 import jaconv
 
-from crm import normalize
 from demo import data
 from demo.numbers import Phones, e164
 
@@ -129,7 +128,3 @@ class PersonMaker:
             if rand() < 0.05:
                 person.email = person.email.capitalize()
         return person
-
-    def stored_kana(self, person: Person) -> str:
-        """What Donor.save would store for the person's reading."""
-        return normalize.normalize_kana(person.kana_source)

@@ -6,20 +6,14 @@ does not hold. The pushes carry ids only; consumers load what their user may see
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import transaction
-
 from crm import normalize
+from crm.push import push_many_after_commit
 
 if TYPE_CHECKING:
     from telephony.models import Call
-
-logger = logging.getLogger("telephony")
 
 
 def agent_group(user_id: int) -> str:
@@ -30,28 +24,8 @@ def wallboard_group(municipality_id: int) -> str:
     return f"wallboard.{municipality_id}"
 
 
-def _send_now(messages: list[tuple[str, dict[str, Any]]]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-
-    async def send_all() -> None:
-        for group, message in messages:
-            await layer.group_send(group, message)
-
-    try:
-        async_to_sync(send_all)()
-    except Exception:  # a push must never fail the webhook that caused it
-        logger.exception("Channels push failed")
-
-
-def _send_after_commit(messages: list[tuple[str, dict[str, Any]]]) -> None:
-    if messages:
-        transaction.on_commit(lambda: _send_now(messages))
-
-
 def call_ringing(*, call: Call, agent_ids: Iterable[int]) -> None:
-    _send_after_commit(
+    push_many_after_commit(
         [(agent_group(a), {"type": "call.ring", "call_id": call.pk}) for a in agent_ids]
         + [(wallboard_group(call.municipality_id), {"type": "wallboard.changed"})]
     )
@@ -59,7 +33,7 @@ def call_ringing(*, call: Call, agent_ids: Iterable[int]) -> None:
 
 def call_taken(*, call: Call, agent_ids: Iterable[int], answered_by_id: int | None) -> None:
     """The call stopped ringing for these agents (someone answered, or the caller left)."""
-    _send_after_commit(
+    push_many_after_commit(
         [
             (
                 agent_group(a),
@@ -75,11 +49,11 @@ def call_changed(*, call: Call, agent_id: int | None = None) -> None:
     messages = [(wallboard_group(call.municipality_id), {"type": "wallboard.changed"})]
     if agent_id:
         messages.append((agent_group(agent_id), {"type": "call.update", "call_id": call.pk}))
-    _send_after_commit(messages)
+    push_many_after_commit(messages)
 
 
 def presence_changed(*, user_id: int, state: str, municipality_ids: Iterable[int]) -> None:
-    _send_after_commit(
+    push_many_after_commit(
         [(agent_group(user_id), {"type": "presence.changed", "state": state})]
         + [(wallboard_group(m), {"type": "wallboard.changed"}) for m in municipality_ids]
     )

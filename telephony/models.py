@@ -298,10 +298,6 @@ class Call(models.Model):
     def is_ended(self) -> bool:
         return self.status in self.ENDED_STATUSES
 
-    @property
-    def caller_withheld(self) -> bool:
-        return not self.from_e164
-
 
 class CallEvent(models.Model):
     """Every webhook we accepted, once per (CallSid, event): the idempotency key and the log."""

@@ -928,20 +928,6 @@ def presence_sweep() -> list[int]:
 
 
 @transaction.atomic
-def agent_phone_set(*, actor: User, phone: str) -> AgentPresence:
-    """Ring this agent on a phone number instead of the browser softphone ("" = softphone)."""
-    e164 = normalize.normalize_phone(phone) if phone else ""
-    if phone and not e164:
-        raise ValidationError("電話番号が正しくありません。")
-    presence, _ = AgentPresence.objects.get_or_create(
-        user=actor, defaults={"since": timezone.now()}
-    )
-    presence.phone_e164 = e164 or ""
-    presence.save(update_fields=["phone_e164"])
-    return presence
-
-
-@transaction.atomic
 def call_wrap_up(
     *,
     actor: User,

@@ -10,6 +10,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from crm.models import User
 from tests.factories import MunicipalityFactory, UserFactory
+from tests.service_skips import pytest_runtest_makereport  # noqa: F401  (skips that must fail)
 
 PASSWORD = "Passw0rd!x"
 
@@ -103,6 +104,17 @@ def _fresh_content_type_cache():
     from django.contrib.contenttypes.models import ContentType
 
     ContentType.objects.clear_cache()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts from an empty cache: with Redis (CI) ``clear`` empties the whole cache
+    database, so lockout counters, idle markers, heartbeats and version stamps of one test cannot
+    decide another's outcome."""
+    from django.core.cache import cache
+
+    cache.clear()
     yield
 
 

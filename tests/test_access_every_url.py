@@ -1,27 +1,49 @@
-"""A city official of city B, and an agent of city B, get nothing of city A from any URL.
+"""A city official, an agent and a supervisor of city B get nothing of city A from any URL or
+websocket.
 
-The URL list is read from the resolver, so a page or API endpoint added later is covered without
-editing this test. Each parameter is filled with the id of a record of city A; every answer must be
-a refusal (or, for pages without parameters, must not show any of city A's identifying strings), and
-POSTs must not change anything of city A.
+The URL list is read from the resolver and the websocket list from config.routing, so a page, API
+endpoint or socket added later is covered without editing this test. Each path parameter is
+filled with the id of a record of city A, and so is every query parameter and form field a view
+reads (``?call=``, ``?municipality=``, ``?donor=`` …); POSTs are sent empty and with a valid body
+whose references point at city A. Every answer must be a refusal (or, for pages without path
+parameters, must not show any of city A's identifying strings), and nothing of city A may change.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from helpdesk.models import FollowUp
 
-from knowledge.models import CannedReply
-from telephony.models import AgentPresence, Call
-from tests.conftest import response_bytes
+from config.asgi import application
+from config.routing import websocket_urlpatterns
+from crm.models import Donor, PersonalDataAccess, User
+from knowledge.models import Article, CannedReply
+from telephony.events import agent_group, wallboard_group
+from telephony.models import AgentPresence, Call, Disposition
+from tests.conftest import login_as, response_bytes
 from tests.factories import DonorEmailFactory, DonorPhoneFactory, ShipmentFactory, UserFactory
 from tickets import services as ticket_services
-from tickets.mail.models import InboundAttachment, InboundMessage, OutboundMessage, TriageRule
-from tickets.models import Inquiry
+from tickets.consumers import group_name as presence_group
+from tickets.live import console_group
+from tickets.mail.models import (
+    InboundAttachment,
+    InboundMessage,
+    MunicipalityMailSettings,
+    OutboundMessage,
+    TriageRule,
+)
+from tickets.models import Category, Inquiry, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +51,8 @@ SECRET_NAME = "秘密川 一郎"
 SECRET_EMAIL = "secret-donor@example.jp"
 SECRET_PHONE = "+819011112222"
 SECRETS = (SECRET_NAME, SECRET_EMAIL, "090-1111-2222", SECRET_PHONE, "秘密の件名")
+# Sockets carry no page chrome that could name other cities legitimately: city A's name too.
+SOCKET_SECRETS = (*SECRETS, "小樽市")
 
 # URLs that are public or hold no municipality data, and session plumbing a POST would break.
 SKIP = {"login", "logout", "two_factor", "two_factor_enrol", "healthz", "api-root"}
@@ -140,6 +164,8 @@ def city_a_records(city_a):
         status="failed",
     )
     rule = TriageRule.objects.create(municipality=city_a, name="秘密の件名", keywords="破損")
+    disposition, _ = Disposition.objects.get_or_create(code="done", defaults={"name": "対応済"})
+    category = Category.objects.filter(active=True).first()
     # A personal-data access row about city A (made by city A's own staff).
     viewer = UserFactory(role="agent", municipalities=[city_a])
     from crm.services import personal_data_access_record
@@ -153,7 +179,6 @@ def city_a_records(city_a):
     )
     AgentPresence.objects.create(user=viewer, state="ringing", since=timezone.now())
     return {
-        "user": viewer.id,
         "municipality": city_a.id,
         "donor": donor.id,
         "donation": shipment.donation_id,
@@ -168,12 +193,81 @@ def city_a_records(city_a):
         "kind": "canned",
         "pk": canned.id,
         "access": access.id,
+        "user": viewer.id,
+        "disposition": disposition.code,
+        "category": category.code if category else "",
+    }
+
+
+def _valid_fields(records: dict[str, Any]) -> dict[str, Any]:
+    """Every query parameter and form field the views and forms read (grep request.GET,
+    request.POST, query_params and the forms), each valid, and each reference one of city A's."""
+    return {
+        # References to city A's records.
+        "municipality": records["municipality"],
+        "m": records["municipality"],
+        "donor": records["donor"],
+        "donation": records["donation"],
+        "donations": [records["donation"]],
+        "shipment": records["shipment"],
+        "shipments": [records["shipment"]],
+        "call": records["call"],
+        "ticket": records["ticket"],
+        "inquiry": records["ticket"],
+        "user": records["user"],
+        "agent": records["user"],
+        "assigned_to": records["user"],
+        "disposition": records["disposition"],
+        # A word of city A's ticket, not itself one of the strings the answers must not show.
+        "q": "秘密",
+        "open": "1",
+        # Valid values for everything else, so that forms get past validation.
+        "category": records["category"],
+        "channel": "phone",
+        "requester_type": "donor",
+        "severity": "high",
+        "status": Status.CLOSED,
+        "state": "available",
+        "next_state": "available",
+        "kind": "note",
+        "title": "外部からの件名",
+        "description": "外部からの内容",
+        "body": "外部からの本文",
+        "comment": "外部からのコメント",
+        "note": "外部からのメモ",
+        "share_with_city": "on",
+        "operator_only": "false",
+        "name": "外部のルール",
+        "keywords": "外部",
+        "category_code": "",
+        "sort_order": 1,
+        "active": "on",
+        "is_active": "on",
+        "acknowledgement_enabled": "on",
+        "acknowledgement_subject": "外部",
+        "acknowledgement_body": "外部",
+        "to": "03-1234-5678",
+        "type": "donor",
+        "action": "view",
+        "page": "1",
+        "attempt": "1",
+        "next": "/",
     }
 
 
 def _city_a_state(city_a) -> tuple:
     inquiry = Inquiry.objects.get(municipality=city_a)
+    call = Call.objects.get(municipality=city_a)
     return (
+        inquiry.donor_id,
+        list(inquiry.shipments.values_list("pk", flat=True)),
+        call.inquiry_id,
+        call.disposition_id,
+        list(Donor.objects.filter(municipality=city_a).values_list("name", "name_kana")),
+        CannedReply.objects.filter(municipality=city_a).count(),
+        Article.objects.filter(municipality=city_a).count(),
+        MunicipalityMailSettings.objects.filter(municipality=city_a).count(),
+        PersonalDataAccess.objects.filter(municipality_id=city_a.id).count(),
         FollowUp.objects.filter(ticket_id=inquiry.pk).count(),
         inquiry.status,
         inquiry.severity,
@@ -191,15 +285,37 @@ def _city_a_state(city_a) -> tuple:
     )
 
 
-@pytest.fixture(params=["city_official_b", "agent_b"])
+@pytest.fixture(params=["city_official_b", "agent_b", "supervisor_b"])
 def outsider(request, city_b):
     if request.param == "agent_b":
         return UserFactory(username="agent_b", role="agent", municipalities=[city_b])
+    if request.param == "supervisor_b":
+        return UserFactory(
+            username="supervisor_b", role=User.Role.SUPERVISOR, municipalities=[city_b]
+        )
     return request.getfixturevalue("city_official_b")
+
+
+def _requests(url: str, fields: dict[str, Any]):
+    """Each way a URL is asked: bare, and with city A's ids in the query string and the body."""
+    yield "GET", url, None
+    yield "GET", url, fields
+    yield "POST", url, None
+    yield "POST", url, fields
+
+
+def _a_record_paths(records: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        f"/tickets/{records['ticket']}/",
+        f"/donors/{records['donor']}/",
+        f"/telephony/calls/{records['call']}/",
+    )
 
 
 def test_outsider_gets_nothing_of_city_a(login, outsider, city_a, city_a_records):
     client = login(outsider)
+    fields = _valid_fields(city_a_records)
+    a_paths = _a_record_paths(city_a_records)
     before = _city_a_state(city_a)
     checked = 0
     for route, name in _walk(get_resolver().url_patterns):
@@ -209,15 +325,102 @@ def test_outsider_gets_nothing_of_city_a(login, outsider, city_a, city_a_records
         if url is None:
             continue
         names_a_record = "<int:" in route or "(?P<pk>" in route
-        for method in ("get", "post"):
-            response = getattr(client, method)(url)
+        for method, target, data in _requests(url, fields):
+            if method == "GET":
+                response = client.get(target, data)
+            else:
+                response = client.post(target, data or {})
             checked += 1
+            asked = f"{method} {target} {'with' if data else 'without'} city A's ids"
             if names_a_record:
                 assert response.status_code in (403, 404, 405), (
-                    f"{method.upper()} {url} answered {response.status_code}"
+                    f"{asked} answered {response.status_code}"
                 )
             body = _body(response)
             for secret in SECRETS:
-                assert secret not in body, f"{method.upper()} {url} shows city A's {secret}"
-    assert checked > 50
+                assert secret not in body, f"{asked} shows city A's {secret}"
+            location = response.get("Location", "")
+            assert not location.startswith(a_paths), f"{asked} leads to {location}"
+    assert checked > 200
     assert _city_a_state(city_a) == before, "a POST changed city A's records"
+
+
+# --- Websockets ----------------------------------------------------------------------------------
+
+
+def _ws_path(route: str, records: dict[str, Any]) -> str:
+    path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: _path_param(m.group(1), records), route)
+    query = f"municipality={records['municipality']}&call={records['call']}"
+    return f"/{path.lstrip('/')}?{query}&donor={records['donor']}&ticket={records['ticket']}"
+
+
+def _session_cookie(user: User) -> str:
+    client = login_as(Client(), user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+async def _city_a_events(records: dict[str, Any], outsider: User) -> None:
+    """What city A's own people would be sent, and a forged ring of A's call to the outsider."""
+    layer = get_channel_layer()
+    municipality = records["municipality"]
+    await layer.group_send(
+        console_group(municipality), {"type": "tickets.changed", "municipality_id": municipality}
+    )
+    await layer.group_send(wallboard_group(municipality), {"type": "wallboard.changed"})
+    await layer.group_send(
+        presence_group(records["ticket"]),
+        {"type": "presence.update", "conn": "a", "name": SECRET_NAME, "state": "viewing"},
+    )
+    for kind in ("call.ring", "call.update"):
+        await layer.group_send(agent_group(outsider.pk), {"type": kind, "call_id": records["call"]})
+
+
+async def _everything_sent(comm: WebsocketCommunicator, quiet: float = 0.5) -> list[dict]:
+    """Reads until the socket closes or stays quiet for ``quiet`` seconds (waiting that long on
+    purpose: nothing more arriving is what is being shown)."""
+    sent = []
+    while not await comm.receive_nothing(timeout=quiet):
+        output = await comm.receive_output()
+        sent.append(output)
+        if output["type"] == "websocket.close":
+            break
+    return sent
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+async def test_outsider_hears_nothing_of_city_a_on_any_socket(outsider, city_a, city_a_records):
+    cookie = await sync_to_async(_session_cookie)(outsider)
+    routes = [str(pattern.pattern) for pattern in websocket_urlpatterns]
+    assert len(routes) >= 4
+    for route in routes:
+        path = _ws_path(route, city_a_records)
+        comm = WebsocketCommunicator(
+            application,
+            path,
+            headers=[
+                (b"origin", b"http://testserver"),
+                (b"host", b"testserver"),
+                (b"cookie", cookie.encode()),
+            ],
+        )
+        connected, _ = await comm.connect(timeout=5)
+        sent = []
+        if connected:
+            sent = await _everything_sent(comm)
+            if not any(m["type"] == "websocket.close" for m in sent):
+                await _city_a_events(city_a_records, outsider)
+                sent += await _everything_sent(comm)
+        for message in sent:
+            if not message.get("text"):
+                continue  # accept, close
+            payload = json.loads(message["text"])
+            text = json.dumps(payload, ensure_ascii=False)
+            for secret in SOCKET_SECRETS:
+                assert secret not in text, f"{path} sent city A's {secret}: {text}"
+            assert payload.get("municipality_id") != city_a.id, f"{path} sent {text}"
+            assert city_a.id not in payload.get("municipality_ids", []), f"{path} sent {text}"
+            if payload.get("type") in ("pop", "call"):
+                call = payload.get("call") or {}
+                assert call.get("id") != city_a_records["call"], f"{path} sent {text}"
+        if connected:
+            await comm.disconnect()

@@ -79,13 +79,14 @@ def test_the_voice_sdk_origin_is_allowed_only_where_configured(login, agent_a, s
     assert "wss://*.twilio.com" in csp["connect-src"]
 
 
-def test_the_enrolment_qr_code_is_an_allowed_image(client, agent_a):
-    from crm.services import enrolment_link_issue
+def test_the_enrolment_qr_code_is_an_allowed_image(client, login, operator_admin, agent_a):
     from tests.conftest import PASSWORD
+    from tests.crm.test_enrolment import _issue
 
-    token = enrolment_link_issue(actor=None, user=agent_a)
+    # Enrolment is only by a link an operator admin issues.
+    link = _issue(login(operator_admin), agent_a)
     client.post("/login/", {"username": agent_a.username, "password": PASSWORD})
-    page = client.get(f"/2fa/enrol/{token}/")
+    page = client.get(link)
     assert page.status_code == 200
     qr = re.search(r'<img src="([^"]+)" alt="二要素認証', page.content.decode())
     assert qr and qr.group(1).startswith("data:image/")

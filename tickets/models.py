@@ -168,7 +168,7 @@ class Inquiry(models.Model):
             # The agent's queue: open tickets of some municipalities, newest first.
             models.Index(
                 fields=["municipality", "-created_at"],
-                condition=models.Q(status__in=[1, 2]),
+                condition=models.Q(status__in=list(OPEN_STATUSES)),
                 name="inquiry_open_muni_recent",
             ),
             models.Index(fields=["municipality", "-created_at"], name="inquiry_muni_recent"),
@@ -176,28 +176,28 @@ class Inquiry(models.Model):
             # order and filtering, which beats gathering and sorting every match.
             models.Index(
                 fields=["-created_at"],
-                condition=models.Q(status__in=[1, 2]),
+                condition=models.Q(status__in=list(OPEN_STATUSES)),
                 name="inquiry_open_recent",
             ),
             models.Index(fields=["-created_at"], name="inquiry_recent"),
             # "My open tickets", and the console's per-municipality counts from the index alone.
             models.Index(
                 fields=["assigned_to", "-last_activity_at"],
-                condition=models.Q(status__in=[1, 2]),
+                condition=models.Q(status__in=list(OPEN_STATUSES)),
                 name="inquiry_open_assignee",
             ),
             models.Index(
                 fields=["municipality"],
                 # ticket is the primary key: Count("pk") reads it, so keep it in the index too.
                 include=["severity", "assigned_to", "ticket"],
-                condition=models.Q(status__in=[1, 2]),
+                condition=models.Q(status__in=list(OPEN_STATUSES)),
                 name="inquiry_open_counts",
             ),
             models.Index(fields=["-last_activity_at"], name="inquiry_recent_activity"),
             # Escalation work looks for open high/urgent tickets.
             models.Index(
                 fields=["severity", "municipality"],
-                condition=models.Q(severity__in=["high", "urgent"], status__in=[1, 2]),
+                condition=models.Q(severity__in=["high", "urgent"], status__in=list(OPEN_STATUSES)),
                 name="inquiry_open_severe",
             ),
             models.Index(fields=["donor", "-created_at"], name="inquiry_donor_recent"),

@@ -2,14 +2,13 @@
 
 Inquiry.search_text holds the ticket's title, description and city-visible follow-ups, and
 Inquiry.search_text_internal the operator-only notes, both normalized the same way as the query
-(NFKC, so full/half width agree; katakana folded to hiragana; lower case). On PostgreSQL a
+(crm.normalize.fold_kana, as donors' readings are: NFKC, hiragana folded to katakana; lower case). On PostgreSQL a
 pg_trgm GIN index serves queries of 3+ characters and a GIN index over the text's character
 bigrams (function ``fz_bigrams``) serves 2-character ones, which trigrams cannot. SQLite scans.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
@@ -17,18 +16,12 @@ from django.contrib.postgres.fields.array import ArrayContains
 from django.db import connection
 from django.db.models import F, Func, Q, QuerySet, TextField
 
-# Katakana ァ..ヶ → hiragana ぁ..ゖ (a fixed offset); str.translate keeps bulk loads fast.
-_KATAKANA_TO_HIRAGANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
+from crm.normalize import fold_kana
 
 
 def normalize_for_search(text: str) -> str:
-    """NFKC (full/half width agree, ｶﾞ → ガ), katakana folded to hiragana, lower case."""
-    text = unicodedata.normalize("NFKC", text or "")
-    return text.translate(_KATAKANA_TO_HIRAGANA).lower()
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """The project's kana folding (hiragana and katakana meet), lower case."""
+    return fold_kana(text).lower()
 
 
 class Bigrams(Func):

@@ -26,7 +26,7 @@ from crm.access import visible_municipality_ids
 from crm.models import Donor, Municipality, User
 from donations_sync import selectors as sync_selectors
 from donations_sync.models import Donation, Shipment
-from tickets.models import OPEN_STATUSES, Category, Inquiry, InquiryEvent, Status
+from tickets.models import OPEN_STATUSES, Category, Inquiry, Status
 from tickets.search import search_inquiries
 
 SEARCH_LIMIT = 10
@@ -386,10 +386,6 @@ def ticket_timeline(user: User, inquiry: Inquiry) -> list[Any]:
     """Follow-ups the user may read, each with its event and field changes."""
     followups = list(inquiry.followups_visible_to(user).prefetch_related("ticketchange_set"))
     return followups
-
-
-def ticket_kind_labels() -> dict[str, str]:
-    return dict(InquiryEvent.Kind.choices)
 
 
 _OPEN_INQUIRIES_SQL = """

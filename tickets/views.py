@@ -18,7 +18,6 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -634,7 +633,3 @@ def access_log_export(request: HttpRequest) -> StreamingHttpResponse:
     )
     response["Content-Disposition"] = f'attachment; filename="access-log-{stamp}.csv"'
     return response
-
-
-def ticket_url(inquiry: Inquiry) -> str:
-    return reverse("ticket_detail", args=[inquiry.pk])

@@ -90,7 +90,7 @@ def test_totp_verification(agent_a):
     # Right after a failure the device is throttled: even the right code is refused for a moment.
     throttled = client.post(reverse("two_factor"), {"token": _current_code(device)})
     assert "少し待ってから" in throttled.content.decode()
-    time.sleep(1.1)
+    time.sleep(1.1)  # on purpose: the throttle's one-second delay must pass
     ok = client.post(reverse("two_factor"), {"token": _current_code(device)})
     assert ok.status_code == 302
     assert client.get(reverse("municipality_list")).status_code == 200

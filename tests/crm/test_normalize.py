@@ -47,6 +47,15 @@ def test_normalize_kana(raw, expected):
     assert normalize.normalize_kana(raw) == expected
 
 
+def test_kana_fold_one_way_for_readings_and_search():
+    from tickets.search import normalize_for_search
+
+    typed = "やまだ ﾀﾛｳ ゔぁ ゝ"
+    assert normalize.fold_kana(typed) == "ヤマダ タロウ ヴァ ヽ"
+    assert normalize.normalize_kana(typed) == "ヤマダタロウヴァヽ"
+    assert normalize_for_search(typed) == normalize.fold_kana(typed)
+
+
 @pytest.mark.parametrize(
     ("raw", "rule", "valid"),
     [

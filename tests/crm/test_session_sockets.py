@@ -266,16 +266,16 @@ async def test_a_session_idle_past_the_limit_cannot_open_a_socket(agent_a, setti
     settings.SESSION_IDLE_TIMEOUT_MINUTES = 1 / 60  # one second
     client = await signed_in(agent_a)
     session_key = client.session.session_key
-    await asyncio.sleep(1.3)
+    await asyncio.sleep(1.3)  # on purpose: the session must go idle
     headers = [
         (b"origin", b"http://testserver"),
         (b"host", b"testserver"),
         (b"cookie", _cookie(client).encode()),
     ]
     comm = WebsocketCommunicator(application, "/ws/telephony/agent/", headers=headers)
-    # Refused: accepted only to be closed at once with 4403, so the page can tell the agent.
-    accepted, code = await comm.connect(timeout=5)
-    assert (await closed_for_session(comm)) if accepted else code == 4403
+    ok, _ = await comm.connect(timeout=5)
+    # Refused, or accepted only to close with 4403 (the code a browser tells from a network fault).
+    assert not ok or await closed_for_session(comm)
     # Ended as HTTP ends it: audited, and the session is gone for the pages too.
     assert await AuditLog.objects.filter(
         action=AuditLog.Action.IDLE_TIMEOUT, user=agent_a
@@ -294,7 +294,7 @@ async def test_open_sockets_close_at_the_idle_deadline_unless_a_page_load_moved_
     phone = await open_socket(client, "/ws/telephony/agent/")
     console = await open_socket(client, "/ws/console/")
 
-    await asyncio.sleep(2)
+    await asyncio.sleep(2)  # on purpose: part of the idle limit passes before the page load
     # A page load is user activity: the deadline moves to about eight seconds from the start.
     assert (await sync_to_async(client.get)(reverse("municipality_list"))).status_code == 200
     # The console's own refreshes are not: they would keep an idle tab alive for ever.
@@ -330,7 +330,7 @@ def test_background_refreshes_do_not_count_as_activity(login, agent_a):
     client = login(agent_a)
     client.get(reverse("console"))
     seen = client.session["last_seen_at"]
-    time.sleep(0.01)
+    time.sleep(0.01)  # on purpose: the clock moves, so a new last-seen time would differ
     client.get(reverse("console"), HTTP_X_BACKGROUND_REFRESH="1")
     assert client.session["last_seen_at"] == seen
     client.get(reverse("console"), HTTP_X_REQUESTED_WITH="fetch")  # typing a search is activity

@@ -16,6 +16,7 @@ from telephony.events import agent_group
 from telephony.models import Call
 from tests.conftest import login_as
 from tests.factories import DonorPhoneFactory, ShipmentFactory, UserFactory
+from tests.polling import eventually
 from tests.telephony.conftest import PhoneCall, TwilioStandIn, make_available
 
 # serialized_rollback: the flush after each test must not wipe data migrations' rows
@@ -179,11 +180,17 @@ def presence_state(user: User) -> str:
     return presence.state if presence else "offline"
 
 
-async def settled_state(user: User, *, after: float) -> str:
+async def state_after(user: User, seconds: float) -> str:
+    """The state once ``seconds`` have passed: waits them out on purpose, to show that the
+    state did not change when a timer (the reload grace) could have changed it."""
     import asyncio
 
-    await asyncio.sleep(after)
+    await asyncio.sleep(seconds)
     return await presence_state(user)
+
+
+async def state_becomes(user: User, expected: str, timeout: float = 5) -> str:
+    return await eventually(lambda: presence_state(user), lambda s: s == expected, timeout=timeout)
 
 
 async def test_agent_goes_offline_only_when_the_last_tab_closes(agent_a, settings):
@@ -191,9 +198,9 @@ async def test_agent_goes_offline_only_when_the_last_tab_closes(agent_a, setting
     await sync_to_async(make_available)(agent_a)
     first_tab, second_tab = await connected(agent_a), await connected(agent_a)
     await first_tab.disconnect()
-    assert await settled_state(agent_a, after=0.5) == "available"
+    assert await state_after(agent_a, 0.5) == "available"
     await second_tab.disconnect()
-    assert await settled_state(agent_a, after=0.5) == "offline"
+    assert await state_becomes(agent_a, "offline") == "offline"
 
 
 async def test_reloading_the_page_keeps_the_agent_available(agent_a, settings):
@@ -202,7 +209,7 @@ async def test_reloading_the_page_keeps_the_agent_available(agent_a, settings):
     old_page = await connected(agent_a)
     await old_page.disconnect()
     new_page = await connected(agent_a)  # the reloaded page, within the grace period
-    assert await settled_state(agent_a, after=0.8) == "available"
+    assert await state_after(agent_a, 0.8) == "available"
     await new_page.disconnect()
 
 
@@ -217,4 +224,4 @@ async def test_closing_the_tab_during_a_call_leaves_the_call_alone(
     await sync_to_async(call.press)("1")
     await sync_to_async(call.agent_answers)(call.dial_targets()[0])
     await tab.disconnect()
-    assert await settled_state(agent_a, after=0.4) == "on_call"
+    assert await state_after(agent_a, 0.4) == "on_call"

@@ -84,7 +84,7 @@ def test_announced_change_is_picked_up_within_the_recheck_interval(
             greeting="新しい応答です。"
         )
     )
-    time.sleep(0.3)
+    time.sleep(0.3)  # on purpose: the claim is "within the recheck interval" (0.2 s)
     assert "新しい応答です。" in says(dial(twilio, line_a.e164))
 
 

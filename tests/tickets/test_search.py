@@ -95,4 +95,29 @@ def test_merge_carries_the_duplicates_text(agent_a, open_inquiry, receipt):
 
 
 def test_normalization():
-    assert normalize_for_search("ｶﾞｲﾄﾞ ＡＢＣ カタカナ") == "がいど abc かたかな"
+    # Kana fold as donors' readings do (crm.normalize.fold_kana): to katakana.
+    assert normalize_for_search("ｶﾞｲﾄﾞ ＡＢＣ かたかな") == "ガイド abc カタカナ"
+
+
+def test_a_reading_typed_in_hiragana_finds_katakana_and_back(agent_a, open_inquiry):
+    written = open_inquiry(title="ヤマダ様より", description="ゆうぱっく の件")
+    assert written.pk in found(agent_a, "やまだ")
+    assert written.pk in found(agent_a, "ﾕｳﾊﾟｯｸ")
+
+
+def test_search_text_stored_by_the_old_fold_is_folded_again(open_inquiry):
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    inquiry = open_inquiry(title="x")
+    # As the hiragana fold stored it before migration 0008.
+    Inquiry.objects.filter(pk=inquiry.pk).update(
+        search_text="やまだ ゆうぱっく", search_text_internal="めも"
+    )
+    migration = importlib.import_module("tickets.migrations.0008_search_text_katakana")
+    with connection.schema_editor() as editor:
+        migration.to_katakana(apps, editor)
+    inquiry.refresh_from_db()
+    assert (inquiry.search_text, inquiry.search_text_internal) == ("ヤマダ ユウパック", "メモ")

@@ -12,6 +12,7 @@ from tests.factories import (
     ShipmentFactory,
 )
 from tickets import services
+from tickets.models import Status
 
 pytestmark = pytest.mark.django_db
 
@@ -111,7 +112,9 @@ def test_enter_without_javascript_opens_the_top_hit(login, agent_a, yamada):
 def test_console_shows_my_tickets_queues_and_the_call_panel(login, agent_a, city_a, open_inquiry):
     mine = open_inquiry(title="自分の問合せ", assigned_to=agent_a)
     open_inquiry(title="誰かの問合せ", severity="urgent")
-    services.inquiry_change_status(actor=agent_a, inquiry=open_inquiry(title="済"), status=4)
+    services.inquiry_change_status(
+        actor=agent_a, inquiry=open_inquiry(title="済"), status=Status.CLOSED
+    )
     body = login(agent_a).get(reverse("console")).content.decode()
     assert 'id="incoming-call"' in body
     assert f"#{mine.pk}" in body and "誰かの問合せ" not in body

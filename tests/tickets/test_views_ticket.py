@@ -166,7 +166,8 @@ def test_city_scoping_of_every_ticket_url(login, open_inquiry, city_official_b, 
             assert client.get(reverse(name, args=[inquiry.pk])).status_code in (403, 404), name
         for name in ("ticket_followup", "ticket_status", "ticket_assign_me", "ticket_classify"):
             response = client.post(
-                reverse(name, args=[inquiry.pk]), {"kind": "note", "body": "x", "status": 4}
+                reverse(name, args=[inquiry.pk]),
+                {"kind": "note", "body": "x", "status": Status.CLOSED},
             )
             assert response.status_code in (403, 404), name
         assert client.get(
@@ -185,7 +186,10 @@ def test_city_official_cannot_write_even_own_tickets(login, open_inquiry, city_o
         == 403
     )
     assert (
-        client.post(reverse("ticket_status", args=[inquiry.pk]), {"status": 4}).status_code == 403
+        client.post(
+            reverse("ticket_status", args=[inquiry.pk]), {"status": Status.CLOSED}
+        ).status_code
+        == 403
     )
     assert client.get(reverse("ticket_canned", args=[inquiry.pk])).status_code == 403
     assert (

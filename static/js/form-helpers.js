@@ -1,7 +1,5 @@
-// Small form behaviours declared in data-* attributes (the Content-Security-Policy forbids
-// inline onsubmit= / onfocus= handlers):
-// - <form data-confirm="…"> asks before it is sent;
-// - <input data-select-on-focus> selects its whole text when focused (one-time links to copy).
+// Behaviour the Content-Security-Policy keeps out of inline attributes:
+// <form data-confirm="…"> asks before it is sent; <input data-select-on-focus> selects its text.
 
 for (const form of document.querySelectorAll("form[data-confirm]")) {
   form.addEventListener("submit", (event) => {
