@@ -191,7 +191,7 @@ def universal_search(
                     kind="donation",
                     kind_label="寄附",
                     title=f"{d.portal_order_number or d.external_id}（{d.get_portal_display()}）",
-                    detail=f"{d.donor.name} 様・¥{d.amount:,}・{d.get_status_display()}",
+                    detail=f"{d.donor.name} 様・¥{d.amount:,}・{present_donation(d).state}",
                     url=reverse("donor_detail", args=[d.donor_id]) + f"#donation-{d.id}",
                     municipality=d.municipality.name,
                     matched_by="受付番号・外部管理番号",

@@ -118,6 +118,13 @@ def test_pop_donor_page_ticket_page_and_api_say_the_same(login, agent_a, records
     assert api == pop
     assert client.get(f"/api/donors/{donor.id}/").json()["flags"] == card["flags"]
 
+    # The console's search finds the same records in the same words.
+    search = reverse("console_search")
+    by_order = client.get(search, {"q": paid.portal_order_number}).content.decode()
+    assert pop[f"donation-{paid.id}"] in html.unescape(by_order)
+    by_tracking = client.get(search, {"q": "1234-5678-9013"}).content.decode()
+    assert pop[f"shipment-{delivered.id}"] in html.unescape(by_tracking)
+
 
 def test_open_inquiries_on_the_pop_are_the_donor_pages_open_ones(login, agent_a, records):
     donor, _, _, inquiry, call = records
