@@ -26,7 +26,6 @@ from crm.presenters import present_donor
 from crm.rows import row_datetime
 from donations_sync.models import Donation, Shipment
 from donations_sync.presenters import (
-    DonationView,
     present_donation,
     present_shipment,
     shipment_state,
@@ -366,7 +365,7 @@ def donor_page(user: User, donor: Donor) -> dict[str, Any]:
     }
 
 
-def linked_records(user: User, inquiry: Inquiry) -> dict[str, list[DonationView] | list[Any]]:
+def linked_records(user: User, inquiry: Inquiry) -> dict[str, list[Any]]:
     """The ticket page's linked donations and shipments, in the donor page's words."""
     donations = [present_donation(d) for d in inquiry.donations.visible_to(user)]
     shipments = [
