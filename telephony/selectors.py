@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import datetime
-from collections import defaultdict
 from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection
 from django.db.models import Count, Min, Q, QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from crm import normalize
 from crm.access import call_taking_roles, visible_municipality_ids
-from crm.models import Carrier, Donor
-from crm.templatetags.ja import ja_date, ja_datetime, md, tracking, yen
-from donations_sync.models import Donation, GiftItem, Portal, Shipment
-from donations_sync.selectors import donor_ids_by_phone
+from crm.presenters import as_json
+from crm.selectors import donor_views
+from crm.templatetags.ja import ja_date, ja_datetime
+from donations_sync.selectors import donation_views_for_donors, donor_ids_by_phone
 from telephony.models import AgentPresence, Call
 from tickets.selectors import open_inquiries_for_donors
 
@@ -137,176 +135,27 @@ def _ivr_label(call: Call) -> str:
     return options.get(call.ivr_digit, {}).get("label", "")
 
 
-# The pop runs while the phone rings, so its three record queries are plain SQL: compiling ORM
-# queries cost more than running them (see benchmarks/telephony.py). Every one is scoped to the
-# dialled municipality; table names come from the models so they follow any rename.
-_DONORS_SQL = """
-SELECT id, name, name_kana, donor_number, prefecture, address, building,
-       is_resident, returned_mail, do_not_contact
-FROM {donor} WHERE municipality_id = %s AND id IN ({ids}) ORDER BY id
-"""
-_DONATIONS_SQL = """
-SELECT d.id, d.donor_id, d.portal, d.portal_order_number, d.external_id, d.donated_at,
-       d.paid_on, d.amount, d.status, d.one_stop_requested, d.one_stop_received_on,
-       d.receipt_issued_on, d.gift_declined,
-       s.id, s.status, s.delivery_number, s.tracking_number, s.shipped_on, s.delivered_on,
-       g.name, g.code, g.deliveries, c.short_name, c.tracking_url_template
-FROM {donation} d
-LEFT JOIN {shipment} s ON s.donation_id = d.id AND s.municipality_id = d.municipality_id
-LEFT JOIN {gift} g ON g.id = s.gift_item_id
-LEFT JOIN {carrier} c ON c.id = s.carrier_id
-WHERE d.municipality_id = %s AND d.donor_id IN ({ids})
-ORDER BY d.donor_id, d.donated_at DESC, d.id, s.delivery_number, s.id
-"""
-
-
-def _rows(sql: str, params: list[Any]) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def _as_datetime(value: Any) -> datetime.datetime | None:
-    """Raw rows bring datetimes aware (PostgreSQL) or naive UTC / text (SQLite)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.datetime.fromisoformat(value)
-    if timezone.is_naive(value):
-        value = value.replace(tzinfo=datetime.UTC)
-    return value
-
-
-def _as_date(value: Any) -> datetime.date | None:
-    if value is None or isinstance(value, datetime.date):
-        return value
-    return datetime.date.fromisoformat(str(value)[:10])
-
-
-def _placeholders(values: list[Any]) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
 def _donor_cards(municipality: Any, donor_ids: list[int]) -> list[dict[str, Any]]:
-    if not donor_ids:
+    """Each matched donor as the donor page shows them: crm presents the donor, donations_sync
+    the donations and shipments, tickets the open inquiries (one query each)."""
+    donors = donor_views(municipality, donor_ids)
+    if not donors:
         return []
-    municipality_id = municipality.id
-    ids = _placeholders(donor_ids)
-    donors = _rows(
-        _DONORS_SQL.format(donor=Donor._meta.db_table, ids=ids), [municipality_id, *donor_ids]
-    )
-    found = [row[0] for row in donors]
-    if not found:
-        return []
-    ids = _placeholders(found)
-    donations: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
-    for row in _rows(
-        _DONATIONS_SQL.format(
-            donation=Donation._meta.db_table,
-            shipment=Shipment._meta.db_table,
-            gift=GiftItem._meta.db_table,
-            carrier=Carrier._meta.db_table,
-            ids=ids,
-        ),
-        [municipality_id, *found],
-    ):
-        by_id = donations[row[1]]
-        if row[0] not in by_id:
-            if len(by_id) >= MAX_DONATIONS_PER_DONOR:
-                continue
-            by_id[row[0]] = _donation_card(row)
-        if row[13] is not None:
-            by_id[row[0]]["shipments"].append(_shipment_card(row[13:]))
-    inquiries = _open_inquiries(municipality_id, found)
-    cards = []
-    for row in donors:
-        donor_id, name, kana, number, prefecture, address, building = row[:7]
-        is_resident, returned_mail, do_not_contact = row[7:]
-        flags = []
-        if is_resident and municipality.residents_excluded:
-            flags.append("区内在住（返礼品なし）")
-        if returned_mail:
-            flags.append("住所不明返送あり")
-        if do_not_contact:
-            flags.append("連絡不可")
-        cards.append(
-            {
-                "id": donor_id,
-                "name": name,
-                "name_kana": kana,
-                "donor_number": number,
-                "address": f"{prefecture}{address}{building}",
-                "url": _url("donor_detail", donor_id),
-                "flags": flags,
-                "donations": list(donations.get(donor_id, {}).values()),
-                "open_inquiries": inquiries.get(donor_id, []),
-            }
-        )
-    return cards
-
-
-_PORTALS = dict(Portal.choices)
-_DONATION_STATUSES = dict(Donation.Status.choices)
-_SHIPMENT_STATUSES = dict(Shipment.Status.choices)
-
-
-def _donation_card(row: tuple) -> dict[str, Any]:
-    (pk, _donor, portal, order_number, external_id, donated_at, paid_on, amount, status) = row[:9]
-    one_stop, one_stop_received, receipt_issued, gift_declined = row[9:13]
-    state = [_DONATION_STATUSES.get(status, status)]
-    if paid_on:
-        state.append(f"入金 {md(_as_date(paid_on))}")
-    if receipt_issued:
-        state.append(f"受領証明書 発送済 {md(_as_date(receipt_issued))}")
-    if one_stop:
-        state.append("ワンストップ 受付済" if one_stop_received else "ワンストップ 希望")
-    return {
-        "id": pk,
-        "number": order_number or external_id,
-        "portal": _PORTALS.get(portal, portal),
-        "donated_on": ja_date(_as_datetime(donated_at)),
-        "amount": yen(amount),
-        "state": "・".join(state),
-        "flags": ["返礼品辞退"] if gift_declined else [],
-        "shipments": [],
-    }
-
-
-def _shipment_card(row: tuple) -> dict[str, Any]:
-    pk, status, delivery_number, tracking_number, shipped_on, delivered_on = row[:6]
-    gift_name, gift_code, deliveries, carrier_name, url_template = row[6:11]
-    details = []
-    if carrier_name and tracking_number:
-        details.append(f"{carrier_name} {tracking(tracking_number)}")
-    if shipped_on:
-        details.append(f"{md(_as_date(shipped_on))} 発送")
-    if delivered_on:
-        details.append(f"{md(_as_date(delivered_on))} 配達完了")
-    label = _SHIPMENT_STATUSES.get(status, status)
-    return {
-        "id": pk,
-        "gift": gift_name,
-        "gift_code": gift_code,
-        "subscription": f"定期便 {deliveries}回中{delivery_number}回目" if deliveries > 1 else "",
-        "status": status,
-        "state": f"{label}（{', '.join(details)}）" if details else label,
-        "tracking_url": (
-            url_template.replace("{number}", tracking_number)
-            if url_template and tracking_number
-            else ""
-        ),
-    }
-
-
-def _open_inquiries(municipality_id: int, donor_ids: list[int]) -> dict[int, list[dict]]:
-    found = open_inquiries_for_donors(municipality_id, donor_ids, per_donor=MAX_OPEN_INQUIRIES)
-    return {
-        donor_id: [
-            {**i, "created_at": ja_datetime(i["created_at"]), "url": inquiry_url(i["id"])}
-            for i in inquiries
-        ]
-        for donor_id, inquiries in found.items()
-    }
+    found = [d.id for d in donors]
+    donations = donation_views_for_donors(municipality.id, found, per_donor=MAX_DONATIONS_PER_DONOR)
+    inquiries = open_inquiries_for_donors(municipality.id, found, per_donor=MAX_OPEN_INQUIRIES)
+    return [
+        {
+            **as_json(donor),
+            "full_address": donor.full_address,
+            # JSON carries a flag's words only; its tone says how loudly the pop shows it.
+            "flag_tones": {str(f): f.tone for f in donor.flags},
+            "url": _url("donor_detail", donor.id),
+            "donations": as_json(donations.get(donor.id, [])),
+            "open_inquiries": as_json(inquiries.get(donor.id, [])),
+        }
+        for donor in donors
+    ]
 
 
 # --- Wallboard ------------------------------------------------------------------------------

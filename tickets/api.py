@@ -313,7 +313,11 @@ class DonorViewSet(LoggedReadMixin, ScopedQuerysetMixin, viewsets.ReadOnlyModelV
 
     record_type = "donor"
     serializer_class = s.DonorSerializer
-    queryset = Donor.objects.prefetch_related("phones", "emails").order_by("id")
+    queryset = (
+        Donor.objects.select_related("municipality")
+        .prefetch_related("phones", "emails")
+        .order_by("id")
+    )
 
     def get_queryset(self):
         return _municipality_filter(super().get_queryset(), self.request)

@@ -18,15 +18,22 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.urls import reverse
-from django.utils import timezone
 from helpdesk.models import Ticket
 
 from crm import normalize, selectors
 from crm.access import visible_municipality_ids
 from crm.models import Donor, Municipality, User
+from crm.presenters import present_donor
+from crm.rows import row_datetime
 from donations_sync import selectors as sync_selectors
 from donations_sync.models import Donation, Shipment
-from tickets.models import OPEN_STATUSES, Category, Inquiry, Status
+from donations_sync.presenters import (
+    present_donation,
+    present_shipment,
+    shipment_state,
+    summary_flags,
+)
+from tickets.models import OPEN_STATUSES, Category, Channel, Inquiry, Status
 from tickets.search import search_inquiries
 
 SEARCH_LIMIT = 10
@@ -185,7 +192,7 @@ def universal_search(
                     kind="donation",
                     kind_label="寄附",
                     title=f"{d.portal_order_number or d.external_id}（{d.get_portal_display()}）",
-                    detail=f"{d.donor.name} 様・¥{d.amount:,}・{d.get_status_display()}",
+                    detail=f"{d.donor.name} 様・¥{d.amount:,}・{present_donation(d).state}",
                     url=reverse("donor_detail", args=[d.donor_id]) + f"#donation-{d.id}",
                     municipality=d.municipality.name,
                     matched_by="受付番号・外部管理番号",
@@ -275,25 +282,6 @@ def _ticket_hits(user: User, ids: list[int], why: str) -> list[SearchHit]:
     ]
 
 
-def shipment_state(s: Shipment) -> str:
-    """発送済（ヤマト 1234-5678-9012, 12/20 配達完了） — the state an agent reads out."""
-    label = s.get_status_display()
-    if s.status == Shipment.Status.DELIVERED:
-        label = "発送済"
-    parts: list[str] = []
-    if s.carrier_id and s.tracking_number:
-        parts.append(
-            f"{s.carrier.short_name} {normalize.format_tracking_number(s.tracking_number)}"
-        )
-    elif s.shipped_on:
-        parts.append(f"{s.shipped_on.month}/{s.shipped_on.day} 発送")
-    if s.delivered_on:
-        parts.append(f"{s.delivered_on.month}/{s.delivered_on.day} 配達完了")
-    elif s.status == Shipment.Status.DELIVERED:
-        parts.append("配達完了")
-    return f"{label}（{', '.join(parts)}）" if parts else label
-
-
 # --- Console --------------------------------------------------------------------------
 
 
@@ -347,9 +335,11 @@ def queue_counts(user: User) -> list[dict[str, Any]]:
 
 
 def donor_page(user: User, donor: Donor) -> dict[str, Any]:
-    """Donations with shipments nested, and the donor's tickets, in a fixed number of queries."""
-    donations = list(
-        Donation.objects.visible_to(user)
+    """The donor, their donations with shipments nested, and their tickets, presented as the
+    screen pop presents them, in a fixed number of queries."""
+    donations = [
+        present_donation(d, d.shipments.all())
+        for d in Donation.objects.visible_to(user)
         .filter(donor=donor)
         .prefetch_related(
             Prefetch(
@@ -360,23 +350,127 @@ def donor_page(user: User, donor: Donor) -> dict[str, Any]:
             )
         )
         .order_by("-donated_at")
-    )
-    for d in donations:
-        for s in d.shipments.all():
-            s.state_label = shipment_state(s)
-    inquiries = list(
-        Inquiry.objects.visible_to(user)
+    ]
+    inquiries = [
+        present_inquiry(i)
+        for i in Inquiry.objects.visible_to(user)
         .filter(donor=donor)
         .select_related("ticket", "category", "ticket__assigned_to")
         .order_by("-created_at")[:50]
-    )
+    ]
     return {
+        "donor_view": present_donor(donor),
         "donations": donations,
         "inquiries": inquiries,
         "open_inquiries": [i for i in inquiries if i.is_open],
-        "one_stop": any(d.one_stop_requested for d in donations),
-        "gift_declined": any(d.gift_declined for d in donations),
+        "summary_flags": summary_flags(donations),
     }
+
+
+def linked_records(user: User, inquiry: Inquiry) -> dict[str, list[Any]]:
+    """The ticket page's linked donations and shipments, in the donor page's words."""
+    donations = [present_donation(d) for d in inquiry.donations.visible_to(user)]
+    shipments = [
+        present_shipment(s)
+        for s in inquiry.shipments.visible_to(user).select_related("gift_item", "carrier")
+    ]
+    return {"donations": donations, "shipments": shipments}
+
+
+# --- Tickets as records ------------------------------------------------------------------
+
+
+@dataclass
+class InquiryView:
+    id: int
+    title: str
+    status: int
+    status_label: str
+    is_open: bool
+    category: str
+    channel_label: str
+    severity: str
+    assignee: str
+    created_at: datetime.datetime
+    url: str
+
+
+_STATUS_LABELS = dict(Status.choices)
+
+
+def _ticket_url(pk: int) -> str:
+    return reverse("ticket_detail", args=[pk])
+
+
+def present_inquiry(i: Inquiry) -> InquiryView:
+    """``i`` with ``ticket`` and ``category`` loaded."""
+    assignee = i.ticket.assigned_to if i.ticket.assigned_to_id else None
+    return InquiryView(
+        id=i.pk,
+        title=i.ticket.title,
+        status=i.status,
+        status_label=_STATUS_LABELS.get(i.status, str(i.status)),
+        is_open=i.is_open,
+        category=i.category.name if i.category_id else "",
+        channel_label=i.get_channel_display(),
+        severity=i.severity,
+        assignee=str(assignee) if assignee else "",
+        created_at=i.created_at,
+        url=_ticket_url(i.pk),
+    )
+
+
+# Plain SQL: the screen pop runs this while the phone rings (see benchmarks/telephony.py).
+_OPEN_FOR_DONORS_SQL = """
+SELECT i.ticket_id, i.donor_id, i.status, i.created_at, i.channel, i.severity, t.title,
+       cat.name
+FROM {inquiry} i
+JOIN {ticket} t ON t.id = i.ticket_id
+LEFT JOIN {category} cat ON cat.id = i.category_id
+WHERE i.municipality_id = %s AND i.donor_id IN ({ids}) AND i.status IN ({statuses})
+ORDER BY i.created_at DESC
+"""
+_CHANNEL_LABELS = dict(Channel.choices)
+
+
+def open_inquiries_for_donors(
+    municipality_id: int, donor_ids: Collection[int], *, per_donor: int
+) -> dict[int, list[InquiryView]]:
+    """Each donor's newest ``per_donor`` open tickets in one municipality, one statement."""
+    ids = list(donor_ids)
+    if not ids:
+        return {}
+    statuses = [int(s) for s in OPEN_STATUSES]
+    sql = _OPEN_FOR_DONORS_SQL.format(
+        inquiry=Inquiry._meta.db_table,
+        ticket=Ticket._meta.db_table,
+        category=Category._meta.db_table,
+        ids=", ".join(["%s"] * len(ids)),
+        statuses=", ".join(["%s"] * len(statuses)),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [municipality_id, *ids, *statuses])
+        rows = cursor.fetchall()
+    result: dict[int, list[InquiryView]] = {}
+    for pk, donor_id, status, created_at, channel, severity, title, category in rows:
+        found = result.setdefault(donor_id, [])
+        if len(found) < per_donor:
+            found.append(
+                InquiryView(
+                    id=pk,
+                    title=title,
+                    status=status,
+                    status_label=_STATUS_LABELS.get(status, str(status)),
+                    is_open=True,
+                    category=category or "",
+                    channel_label=_CHANNEL_LABELS.get(channel, channel),
+                    severity=severity,
+                    assignee="",
+                    created_at=row_datetime(created_at),
+                    url=_ticket_url(pk),
+                )
+            )
+    return result
 
 
 # --- Ticket page ----------------------------------------------------------------------
@@ -386,59 +480,3 @@ def ticket_timeline(user: User, inquiry: Inquiry) -> list[Any]:
     """Follow-ups the user may read, each with its event and field changes."""
     followups = list(inquiry.followups_visible_to(user).prefetch_related("ticketchange_set"))
     return followups
-
-
-_OPEN_INQUIRIES_SQL = """
-SELECT i.ticket_id, i.donor_id, i.status, i.created_at, t.title, cat.name
-FROM {inquiry} i
-JOIN {ticket} t ON t.id = i.ticket_id
-LEFT JOIN {category} cat ON cat.id = i.category_id
-WHERE i.municipality_id = %s AND i.donor_id IN ({donors}) AND i.status IN ({statuses})
-ORDER BY i.created_at DESC, i.ticket_id DESC
-"""
-
-
-def open_inquiries_for_donors(
-    municipality_id: int, donor_ids: Collection[int], *, per_donor: int
-) -> dict[int, list[dict[str, Any]]]:
-    """Each donor's open inquiries in one municipality, newest first, at most ``per_donor`` each.
-
-    For the screen pop, which has already scoped the call to the dialled municipality. One
-    statement over our side table and helpdesk's tickets, written out: it runs while the phone
-    rings, and building it with the ORM costs twice what PostgreSQL takes to answer it.
-    """
-    if not donor_ids:
-        return {}
-    donor_ids, statuses = list(donor_ids), [int(s) for s in OPEN_STATUSES]
-    sql = _OPEN_INQUIRIES_SQL.format(
-        inquiry=Inquiry._meta.db_table,
-        ticket=Ticket._meta.db_table,
-        category=Category._meta.db_table,
-        donors=", ".join(["%s"] * len(donor_ids)),
-        statuses=", ".join(["%s"] * len(statuses)),
-    )  # table names come from the models; every value is a bound parameter
-    labels = dict(Status.choices)
-    found: dict[int, list[dict[str, Any]]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [municipality_id, *donor_ids, *statuses])
-        rows = cursor.fetchall()
-    for pk, donor_id, status, created_at, title, category in rows:
-        mine = found.setdefault(donor_id, [])
-        if len(mine) < per_donor:
-            mine.append(
-                {
-                    "id": pk,
-                    "title": title,
-                    "status": labels.get(status, status),
-                    "category": category or "",
-                    "created_at": _aware(created_at),
-                }
-            )
-    return found
-
-
-def _aware(value: Any) -> datetime.datetime:
-    """Raw rows bring datetimes aware (PostgreSQL) or as naive UTC text (SQLite)."""
-    if isinstance(value, str):
-        value = datetime.datetime.fromisoformat(value)
-    return value if timezone.is_aware(value) else value.replace(tzinfo=datetime.UTC)

@@ -12,7 +12,14 @@ from helpdesk.models import FollowUp
 from rest_framework import serializers
 
 from crm.models import Donor, Municipality, PersonalDataAccess, Provider, User
+from crm.presenters import DonorView, present_donor
 from donations_sync.models import Donation, Shipment
+from donations_sync.presenters import (
+    DonationView,
+    ShipmentView,
+    present_donation,
+    present_shipment,
+)
 from knowledge.render import unfilled_message, unfilled_variables
 from tickets.models import Category, Channel, Inquiry, RequesterType, Severity, Status
 
@@ -210,9 +217,22 @@ class CategoryListSerializer(serializers.ModelSerializer):
 # --- donors, donations, shipments (read-only) ---------------------------------------------
 
 
+# Each record also carries the words the screens show (state, flags), from the same presenters
+# as the screen pop and the donor page.
+
+
+def _presented(obj: Any, present: Any) -> Any:
+    view = getattr(obj, "_presented", None)
+    if view is None:
+        view = obj._presented = present(obj)
+    return view
+
+
 class DonorSerializer(serializers.ModelSerializer):
     phones = serializers.SlugRelatedField(slug_field="e164", many=True, read_only=True)
     emails = serializers.SlugRelatedField(slug_field="address", many=True, read_only=True)
+    full_address = serializers.SerializerMethodField()
+    flags = serializers.SerializerMethodField()
 
     class Meta:
         model = Donor
@@ -230,6 +250,8 @@ class DonorSerializer(serializers.ModelSerializer):
             "returned_mail",
             "do_not_contact",
             "note",
+            "full_address",
+            "flags",
             "phones",
             "emails",
             "created_at",
@@ -237,8 +259,23 @@ class DonorSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def _view(self, donor: Donor) -> DonorView:
+        return _presented(donor, present_donor)
+
+    def get_full_address(self, donor: Donor) -> str:
+        return self._view(donor).full_address
+
+    def get_flags(self, donor: Donor) -> list[str]:
+        return [str(f) for f in self._view(donor).flags]
+
 
 class DonationSerializer(serializers.ModelSerializer):
+    portal_label = serializers.SerializerMethodField()
+    payment_method_label = serializers.SerializerMethodField()
+    status_label = serializers.SerializerMethodField()
+    state = serializers.SerializerMethodField()
+    flags = serializers.SerializerMethodField()
+
     class Meta:
         model = Donation
         fields = [
@@ -246,27 +283,53 @@ class DonationSerializer(serializers.ModelSerializer):
             "municipality",
             "donor",
             "portal",
+            "portal_label",
             "portal_order_number",
             "external_id",
             "donated_at",
             "paid_on",
             "amount",
             "payment_method",
+            "payment_method_label",
             "one_stop_requested",
             "one_stop_received_on",
             "receipt_issued_on",
             "gift_declined",
             "status",
+            "status_label",
+            "state",
+            "flags",
             "note",
             "updated_at",
         ]
         read_only_fields = fields
+
+    def _view(self, donation: Donation) -> DonationView:
+        return _presented(donation, present_donation)
+
+    def get_portal_label(self, donation: Donation) -> str:
+        return self._view(donation).portal_label
+
+    def get_payment_method_label(self, donation: Donation) -> str:
+        return self._view(donation).payment_method_label
+
+    def get_status_label(self, donation: Donation) -> str:
+        return self._view(donation).status_label
+
+    def get_state(self, donation: Donation) -> str:
+        return self._view(donation).state
+
+    def get_flags(self, donation: Donation) -> list[str]:
+        return [str(f) for f in self._view(donation).flags]
 
 
 class ShipmentSerializer(serializers.ModelSerializer):
     gift_item_name = serializers.CharField(source="gift_item.name")
     carrier = serializers.SlugRelatedField(slug_field="code", read_only=True)
     tracking_url = serializers.SerializerMethodField()
+    status_label = serializers.SerializerMethodField()
+    subscription = serializers.SerializerMethodField()
+    state = serializers.SerializerMethodField()
 
     class Meta:
         model = Shipment
@@ -290,15 +353,28 @@ class ShipmentSerializer(serializers.ModelSerializer):
             "shipped_on",
             "delivered_on",
             "status",
+            "status_label",
+            "subscription",
+            "state",
             "replaces",
             "updated_at",
         ]
         read_only_fields = fields
 
+    def _view(self, shipment: Shipment) -> ShipmentView:
+        return _presented(shipment, present_shipment)
+
     def get_tracking_url(self, shipment: Shipment) -> str | None:
-        if shipment.carrier_id and shipment.tracking_number:
-            return shipment.carrier.tracking_url(shipment.tracking_number)
-        return None
+        return self._view(shipment).tracking_url or None
+
+    def get_status_label(self, shipment: Shipment) -> str:
+        return self._view(shipment).status_label
+
+    def get_subscription(self, shipment: Shipment) -> str:
+        return self._view(shipment).subscription
+
+    def get_state(self, shipment: Shipment) -> str:
+        return self._view(shipment).state
 
 
 # --- personal-data access log -------------------------------------------------------------

@@ -262,11 +262,6 @@ def _ticket_page(
         request=request,
     )
     writable = can_write(user, inquiry.municipality_id)
-    shipments = list(
-        inquiry.shipments.visible_to(user).select_related("gift_item", "carrier", "donation")
-    )
-    for s in shipments:
-        s.state_label = selectors.shipment_state(s)
     timeline = selectors.ticket_timeline(user, inquiry)
     deliveries = reply_deliveries(user, inquiry.pk)
     for followup in timeline:
@@ -275,8 +270,7 @@ def _ticket_page(
         "inquiry": inquiry,
         "ticket": inquiry.ticket,
         "timeline": timeline,
-        "donations": list(inquiry.donations.visible_to(user)),
-        "shipments": shipments,
+        **selectors.linked_records(user, inquiry),
         "can_write": writable,
         "reply_form": (reply_form or ReplyForm()) if writable else None,
         "reply_to": reply_recipient(inquiry),

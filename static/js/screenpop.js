@@ -3,6 +3,7 @@
 // donor and the wrap-up form; elsewhere a compact pop (#phone-pop) linking to the console or the
 // ticket. Everything from the server is inserted as text (never as HTML).
 
+import { jaDate, jaDateTime, yen } from "./ja-format.js";
 import { liveSocket } from "./live-socket.js";
 
 const bar = document.getElementById("phone-bar");
@@ -57,25 +58,30 @@ function startTicketForm(call, donorId, label) {
   return form;
 }
 
+// The words (state, flags, labels) are the server's, shared with the donor page; dates and
+// amounts arrive raw and are formatted here.
 function donorCard(call, match, several) {
   const donations = match.donations.map((d) =>
-    el("li", {},
-      `${d.donated_on} ${d.portal} ${d.number} ${d.amount}・${d.state}`,
-      d.flags.map((f) => el("span", { class: "flag warn" }, f)),
+    el("li", { id: `pop-donation-${d.id}` },
+      `${jaDate(d.donated_at)} ${d.portal_label} ${d.number} ${yen(d.amount)}・`,
+      el("span", { class: "state", dataset: { state: `donation-${d.id}` } }, d.state),
+      d.flags.map((f) => el("span", { class: "flag danger" }, f)),
       d.shipments.length
         ? el("ul", {}, d.shipments.map((s) =>
             el("li", {},
-              `${s.gift}${s.subscription ? `（${s.subscription}）` : ""}: ${s.state} `,
+              `${s.gift_name}${s.subscription ? `（${s.subscription}）` : ""}: `,
+              el("span", { class: "state", dataset: { state: `shipment-${s.id}` } }, s.state),
+              " ",
               s.tracking_url ? el("a", { href: s.tracking_url, target: "_blank", rel: "noopener" }, "追跡") : "")))
         : ""));
   const tickets = match.open_inquiries.map((i) =>
-    el("li", {}, el("a", { href: i.url }, `#${i.id} ${i.title}`), ` ${i.status} ${i.created_at}`));
+    el("li", {}, el("a", { href: i.url }, `#${i.id} ${i.title}`), ` ${i.status_label} ${jaDateTime(i.created_at)}`));
   return el("div", { class: "match", dataset: { donor: String(match.id) } },
     el("div", {},
       el("a", { href: match.url }, el("strong", {}, match.name)), ` ${match.name_kana} `,
       match.donor_number ? `寄附者番号 ${match.donor_number} ` : "",
-      match.flags.map((f) => el("span", { class: "flag danger" }, f))),
-    el("div", { class: "muted" }, match.address),
+      match.flags.map((f) => el("span", { class: `flag ${match.flag_tones[f] ?? "danger"}`, dataset: { flag: "" } }, f))),
+    el("div", { class: "muted" }, match.full_address),
     el("div", {}, "寄附:", donations.length ? el("ul", {}, donations) : " なし"),
     el("div", {}, "未完了の問合せ:", tickets.length ? el("ul", {}, tickets) : " なし"),
     call.inquiry_id ? "" : startTicketForm(call, match.id, several ? "この寄附者で問合せを開始" : "問合せを開始"));

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 import config.settings as project_settings
+from crm.templatetags.ja import ja_date
 from telephony import services
 from tests.factories import DonorPhoneFactory, ShipmentFactory
 from tests.telephony.conftest import new_call_sid
@@ -72,6 +73,13 @@ class LiveTwilio:
         )
 
 
+def _states(area) -> dict[str, str]:
+    return {
+        node.get_attribute("data-state"): node.inner_text()
+        for node in area.locator("[data-state]").all()
+    }
+
+
 @pytest.fixture(autouse=True)
 def current_site(db, settings):
     """The sites framework's row, which the log-in page needs.
@@ -127,6 +135,17 @@ def test_signed_webhook_pops_the_caller_in_the_agents_browser(
     expect(pop.locator("a", has_text="追跡")).to_have_attribute(
         "href", shipment.carrier.tracking_url(shipment.tracking_number)
     )
+    # The server sends the amount and the date raw; the pop writes them the Japanese way.
+    donation = shipment.donation
+    expect(pop).to_contain_text(f"{ja_date(donation.donated_at)} 楽天ふるさと納税")
+    expect(pop).to_contain_text("¥10,000・")
+    # Word for word what the donor page says about the same donation and shipment.
+    pop_states = _states(pop)
+    assert set(pop_states) == {f"donation-{donation.id}", f"shipment-{shipment.id}"}
+    donor_page = page.context.new_page()
+    donor_page.goto(f"/donors/{donation.donor_id}/")
+    assert _states(donor_page.locator("main")) == pop_states
+    donor_page.close()
     with page.expect_navigation():
         pop.locator("form.start-ticket button").click()
     assert "/tickets/" in page.url

@@ -50,7 +50,8 @@ def test_pop_shows_donations_shipments_and_open_tickets(agent_a, city_a, call_a)
     )
     [match] = screen_pop_payload(user=agent_a, call_id=call_a.pk)["matches"]
     [donation] = match["donations"]
-    assert donation["amount"] == "¥10,000"
+    # Raw: the browser writes ¥10,000 (tests/telephony/test_e2e_screenpop.py).
+    assert donation["amount"] == 10000
     [card] = donation["shipments"]
     assert card["subscription"] == "定期便 3回中2回目"
     assert card["state"].startswith("発送済（ヤマト ")

@@ -50,7 +50,7 @@ def donor(city_a):
 def test_donor_page_shows_state_and_flags(login, agent_a, donor, open_inquiry):
     inquiry = open_inquiry(donor=donor, title="受領証明書が届かない")
     body = login(agent_a).get(reverse("donor_detail", args=[donor.id])).content.decode()
-    assert "小樽市在住（返礼品なし）" in body
+    assert "区内在住（返礼品なし）" in body  # one wording with the screen pop (UI.md)
     assert "返礼品辞退" in body
     assert "ワンストップ 希望" in body
     assert "受領証明書 発送済 12/10" in body
