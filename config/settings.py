@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "django_filters",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
@@ -229,6 +230,10 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Lists count at most this many matches and then say 「1,000件以上」: an exact COUNT(*) over
+# every match of a common word costs more than the page itself.
+LIST_COUNT_LIMIT = env.int("LIST_COUNT_LIMIT", default=1000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
