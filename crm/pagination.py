@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,12 @@ class KeysetPage:
     rows: list[Any]
     next_cursor: str | None
     previous_cursor: str | None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -18,7 +19,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, permissions, viewsets
 from rest_framework import status as http_status
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -49,14 +50,27 @@ class OperatorAdminOnly(permissions.BasePermission):
         return is_operator_admin(request.user)
 
 
-class NewestFirstCursor(CursorPagination):
+class _Cursor(CursorPagination):
+    """A cursor whose position does not parse is refused (404) like any other bad cursor; it
+    is the client's text, so it must not become a server error."""
+
+    invalid_cursor_message = "カーソルが正しくありません。"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except DjangoValidationError as exc:
+            raise NotFound(self.invalid_cursor_message) from exc
+
+
+class NewestFirstCursor(_Cursor):
     """Pages found from the last row's (created_at, id), not by OFFSET; no full count."""
 
     page_size = 50
     ordering = ("-created_at", "-pk")
 
 
-class AccessLogCursor(CursorPagination):
+class AccessLogCursor(_Cursor):
     page_size = 100
     ordering = ("-at", "-id")
 
