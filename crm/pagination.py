@@ -48,9 +48,9 @@ class BoundedCount:
 
 
 def bounded_count(queryset: QuerySet, limit: int | None = None) -> BoundedCount:
-    """How many rows, counting at most ``limit`` + 1 of them."""
+    """How many rows, counting at most ``limit`` + 1 of them (unordered: a scan stops there)."""
     limit = settings.LIST_COUNT_LIMIT if limit is None else limit
-    found = queryset.order_by()[: limit + 1].count()
+    found = queryset.order_by().values("pk")[: limit + 1].count()
     return BoundedCount(min(found, limit), found > limit)
 
 
@@ -91,7 +91,7 @@ def keyset_page(
     if before_key is not None:
         moment, pk = before_key
         older_first = queryset.filter(
-            Q(**{f"{key}__gt": moment}) | Q(**{key: moment, "pk__gt": pk})
+            Q(**{f"{key}__gte": moment}), Q(**{f"{key}__gt": moment}) | Q(pk__gt=pk)
         ).order_by(key, "pk")
         rows = list(older_first[: size + 1])
         more_before = len(rows) > size
@@ -100,8 +100,10 @@ def keyset_page(
     else:
         if after_key is not None:
             moment, pk = after_key
+            # (key, pk) < (moment, pk) as an index range on key, then the tie-break: an OR alone
+            # is no range, and the planner walks the index from the newest row.
             queryset = queryset.filter(
-                Q(**{f"{key}__lt": moment}) | Q(**{key: moment, "pk__lt": pk})
+                Q(**{f"{key}__lte": moment}), Q(**{f"{key}__lt": moment}) | Q(pk__lt=pk)
             )
         rows = list(queryset.order_by(f"-{key}", "-pk")[: size + 1])
         has_next = len(rows) > size
