@@ -114,6 +114,13 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+if IS_POSTGRES:
+    # The web's queries are short index walks and bounded scans: starting parallel workers and
+    # JIT-compiling cost more than they save (a 1M-ticket search: 5 ms alone, 20–80 ms with
+    # two workers on a busy 2-core host; see benchmarks/lists.py). Batch jobs may set their own.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = env.str(
+        "DB_SESSION_OPTIONS", default="-c max_parallel_workers_per_gather=0 -c jit=off"
+    )
 # Under ASGI every request runs in a fresh thread, so without a pool each one opens a new
 # PostgreSQL connection; DB_POOL_MAX_SIZE > 0 keeps a pool of them (psycopg_pool).
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
