@@ -362,7 +362,7 @@ class PersonalDataAccessViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = AccessLogFilter
     pagination_class = AccessLogCursor
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(filters=True, responses={(200, "text/csv"): OpenApiTypes.STR})
     @action(detail=False, methods=["get"])
     def export(self, request: Request) -> StreamingHttpResponse:
         """The page's CSV (UTF-8 with BOM, so Excel opens it in Japanese)."""

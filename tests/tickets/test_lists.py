@@ -280,3 +280,17 @@ def test_web_connections_plan_without_parallel_workers_or_jit():
         assert cursor.fetchone()[0] == "0"
         cursor.execute("SHOW jit")
         assert cursor.fetchone()[0] == "off"
+
+
+def test_the_schema_documents_the_one_definition_and_the_cursor(login, agent_a):
+    schema = login(agent_a).get("/api/schema/", {"format": "json"}).json()
+
+    def names(path: str) -> set[str]:
+        return {p["name"] for p in schema["paths"][path]["get"].get("parameters", [])}
+
+    assert {"q", "status", "municipality", "category", "cursor"} <= names("/api/tickets/")
+    log = {"user", "type", "action", "municipality", "since", "until"}
+    assert log | {"cursor"} <= names("/api/personal-data-access/")
+    assert log <= names("/api/personal-data-access/export/")
+    page = schema["components"]["schemas"]["PaginatedInquiryList"]["properties"]
+    assert set(page) == {"next", "previous", "results"}
