@@ -513,23 +513,24 @@ def _pager_query(request: HttpRequest) -> str:
     return query.urlencode()
 
 
+def _list_context(request: HttpRequest, filterset: Any, *, key: str, size: int) -> dict[str, Any]:
+    """One cursor page of a filtered list, its bounded count, and the filters for the links."""
+    rows = filterset.qs
+    after, before = request.GET.get("after"), request.GET.get("before")
+    return {
+        "form": filterset.form,
+        "page": keyset_page(rows, key=key, size=size, after=after, before=before),
+        "count": bounded_count(rows),
+        "querystring": _pager_query(request),
+    }
+
+
 @login_required
 def ticket_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     filterset = selectors.inquiry_list(request)
-    rows = filterset.qs
-    page = keyset_page(
-        rows,
-        key="created_at",
-        size=TICKET_PAGE_SIZE,
-        after=request.GET.get("after"),
-        before=request.GET.get("before"),
-    )
     context = {
-        "form": filterset.form,
-        "page": page,
-        "count": bounded_count(rows),
-        "querystring": _pager_query(request),
+        **_list_context(request, filterset, key="created_at", size=TICKET_PAGE_SIZE),
         "municipalities": Municipality.objects.visible_to(user).order_by("code"),
         "selected_municipality": filterset.form.cleaned_data.get("municipality"),
     }
@@ -548,19 +549,8 @@ def _require_operator_admin(user: User) -> None:
 def access_log(request: HttpRequest) -> HttpResponse:
     _require_operator_admin(request.user)
     filterset = selectors.access_log_list(request)
-    rows = filterset.qs
-    page = keyset_page(
-        rows,
-        key="at",
-        size=ACCESS_LOG_PAGE_SIZE,
-        after=request.GET.get("after"),
-        before=request.GET.get("before"),
-    )
     context = {
-        "form": filterset.form,
-        "page": page,
-        "count": bounded_count(rows),
-        "querystring": _pager_query(request),
+        **_list_context(request, filterset, key="at", size=ACCESS_LOG_PAGE_SIZE),
         "actions": PersonalDataAccess.Action.choices,
         "municipalities": Municipality.objects.visible_to(request.user).order_by("code"),
     }
