@@ -246,7 +246,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # Lists page by cursor (tickets.api), never by OFFSET with a full COUNT behind every page.
+    "DEFAULT_PAGINATION_CLASS": "tickets.api_pagination.NewestIdCursor",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -19,8 +18,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, permissions, viewsets
 from rest_framework import status as http_status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -30,6 +28,13 @@ from crm.services import personal_data_access_record
 from donations_sync.models import Donation, Shipment
 from tickets import exports, selectors, services
 from tickets import serializers as s
+from tickets.api_pagination import (
+    AccessLogCursor,
+    IdCursor,
+    NewestDonationCursor,
+    NewestFirstCursor,
+    NewestIdCursor,
+)
 from tickets.filters import AccessLogFilter, ApiInquiryFilter
 from tickets.models import Category, Inquiry
 
@@ -48,31 +53,6 @@ class OperatorAdminOnly(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return is_operator_admin(request.user)
-
-
-class _Cursor(CursorPagination):
-    """A cursor whose position does not parse is refused (404) like any other bad cursor; it
-    is the client's text, so it must not become a server error."""
-
-    invalid_cursor_message = "カーソルが正しくありません。"
-
-    def paginate_queryset(self, queryset, request, view=None):
-        try:
-            return super().paginate_queryset(queryset, request, view)
-        except DjangoValidationError as exc:
-            raise NotFound(self.invalid_cursor_message) from exc
-
-
-class NewestFirstCursor(_Cursor):
-    """Pages found from the last row's (created_at, id), not by OFFSET; no full count."""
-
-    page_size = 50
-    ordering = ("-created_at", "-pk")
-
-
-class AccessLogCursor(_Cursor):
-    page_size = 100
-    ordering = ("-at", "-id")
 
 
 def _log_access(
@@ -304,6 +284,7 @@ class DonorViewSet(LoggedReadMixin, ScopedQuerysetMixin, viewsets.ReadOnlyModelV
 
     record_type = "donor"
     serializer_class = s.DonorSerializer
+    pagination_class = IdCursor
     queryset = Donor.objects.prefetch_related("phones", "emails").order_by("id")
 
     def get_queryset(self):
@@ -320,6 +301,7 @@ class DonationViewSet(LoggedReadMixin, ScopedQuerysetMixin, viewsets.ReadOnlyMod
 
     record_type = "donation"
     serializer_class = s.DonationSerializer
+    pagination_class = NewestDonationCursor
     queryset = Donation.objects.order_by("-donated_at", "-id")
 
     def get_queryset(self):
@@ -338,6 +320,7 @@ class ShipmentViewSet(LoggedReadMixin, ScopedQuerysetMixin, viewsets.ReadOnlyMod
 
     record_type = "shipment"
     serializer_class = s.ShipmentSerializer
+    pagination_class = NewestIdCursor
     queryset = Shipment.objects.select_related("gift_item", "carrier")
 
     def get_queryset(self):

@@ -294,3 +294,14 @@ def test_the_schema_documents_the_one_definition_and_the_cursor(login, agent_a):
     assert log <= names("/api/personal-data-access/export/")
     page = schema["components"]["schemas"]["PaginatedInquiryList"]["properties"]
     assert set(page) == {"next", "previous", "results"}
+
+
+def test_every_api_list_pages_by_cursor_without_a_full_count(login, agent_a, city_a):
+    from tests.factories import ShipmentFactory
+
+    for _ in range(2):
+        ShipmentFactory(donation__donor__municipality=city_a)
+    client = login(agent_a)
+    for path in ("/api/donors/", "/api/donations/", "/api/shipments/", "/api/tickets/"):
+        body = client.get(path).json()
+        assert set(body) == {"next", "previous", "results"}, path
