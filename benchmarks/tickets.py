@@ -338,6 +338,7 @@ def load_tickets(target: int, agents: list[User], donors: dict[int, list[int]]) 
                     rng.choice(donors[mid]) if donors.get(mid) and rng.random() < 0.7 else None,
                     normalize_for_search("\n".join(public_text)),
                     normalize_for_search("\n".join(internal_text)),
+                    "",
                 )
             )  # fmt: skip
             ticket_id += 1
@@ -352,7 +353,7 @@ def load_tickets(target: int, agents: list[User], donors: dict[int, list[int]]) 
             "ticket_id, municipality_id, channel, requester_type, assigned_to_id, category_id, "
             "severity, status, "
             "created_at, last_activity_at, first_response_at, resolved_at, donor_id, "
-            "search_text, search_text_internal",
+            "search_text, search_text_internal, requester_name",
             inquiries,
         )
         _copy(

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "django_filters",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
@@ -119,6 +120,13 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+if IS_POSTGRES:
+    # The web's queries are short index walks and bounded scans: starting parallel workers and
+    # JIT-compiling cost more than they save (a 1M-ticket search: 5 ms alone, 20–80 ms with
+    # two workers on a busy 2-core host; see benchmarks/lists.py). Batch jobs may set their own.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = env.str(
+        "DB_SESSION_OPTIONS", default="-c max_parallel_workers_per_gather=0 -c jit=off"
+    )
 # Under ASGI every request runs in a fresh thread, so without a pool each one opens a new
 # PostgreSQL connection; DB_POOL_MAX_SIZE > 0 keeps a pool of them (psycopg_pool).
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
@@ -261,11 +269,16 @@ if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Lists count at most this many matches and then say 「1,000件以上」: an exact COUNT(*) over
+# every match of a common word costs more than the page itself.
+LIST_COUNT_LIMIT = env.int("LIST_COUNT_LIMIT", default=1000)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # Lists page by cursor (tickets.api), never by OFFSET with a full COUNT behind every page.
+    "DEFAULT_PAGINATION_CLASS": "tickets.api_pagination.NewestIdCursor",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {

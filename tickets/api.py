@@ -8,14 +8,11 @@ personal data is written to the access log.
 
 from __future__ import annotations
 
-import csv
-import datetime
-import json
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpResponse
-from django.utils import timezone
+from django.http import StreamingHttpResponse
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, viewsets
@@ -29,10 +26,17 @@ from crm.access import ScopedQuerysetMixin, is_operator_admin
 from crm.models import Donor, PersonalDataAccess
 from crm.services import personal_data_access_record
 from donations_sync.models import Donation, Shipment
+from tickets import exports, selectors, services
 from tickets import serializers as s
-from tickets import services
-from tickets.models import OPEN_STATUSES, Category, Inquiry
-from tickets.search import search_inquiries
+from tickets.api_pagination import (
+    AccessLogCursor,
+    IdCursor,
+    NewestDonationCursor,
+    NewestFirstCursor,
+    NewestIdCursor,
+)
+from tickets.filters import AccessLogFilter, ApiInquiryFilter
+from tickets.models import Category, Inquiry
 
 
 class OperatorWritesOnly(permissions.BasePermission):
@@ -112,18 +116,6 @@ def _municipality_filter(queryset, request: Request):
 # --- tickets ------------------------------------------------------------------------------
 
 
-@extend_schema_view(
-    list=extend_schema(
-        parameters=[
-            OpenApiParameter("q", str, description="本文・履歴の部分一致検索（空白区切りでAND）"),
-            OpenApiParameter("status", str, description="open（未解決・再開）/ all / 状態番号"),
-            OpenApiParameter("municipality", int),
-            OpenApiParameter("category", str, description="分類コード"),
-            OpenApiParameter("severity", str),
-            OpenApiParameter("assigned_to", str, description="me または利用者ID"),
-        ]
-    ),
-)
 class InquiryViewSet(
     LoggedReadMixin,
     ScopedQuerysetMixin,
@@ -135,12 +127,11 @@ class InquiryViewSet(
 
     record_type = "ticket"
     permission_classes = [permissions.IsAuthenticated, OperatorWritesOnly]
-    # The normalized search columns are for the database only; never fetch them.
-    queryset = (
-        Inquiry.objects.select_related("ticket__assigned_to", "municipality", "category")
-        .defer("search_text", "search_text_internal")
-        .prefetch_related("donations", "shipments")
-    )
+    queryset = selectors.inquiry_rows().prefetch_related("donations", "shipments")
+    # The ticket page's filters (one definition); without ``status`` only open tickets.
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ApiInquiryFilter
+    pagination_class = NewestFirstCursor
 
     def get_serializer_class(self):
         if self.action == "list":
@@ -148,33 +139,13 @@ class InquiryViewSet(
         return s.InquiryDetailSerializer
 
     def get_queryset(self):
-        queryset = super().get_queryset()
-        if self.action != "list":
-            return queryset
-        params = self.request.query_params
-        queryset = _municipality_filter(queryset, self.request)
-        wanted_status = params.get("status", "open")
-        if wanted_status == "open":
-            queryset = queryset.filter(status__in=OPEN_STATUSES)
-        elif wanted_status.isdigit():
-            queryset = queryset.filter(status=int(wanted_status))
-        elif wanted_status != "all":
-            raise ValidationError({"status": "open / all / 状態番号 のいずれかです。"})
-        if params.get("category"):
-            queryset = queryset.filter(category__code=params["category"])
-        if params.get("severity"):
-            queryset = queryset.filter(severity=params["severity"])
-        assigned = params.get("assigned_to")
-        if assigned == "me":
-            queryset = queryset.filter(assigned_to=self.request.user)
-        elif assigned and assigned.isdigit():
-            queryset = queryset.filter(assigned_to_id=int(assigned))
-        if params.get("q"):
-            queryset = search_inquiries(queryset, self.request.user, params["q"])
-        return queryset
+        if self.action == "list":
+            # ApiInquiryFilter applies the scope (once: a second one misleads the planner).
+            return self.queryset.all()
+        return super().get_queryset()
 
     def _detail(self, inquiry: Inquiry, code: int = http_status.HTTP_200_OK) -> Response:
-        fresh = self.get_queryset().get(pk=inquiry.pk)
+        fresh = super().get_queryset().get(pk=inquiry.pk)
         return Response(
             s.InquiryDetailSerializer(fresh, context={"request": self.request}).data, code
         )
@@ -313,6 +284,7 @@ class DonorViewSet(LoggedReadMixin, ScopedQuerysetMixin, viewsets.ReadOnlyModelV
 
     record_type = "donor"
     serializer_class = s.DonorSerializer
+    pagination_class = IdCursor
     queryset = (
         Donor.objects.select_related("municipality")
         .prefetch_related("phones", "emails")
@@ -333,6 +305,7 @@ class DonationViewSet(LoggedReadMixin, ScopedQuerysetMixin, viewsets.ReadOnlyMod
 
     record_type = "donation"
     serializer_class = s.DonationSerializer
+    pagination_class = NewestDonationCursor
     queryset = Donation.objects.order_by("-donated_at", "-id")
 
     def get_queryset(self):
@@ -351,6 +324,7 @@ class ShipmentViewSet(LoggedReadMixin, ScopedQuerysetMixin, viewsets.ReadOnlyMod
 
     record_type = "shipment"
     serializer_class = s.ShipmentSerializer
+    pagination_class = NewestIdCursor
     queryset = Shipment.objects.select_related("gift_item", "carrier")
 
     def get_queryset(self):
@@ -363,87 +337,20 @@ class ShipmentViewSet(LoggedReadMixin, ScopedQuerysetMixin, viewsets.ReadOnlyMod
 
 # --- personal-data access log -------------------------------------------------------------
 
-_LOG_PARAMETERS = [
-    OpenApiParameter("since", OpenApiTypes.DATE, description="この日以降（日本時間）"),
-    OpenApiParameter("until", OpenApiTypes.DATE, description="この日まで（日本時間）"),
-    OpenApiParameter("user", int),
-]
 
-CSV_HEADER = [
-    "日時",
-    "利用者ID",
-    "利用者",
-    "自治体ID",
-    "操作",
-    "対象",
-    "対象ID",
-    "パス",
-    "IPアドレス",
-    "詳細",
-]
-
-
-@extend_schema_view(list=extend_schema(parameters=_LOG_PARAMETERS))
 class PersonalDataAccessViewSet(viewsets.ReadOnlyModelViewSet):
     """個人情報アクセス記録: operator admins only; exporting it is itself recorded."""
 
     permission_classes = [permissions.IsAuthenticated, OperatorAdminOnly]
     serializer_class = s.PersonalDataAccessSerializer
+    # The page's filters (one definition), which also apply the scope.
+    queryset = selectors.access_log_rows()
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = AccessLogFilter
+    pagination_class = AccessLogCursor
 
-    def get_queryset(self):
-        user = self.request.user
-        # Rows about one municipality follow the policy; rows spanning several (a list page
-        # across cities, an export) carry no municipality and are for operator admins.
-        queryset = PersonalDataAccess.objects.visible_to(user) | PersonalDataAccess.objects.filter(
-            municipality__isnull=True
-        )
-        queryset = queryset.select_related("user").order_by("-at", "-id")
-        params = self.request.query_params
-        for name, lookup in (("since", "at__gte"), ("until", "at__lt")):
-            if params.get(name):
-                try:
-                    day = datetime.date.fromisoformat(params[name])
-                except ValueError as exc:
-                    raise ValidationError({name: "YYYY-MM-DD 形式で指定してください。"}) from exc
-                if name == "until":
-                    day += datetime.timedelta(days=1)
-                start = datetime.datetime.combine(day, datetime.time.min)
-                queryset = queryset.filter(**{lookup: timezone.make_aware(start)})
-        if params.get("user", "").isdigit():
-            queryset = queryset.filter(user_id=int(params["user"]))
-        return queryset
-
-    @extend_schema(parameters=_LOG_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(filters=True, responses={(200, "text/csv"): OpenApiTypes.STR})
     @action(detail=False, methods=["get"])
-    def export(self, request: Request) -> HttpResponse:
-        """CSV (UTF-8 with BOM, so Excel opens it in Japanese)."""
-        queryset = self.get_queryset()
-        # Record the export first, so it appears in its own file.
-        _log_access(
-            request,
-            record_type="personal_data_access.csv",
-            action=PersonalDataAccess.Action.EXPORT,
-            filters={k: v for k, v in request.query_params.items()},
-        )
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        stamp = timezone.localtime().strftime("%Y%m%d%H%M")
-        response["Content-Disposition"] = f'attachment; filename="personal_data_access_{stamp}.csv"'
-        response.write("\ufeff")
-        writer = csv.writer(response)
-        writer.writerow(CSV_HEADER)
-        for row in queryset.iterator(chunk_size=2000):
-            writer.writerow(
-                [
-                    timezone.localtime(row.at).strftime("%Y-%m-%d %H:%M:%S"),
-                    row.user_id,
-                    row.user.username,
-                    row.municipality_id or "",
-                    row.get_action_display(),
-                    row.record_type,
-                    row.record_id,
-                    row.path,
-                    row.ip_address or "",
-                    json.dumps(row.detail, ensure_ascii=False),
-                ]
-            )
-        return response
+    def export(self, request: Request) -> StreamingHttpResponse:
+        """The page's CSV (UTF-8 with BOM, so Excel opens it in Japanese)."""
+        return exports.access_log_csv(request._request, self.filter_queryset(self.get_queryset()))

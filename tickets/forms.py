@@ -115,36 +115,3 @@ class ClassifyForm(forms.Form):
         empty_label="（未分類）",
     )
     severity = forms.ChoiceField(label="重要度", choices=Severity.choices)
-
-
-class CityTicketFilterForm(forms.Form):
-    """Filters of the ticket list (city officials and operator staff)."""
-
-    STATE_OPEN = "open"
-    STATE_DONE = "done"
-
-    q = forms.CharField(label="検索", required=False)
-    state = forms.ChoiceField(
-        label="状態",
-        required=False,
-        choices=[("", "すべて"), (STATE_OPEN, "未完了"), (STATE_DONE, "解決・完了")],
-    )
-    category = forms.ModelChoiceField(
-        label="分類",
-        queryset=Category.objects.all(),
-        to_field_name="code",
-        required=False,
-        empty_label="すべて",
-    )
-    severity = forms.ChoiceField(
-        label="重要度", required=False, choices=[("", "すべて"), *Severity.choices]
-    )
-    channel = forms.ChoiceField(
-        label="受付経路", required=False, choices=[("", "すべて"), *Channel.choices]
-    )
-    date_from = forms.DateField(
-        label="受付日（から）", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    date_to = forms.DateField(
-        label="受付日（まで）", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )

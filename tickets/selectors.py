@@ -22,7 +22,7 @@ from helpdesk.models import Ticket
 
 from crm import normalize, selectors
 from crm.access import visible_municipality_ids
-from crm.models import Donor, Municipality, User
+from crm.models import Donor, Municipality, PersonalDataAccess, User
 from crm.presenters import present_donor
 from crm.rows import row_datetime
 from donations_sync import selectors as sync_selectors
@@ -33,8 +33,9 @@ from donations_sync.presenters import (
     shipment_state,
     summary_flags,
 )
+from tickets.filters import AccessLogFilter, InquiryFilter
 from tickets.models import OPEN_STATUSES, Category, Channel, Inquiry, Status
-from tickets.search import search_inquiries
+from tickets.search import matching_text
 
 SEARCH_LIMIT = 10
 
@@ -243,7 +244,7 @@ def universal_search(
     # Free text last: the ticket search matches titles, bodies and replies.
     if not shipment_ids and not donation_ids and not inquiry_ids and len(compact) >= 2:
         text_ids = list(
-            search_inquiries(Inquiry.objects.filter(municipality_id__in=scope), user, text)
+            matching_text(Inquiry.objects.filter(municipality_id__in=scope), user, text)
             .order_by("-last_activity_at")
             .values_list("pk", flat=True)[:SEARCH_LIMIT]
         )
@@ -280,6 +281,33 @@ def _ticket_hits(user: User, ids: list[int], why: str) -> list[SearchHit]:
         )
         for i in rows
     ]
+
+
+# --- Lists: one selector each, behind the page, the API and the CSV ----------------------
+
+
+def inquiry_rows() -> QuerySet[Inquiry]:
+    """Every inquiry with what a list row shows; ``filters.InquiryFilter`` scopes and filters."""
+    # The normalized search columns are for the database only; never fetch them.
+    return Inquiry.objects.select_related(
+        "ticket__assigned_to", "municipality", "category", "donor"
+    ).defer("search_text", "search_text_internal")
+
+
+def inquiry_list(
+    request: Any, filterset_class: type[InquiryFilter] = InquiryFilter
+) -> InquiryFilter:
+    """The ticket list's filters applied to what the user may see (``.qs``, ``.form``)."""
+    return filterset_class(request.GET, queryset=inquiry_rows(), request=request)
+
+
+def access_log_rows() -> QuerySet[PersonalDataAccess]:
+    return PersonalDataAccess.objects.select_related("user", "municipality")
+
+
+def access_log_list(request: Any) -> AccessLogFilter:
+    """The access log's filters applied to what the user may see (``.qs``, ``.form``)."""
+    return AccessLogFilter(request.GET, queryset=access_log_rows(), request=request)
 
 
 # --- Console --------------------------------------------------------------------------

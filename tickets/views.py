@@ -7,30 +7,25 @@ log.
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.access import can_write, is_operator_admin, scoped_or_404, visible_municipality_ids
+from crm.access import can_write, is_operator_admin, scoped_or_404
 from crm.models import Donor, Municipality, PersonalDataAccess, User
+from crm.pagination import bounded_count, keyset_page
 from crm.services import personal_data_access_record
-from crm.streaming import aiter_in_thread
 from donations_sync.models import Donation, Shipment
 from knowledge.models import Article, CannedReply
 from knowledge.render import UNFILLED_MESSAGE, VARIABLES, render_text, variables_for
-from tickets import selectors, services
+from tickets import exports, selectors, services
 from tickets.forms import (
-    CityTicketFilterForm,
     ClassifyForm,
     ReplyForm,
     StatusForm,
@@ -44,8 +39,7 @@ from tickets.mail.selectors import (
     reply_deliveries,
     reply_recipient,
 )
-from tickets.models import OPEN_STATUSES, Inquiry, Status
-from tickets.search import search_inquiries
+from tickets.models import Inquiry, Status
 
 
 def _require_operator_staff(user: User) -> None:
@@ -500,42 +494,38 @@ def ticket_canned_replies(request: HttpRequest, ticket_id: int) -> JsonResponse:
 # --- Ticket list (the city's screen, and the operator's queue) -----------------------------
 
 
+TICKET_PAGE_SIZE = 50
+ACCESS_LOG_PAGE_SIZE = 100
+
+
+def _pager_query(request: HttpRequest) -> str:
+    """The filters, without the position, for the next/previous links."""
+    query = request.GET.copy()
+    for name in ("after", "before", "page"):
+        query.pop(name, None)
+    return query.urlencode()
+
+
+def _list_context(request: HttpRequest, filterset: Any, *, key: str, size: int) -> dict[str, Any]:
+    """One cursor page of a filtered list, its bounded count, and the filters for the links."""
+    rows = filterset.qs
+    after, before = request.GET.get("after"), request.GET.get("before")
+    return {
+        "form": filterset.form,
+        "page": keyset_page(rows, key=key, size=size, after=after, before=before),
+        "count": bounded_count(rows),
+        "querystring": _pager_query(request),
+    }
+
+
 @login_required
 def ticket_list(request: HttpRequest) -> HttpResponse:
     user = request.user
-    form = CityTicketFilterForm(request.GET or None)
-    qs = Inquiry.objects.visible_to(user)
-    municipality_id = _municipality_param(request)
-    if municipality_id is not None:
-        qs = qs.filter(municipality_id=municipality_id)
-    if form.is_valid():
-        data = form.cleaned_data
-        if data["q"]:
-            qs = search_inquiries(qs, user, data["q"])
-        if data["state"] == CityTicketFilterForm.STATE_OPEN:
-            qs = qs.filter(status__in=OPEN_STATUSES)
-        elif data["state"] == CityTicketFilterForm.STATE_DONE:
-            qs = qs.filter(status__in=[Status.RESOLVED, Status.CLOSED])
-        if data["category"]:
-            qs = qs.filter(category=data["category"])
-        if data["severity"]:
-            qs = qs.filter(severity=data["severity"])
-        if data["channel"]:
-            qs = qs.filter(channel=data["channel"])
-        if data["date_from"]:
-            qs = qs.filter(created_at__date__gte=data["date_from"])
-        if data["date_to"]:
-            qs = qs.filter(created_at__date__lte=data["date_to"])
-    qs = qs.select_related("ticket", "municipality", "category", "donor", "ticket__assigned_to")
-    page = Paginator(qs.order_by("-created_at"), 50).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    filterset = selectors.inquiry_list(request)
     context = {
-        "form": form,
-        "page": page,
-        "querystring": query.urlencode(),
+        **_list_context(request, filterset, key="created_at", size=TICKET_PAGE_SIZE),
         "municipalities": Municipality.objects.visible_to(user).order_by("code"),
-        "selected_municipality": municipality_id,
+        "selected_municipality": filterset.form.cleaned_data.get("municipality"),
     }
     return render(request, "tickets/ticket_list.html", context)
 
@@ -548,82 +538,20 @@ def _require_operator_admin(user: User) -> None:
         raise PermissionDenied("この画面は運営管理者専用です。")
 
 
-def _access_log_queryset(request: HttpRequest):
-    qs = PersonalDataAccess.objects.select_related("user", "municipality").order_by("-at", "-id")
-    # Admins see every municipality; rows without a municipality (exports across cities) too.
-    ids = visible_municipality_ids(request.user)
-    qs = qs.filter(Q(municipality_id__in=ids) | Q(municipality__isnull=True))
-    username = request.GET.get("user", "").strip()
-    if username:
-        qs = qs.filter(user__username__icontains=username)
-    record_type = request.GET.get("type", "").strip()
-    if record_type:
-        qs = qs.filter(record_type=record_type)
-    action = request.GET.get("action", "").strip()
-    if action:
-        qs = qs.filter(action=action)
-    if request.GET.get("m", "").isdigit():
-        qs = qs.filter(municipality_id=int(request.GET["m"]))
-    return qs
-
-
 @login_required
 def access_log(request: HttpRequest) -> HttpResponse:
     _require_operator_admin(request.user)
-    page = Paginator(_access_log_queryset(request), 100).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    filterset = selectors.access_log_list(request)
     context = {
-        "page": page,
-        "querystring": query.urlencode(),
+        **_list_context(request, filterset, key="at", size=ACCESS_LOG_PAGE_SIZE),
         "actions": PersonalDataAccess.Action.choices,
         "municipalities": Municipality.objects.visible_to(request.user).order_by("code"),
     }
     return render(request, "tickets/access_log.html", context)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @login_required
 def access_log_export(request: HttpRequest) -> StreamingHttpResponse:
     """CSV of the filtered log; the export itself is logged before the first row is sent."""
     _require_operator_admin(request.user)
-    qs = _access_log_queryset(request)
-    personal_data_access_record(
-        user=request.user,
-        action=PersonalDataAccess.Action.EXPORT,
-        record_type="access_log.csv",
-        request=request,
-        filters={k: v for k, v in request.GET.items()},
-    )
-    writer = csv.writer(_Echo())
-
-    def rows():
-        # A BOM so that Excel opens the UTF-8 file with the Japanese intact.
-        yield "\ufeff" + writer.writerow(
-            ["日時", "利用者", "操作", "対象", "対象ID", "自治体", "パス", "IPアドレス"]
-        )
-        for row in qs.iterator(chunk_size=2000):
-            yield writer.writerow(
-                [
-                    timezone.localtime(row.at).strftime("%Y-%m-%d %H:%M:%S"),
-                    row.user.username,
-                    row.get_action_display(),
-                    row.record_type,
-                    row.record_id,
-                    row.municipality.name if row.municipality else "",
-                    row.path,
-                    row.ip_address or "",
-                ]
-            )
-
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    # An async iterator, so that under ASGI the first rows leave while later ones are read.
-    response = StreamingHttpResponse(
-        aiter_in_thread(rows(), batch=500), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="access-log-{stamp}.csv"'
-    return response
+    return exports.access_log_csv(request, selectors.access_log_list(request).qs)

@@ -10,6 +10,7 @@ from django.test import Client
 from helpdesk.models import FollowUp
 
 from crm.models import PersonalDataAccess
+from tests.conftest import response_bytes
 from tests.factories import DonationFactory, DonorFactory, ShipmentFactory
 from tickets import services
 from tickets.models import Inquiry, InquiryEvent, Status
@@ -228,10 +229,13 @@ def test_access_log_export_is_admin_only_and_logged(login, operator_admin, agent
     response = admin.get("/api/personal-data-access/export/")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    text = response.content.decode("utf-8-sig")
+    # The page's CSV (one definition): same columns, file name and record of the export.
+    assert response["Content-Disposition"].startswith('attachment; filename="access-log-')
+    text = response_bytes(response).decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0][:3] == ["日時", "利用者ID", "利用者"]
-    assert [r[5] for r in rows[1:]] == ["personal_data_access.csv", "donor"]
-    assert rows[1][4] == "出力"
-    export_row = PersonalDataAccess.objects.get(record_type="personal_data_access.csv")
+    assert rows[0][:3] == ["日時", "利用者", "操作"]
+    assert rows[0][8:10] == ["利用者ID", "自治体ID"]
+    assert [r[3] for r in rows[1:]] == ["access_log.csv", "donor"]
+    assert rows[1][2] == "出力"
+    export_row = PersonalDataAccess.objects.get(record_type="access_log.csv")
     assert export_row.user == operator_admin and export_row.action == "export"
