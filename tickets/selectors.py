@@ -117,132 +117,16 @@ def universal_search(
     if not text or not scope:
         return results
     compact = re.sub(r"\s", "", text)
-
-    shipment_ids: list[int] = []
-    donation_ids: list[int] = []
-    donor_hits: list[tuple[int, str]] = []  # (donor id, matched by)
-    inquiry_ids: list[int] = []
-
-    ticket_match = _TICKET_NUMBER.match(text)
-    if ticket_match:
-        inquiry_ids = list(
-            Inquiry.objects.visible_to(user)
-            .filter(municipality_id__in=scope, pk=int(ticket_match.group(1)))
-            .values_list("pk", flat=True)
-        )
-        if inquiry_ids:
-            results.interpreted_as.append("問合せ番号")
-
-    if "@" in text:
-        results.interpreted_as.append("メールアドレス")
-        donor_hits += [(i, "メール") for i in selectors.donor_ids_by_email(scope, text)]
-    else:
-        cleaned = normalize.clean_tracking_number(text)
-        if normalize.tracking_rule_for(cleaned):
-            results.interpreted_as.append("伝票番号")
-            shipment_ids = sync_selectors.shipment_ids_by_tracking_number(scope, cleaned)
-        if normalize.normalize_phone(text) and not text.startswith("〒"):
-            results.interpreted_as.append("電話番号")
-            donor_hits += [(i, "電話番号") for i in sync_selectors.donor_ids_by_phone(scope, text)]
-        if re.fullmatch(r"[0-9A-Za-z\-_]{4,40}", compact):
-            found = sync_selectors.donation_ids_by_number(scope, compact)
-            if found:
-                results.interpreted_as.append("受付番号・外部管理番号")
-                donation_ids = found
-        postal = normalize.normalize_postal_code(text)
-        if postal and (text.startswith("〒") or re.fullmatch(r"\d{3}-?\d{4}", compact)):
-            results.interpreted_as.append("郵便番号")
-            donor_hits += [
-                (i, "郵便番号") for i in selectors.donor_ids_by_postal_code(scope, postal)
-            ]
-        if normalize.looks_like_kana(text):
-            results.interpreted_as.append("フリガナ")
-            donor_hits += [
-                (i, "フリガナ")
-                for i in selectors.donor_ids_by_kana_prefix(scope, text, limit=SEARCH_LIMIT)
-            ]
-        elif not re.search(r"\d", text):
-            donor_hits += [(i, "氏名") for i in _donor_ids_by_name(scope, text)]
+    found = _interpret(user, scope, text, compact, results.interpreted_as)
 
     # Identifiers first: a tracking or order number names exactly one record.
-    if shipment_ids:
-        for s in (
-            Shipment.objects.visible_to(user)
-            .filter(id__in=shipment_ids)
-            .select_related("donation__donor", "gift_item", "carrier", "municipality")
-        ):
-            results.hits.append(
-                SearchHit(
-                    kind="shipment",
-                    kind_label="配送",
-                    title=f"{s.gift_item.name}（{shipment_state(s)}）",
-                    detail=f"{s.donation.donor.name} 様・{s.ship_to_address}",
-                    url=reverse("donor_detail", args=[s.donation.donor_id]) + f"#shipment-{s.id}",
-                    municipality=s.municipality.name,
-                    matched_by="伝票番号",
-                )
-            )
-    if donation_ids:
-        for d in (
-            Donation.objects.visible_to(user)
-            .filter(id__in=donation_ids)
-            .select_related("donor", "municipality")
-        ):
-            results.hits.append(
-                SearchHit(
-                    kind="donation",
-                    kind_label="寄附",
-                    title=f"{d.portal_order_number or d.external_id}（{d.get_portal_display()}）",
-                    detail=f"{d.donor.name} 様・¥{d.amount:,}・{present_donation(d).state}",
-                    url=reverse("donor_detail", args=[d.donor_id]) + f"#donation-{d.id}",
-                    municipality=d.municipality.name,
-                    matched_by="受付番号・外部管理番号",
-                )
-            )
-    if inquiry_ids:
-        results.hits += _ticket_hits(user, inquiry_ids, "問合せ番号")
-
-    seen: set[int] = set()
-    ordered: list[tuple[int, str]] = []
-    for donor_id, why in donor_hits:
-        if donor_id not in seen:
-            seen.add(donor_id)
-            ordered.append((donor_id, why))
-    if ordered:
-        donors = {
-            d.id: d
-            for d in Donor.objects.visible_to(user)
-            .filter(id__in=[i for i, _ in ordered])
-            .select_related("municipality")
-            .prefetch_related("phones")
-        }
-        for donor_id, why in ordered[:SEARCH_LIMIT]:
-            donor = donors.get(donor_id)
-            if donor is None:
-                continue
-            phones = "・".join(normalize.format_phone_national(p.e164) for p in donor.phones.all())
-            results.hits.append(
-                SearchHit(
-                    kind="donor",
-                    kind_label="寄附者",
-                    title=f"{donor.name}（{donor.name_kana}）" if donor.name_kana else donor.name,
-                    detail=" ".join(
-                        x
-                        for x in (
-                            phones,
-                            f"〒{normalize.format_postal_code(donor.postal_code)}",
-                            donor.prefecture + donor.address,
-                        )
-                        if x
-                    ),
-                    url=reverse("donor_detail", args=[donor.id]),
-                    municipality=donor.municipality.name,
-                    matched_by=why,
-                )
-            )
+    results.hits += _shipment_hits(user, found.shipment_ids)
+    results.hits += _donation_hits(user, found.donation_ids)
+    results.hits += _ticket_hits(user, found.inquiry_ids, "問合せ番号")
+    results.hits += _donor_hits(user, found.donor_hits)
 
     # Free text last: the ticket search matches titles, bodies and replies.
-    if not shipment_ids and not donation_ids and not inquiry_ids and len(compact) >= 2:
+    if not (found.shipment_ids or found.donation_ids or found.inquiry_ids) and len(compact) >= 2:
         text_ids = list(
             matching_text(Inquiry.objects.filter(municipality_id__in=scope), user, text)
             .order_by("-last_activity_at")
@@ -250,6 +134,142 @@ def universal_search(
         )
         results.hits += _ticket_hits(user, text_ids, "問合せ本文")
     return results
+
+
+@dataclass
+class _Found:
+    shipment_ids: list[int] = field(default_factory=list)
+    donation_ids: list[int] = field(default_factory=list)
+    inquiry_ids: list[int] = field(default_factory=list)
+    donor_hits: list[tuple[int, str]] = field(default_factory=list)  # (donor id, matched by)
+
+
+def _interpret(
+    user: User, scope: frozenset[int], text: str, compact: str, interpreted_as: list[str]
+) -> _Found:
+    """What the query could be (ticket number, e-mail, tracking, phone, order number, postal
+    code, reading, name), each looked up within ``scope``; ``interpreted_as`` says which."""
+    found = _Found()
+    ticket_match = _TICKET_NUMBER.match(text)
+    if ticket_match:
+        found.inquiry_ids = list(
+            Inquiry.objects.visible_to(user)
+            .filter(municipality_id__in=scope, pk=int(ticket_match.group(1)))
+            .values_list("pk", flat=True)
+        )
+        if found.inquiry_ids:
+            interpreted_as.append("問合せ番号")
+
+    if "@" in text:
+        interpreted_as.append("メールアドレス")
+        found.donor_hits += [(i, "メール") for i in selectors.donor_ids_by_email(scope, text)]
+        return found
+    cleaned = normalize.clean_tracking_number(text)
+    if normalize.tracking_rule_for(cleaned):
+        interpreted_as.append("伝票番号")
+        found.shipment_ids = sync_selectors.shipment_ids_by_tracking_number(scope, cleaned)
+    if normalize.normalize_phone(text) and not text.startswith("〒"):
+        interpreted_as.append("電話番号")
+        found.donor_hits += [
+            (i, "電話番号") for i in sync_selectors.donor_ids_by_phone(scope, text)
+        ]
+    if re.fullmatch(r"[0-9A-Za-z\-_]{4,40}", compact):
+        donation_ids = sync_selectors.donation_ids_by_number(scope, compact)
+        if donation_ids:
+            interpreted_as.append("受付番号・外部管理番号")
+            found.donation_ids = donation_ids
+    postal = normalize.normalize_postal_code(text)
+    if postal and (text.startswith("〒") or re.fullmatch(r"\d{3}-?\d{4}", compact)):
+        interpreted_as.append("郵便番号")
+        found.donor_hits += [
+            (i, "郵便番号") for i in selectors.donor_ids_by_postal_code(scope, postal)
+        ]
+    if normalize.looks_like_kana(text):
+        interpreted_as.append("フリガナ")
+        found.donor_hits += [
+            (i, "フリガナ")
+            for i in selectors.donor_ids_by_kana_prefix(scope, text, limit=SEARCH_LIMIT)
+        ]
+    elif not re.search(r"\d", text):
+        found.donor_hits += [(i, "氏名") for i in _donor_ids_by_name(scope, text)]
+    return found
+
+
+def _shipment_hits(user: User, ids: list[int]) -> list[SearchHit]:
+    if not ids:
+        return []
+    return [
+        SearchHit(
+            kind="shipment",
+            kind_label="配送",
+            title=f"{s.gift_item.name}（{shipment_state(s)}）",
+            detail=f"{s.donation.donor.name} 様・{s.ship_to_address}",
+            url=reverse("donor_detail", args=[s.donation.donor_id]) + f"#shipment-{s.id}",
+            municipality=s.municipality.name,
+            matched_by="伝票番号",
+        )
+        for s in Shipment.objects.visible_to(user)
+        .filter(id__in=ids)
+        .select_related("donation__donor", "gift_item", "carrier", "municipality")
+    ]
+
+
+def _donation_hits(user: User, ids: list[int]) -> list[SearchHit]:
+    if not ids:
+        return []
+    return [
+        SearchHit(
+            kind="donation",
+            kind_label="寄附",
+            title=f"{d.portal_order_number or d.external_id}（{d.get_portal_display()}）",
+            detail=f"{d.donor.name} 様・¥{d.amount:,}・{present_donation(d).state}",
+            url=reverse("donor_detail", args=[d.donor_id]) + f"#donation-{d.id}",
+            municipality=d.municipality.name,
+            matched_by="受付番号・外部管理番号",
+        )
+        for d in Donation.objects.visible_to(user)
+        .filter(id__in=ids)
+        .select_related("donor", "municipality")
+    ]
+
+
+def _donor_hits(user: User, donor_hits: list[tuple[int, str]]) -> list[SearchHit]:
+    """Each donor once, in the order found, with what matched first."""
+    ordered: dict[int, str] = {}
+    for donor_id, why in donor_hits:
+        ordered.setdefault(donor_id, why)
+    if not ordered:
+        return []
+    donors = {
+        d.id: d
+        for d in Donor.objects.visible_to(user)
+        .filter(id__in=list(ordered))
+        .select_related("municipality")
+        .prefetch_related("phones")
+    }
+    hits = []
+    for donor_id, why in list(ordered.items())[:SEARCH_LIMIT]:
+        donor = donors.get(donor_id)
+        if donor is None:
+            continue
+        phones = "・".join(normalize.format_phone_national(p.e164) for p in donor.phones.all())
+        detail = (
+            phones,
+            f"〒{normalize.format_postal_code(donor.postal_code)}",
+            donor.prefecture + donor.address,
+        )
+        hits.append(
+            SearchHit(
+                kind="donor",
+                kind_label="寄附者",
+                title=f"{donor.name}（{donor.name_kana}）" if donor.name_kana else donor.name,
+                detail=" ".join(x for x in detail if x),
+                url=reverse("donor_detail", args=[donor.id]),
+                municipality=donor.municipality.name,
+                matched_by=why,
+            )
+        )
+    return hits
 
 
 def _ticket_hits(user: User, ids: list[int], why: str) -> list[SearchHit]:
