@@ -49,8 +49,9 @@ from django.db import connection  # noqa: E402
 from crm import normalize  # noqa: E402
 from crm.models import Municipality, MunicipalityEmailAddress, User  # noqa: E402
 from tests import mailserver  # noqa: E402
-from tickets.mail import charsets, decoding, intake, services  # noqa: E402
+from tickets.mail import charsets, decoding, intake  # noqa: E402
 from tickets.mail.models import InboundMessage, Mailbox  # noqa: E402
+from tickets.mail.services import configuration  # noqa: E402
 
 ADDRESS = "bench@furusato-bench.example.jp"
 # Fresh Message-IDs (and bytes) per run, so a rerun on the same database ingests anew.
@@ -275,7 +276,7 @@ def _bench_municipality(imap_port: int) -> Mailbox:
     admin, _ = User.objects.get_or_create(
         username="bench-admin", defaults={"role": User.Role.OPERATOR_ADMIN}
     )
-    services.triage_rules_add_defaults(actor=admin, municipality=municipality)
+    configuration.triage_rules_add_defaults(actor=admin, municipality=municipality)
     return Mailbox.objects.select_related("address", "municipality").get(pk=box.pk)
 
 

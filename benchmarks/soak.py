@@ -290,7 +290,7 @@ def build_world(agents: int, wallboards: int) -> dict:
 
     from benchmarks.telephony import _free_municipality_code
     from crm.models import Municipality, MunicipalityPhoneNumber, User
-    from telephony import services
+    from telephony import calendar_services
     from telephony.models import PhoneSettings
 
     with transaction.atomic():
@@ -309,7 +309,7 @@ def build_world(agents: int, wallboards: int) -> dict:
             MunicipalityPhoneNumber.objects.create(municipality=city, e164=number)
             cities.append(city)
         open_city, closed_city = cities
-        services.business_calendar_apply_preset(
+        calendar_services.business_calendar_apply_preset(
             municipality=open_city,
             preset="every_day_including_holidays",
             opens=datetime.time(0, 0),

@@ -46,7 +46,7 @@ from twilio.request_validator import RequestValidator  # noqa: E402 (signs as Tw
 
 from crm import normalize  # noqa: E402
 from crm.models import Municipality, MunicipalityPhoneNumber, User  # noqa: E402
-from telephony import services  # noqa: E402
+from telephony import calendar_services  # noqa: E402
 from telephony.models import AgentPresence, Call  # noqa: E402
 from telephony.selectors import screen_pop_payload  # noqa: E402
 
@@ -230,7 +230,7 @@ def bench_world():
         number = MunicipalityPhoneNumber.objects.create(
             municipality=municipality, e164="+81359990000"
         )
-        services.business_calendar_apply_preset(
+        calendar_services.business_calendar_apply_preset(
             municipality=municipality,
             preset="every_day_including_holidays",
             opens=datetime.time(0, 0),

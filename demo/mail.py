@@ -19,8 +19,8 @@ from crm.models import DonorEmail, Municipality, MunicipalityEmailAddress, User
 from demo.tickets import TOKYO, DemoClock, demo_now, office_moment, staff_for
 from donations_sync.models import Shipment
 from tickets import services as ticket_services
-from tickets.mail import services
 from tickets.mail.models import InboundMessage
+from tickets.mail.services import configuration, inbound
 
 
 def _address_header(name: str, address: str, charset: str) -> str:
@@ -84,13 +84,13 @@ def _message_id(rng: random.Random, domain: str) -> str:
 def _receive(
     raw: bytes, *, municipality: Municipality, recipient: str
 ) -> tuple[InboundMessage, bool]:
-    message, created = services.inbound_store(
+    message, created = inbound.inbound_store(
         raw=raw,
         source=InboundMessage.Source.PIPE,
         municipality=municipality,
         recipient=recipient,
     )
-    return services.inbound_process(message_pk=message.pk), created
+    return inbound.inbound_process(message_pk=message.pk), created
 
 
 NEW_MAILS = [
@@ -142,7 +142,7 @@ def seed_demo(*, rng: random.Random, today: datetime.date, stdout: Any) -> dict[
                 supervisor = User.objects.filter(role=User.Role.OPERATOR_ADMIN).first()
             if supervisor is not None:
                 clock.set(end - datetime.timedelta(days=30))
-                counts["triage_rules"] += services.triage_rules_add_defaults(
+                counts["triage_rules"] += configuration.triage_rules_add_defaults(
                     actor=supervisor, municipality=municipality
                 )
             senders = list(

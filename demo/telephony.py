@@ -14,7 +14,7 @@ from typing import Any
 
 from crm.models import DonorPhone, Municipality, MunicipalityPhoneNumber, User
 from demo.tickets import TOKYO, DemoClock, demo_now, staff_for
-from telephony import services
+from telephony import calendar_services, services
 from telephony.calendar import BusinessCalendar
 from telephony.models import AgentPresence, Call, Disposition, PhoneSettings
 from tickets import services as ticket_services
@@ -222,7 +222,7 @@ def seed_demo(*, rng: random.Random, today: datetime.date, stdout: Any) -> dict[
     counts = {"calendars": 0, "calls": 0, "agent_presences": 0}
     with clock.running():
         for municipality in Municipality.objects.order_by("code"):
-            services.business_calendar_apply_preset(
+            calendar_services.business_calendar_apply_preset(
                 municipality=municipality, preset=CALENDARS.get(municipality.code, "weekdays")
             )
             counts["calendars"] += 1

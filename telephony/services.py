@@ -8,7 +8,6 @@ Twilio retries, and status callbacks may arrive out of order.
 from __future__ import annotations
 
 import datetime
-import functools
 import hashlib
 import logging
 from collections.abc import Callable
@@ -30,19 +29,18 @@ from crm.access import (
     visible_municipality_ids,
 )
 from crm.audit import audit_record
-from crm.models import AuditLog, Municipality, MunicipalityPhoneNumber, User
+from crm.models import AuditLog, MunicipalityPhoneNumber, User
 from jobs.services import job_enqueue
 from telephony import events, heartbeats, signals
-from telephony.calendar import BusinessCalendar, closed_message
-from telephony.lines import line_rules, rules_changed
+from telephony.calendar import closed_message
+from telephony.inserts import insert_call_with_event
+from telephony.lines import line_rules
 from telephony.models import (
     AgentPresence,
-    CalendarException,
     Call,
     CallEvent,
     Disposition,
     PhoneSettings,
-    WeeklyHours,
 )
 from telephony.twiml import RingTarget
 
@@ -204,7 +202,7 @@ def inbound_call_receive(
         status=Call.Status.OFFERED if after_hours else Call.Status.IVR,
     )
     event = CallEvent(call_sid=call_sid, event="inbound", at=at, payload=dict(payload.items()))
-    if not _insert_call_with_event(call, event):
+    if not insert_call_with_event(call, event):
         # Twilio retried the request (or sent it twice at once): answer as for the first one.
         call = Call.objects.get(call_sid=call_sid)
     if call.after_hours:
@@ -212,56 +210,6 @@ def inbound_call_receive(
         return Next("closed", call, message=message)
     # No wallboard push here: the greeting is playing; the next step (queue, ring) pushes.
     return Next("menu", call, message=rules.greeting, settings=rules.settings)
-
-
-def _insert_fields(model: Any, *, skip: tuple[str, ...] = ()) -> list[Any]:
-    return [f for f in model._meta.concrete_fields if not f.primary_key and f.attname not in skip]
-
-
-@functools.cache
-def _insert_call_sql() -> str:
-    # Columns come from the models, so a new field is written like Model.save would write it.
-    call_columns = [f.column for f in _insert_fields(Call)]
-    event_columns = [f.column for f in _insert_fields(CallEvent, skip=("call_id",))]
-    call_table, event_table = Call._meta.db_table, CallEvent._meta.db_table
-    # Table and column names come from the models; every value is a parameter.
-    return (
-        f"WITH c AS (INSERT INTO {call_table} ({', '.join(call_columns)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(call_columns))}) "
-        "ON CONFLICT (call_sid) DO NOTHING RETURNING id), "
-        f"e AS (INSERT INTO {event_table} (call_id, {', '.join(event_columns)}) "
-        f"SELECT id, {', '.join(['%s'] * len(event_columns))} FROM c) "
-        "SELECT id FROM c"
-    )
-
-
-def _insert_call_with_event(call: Call, event: CallEvent) -> bool:
-    """Insert the call and its first event in one statement; False if the CallSid exists."""
-    if connection.vendor != "postgresql":
-        # SQLite (the demo) has no INSERT inside WITH: two inserts in one transaction.
-        try:
-            with transaction.atomic():
-                call.save(force_insert=True)
-                event.call = call
-                event.save(force_insert=True)
-        except IntegrityError:
-            return False
-        return True
-    values = [
-        f.get_db_prep_save(f.pre_save(call, True), connection) for f in _insert_fields(Call)
-    ] + [
-        f.get_db_prep_save(f.pre_save(event, True), connection)
-        for f in _insert_fields(CallEvent, skip=("call_id",))
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_call_sql(), values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    call.pk = row[0]
-    call._state.adding = False
-    call._state.db = connection.alias
-    return True
 
 
 @transaction.atomic
@@ -1133,67 +1081,3 @@ def outbound_call_place(*, call: Call) -> Call:
     call.refresh_from_db()
     _event_once(call, "outbound:placed", at=timezone.now(), payload={"sid": created.sid})
     return call
-
-
-# --- Calendars ------------------------------------------------------------------------------
-
-# The hours the seeds' contracts state, as presets a municipality can be given.
-CALENDAR_PRESETS: dict[str, dict[str, Any]] = {
-    # 福山市: 年中無休（1月1日から1月3日までを除く）午前9時から午後5時まで
-    "every_day_except_new_year": {
-        "weekdays": range(7),
-        "open_on_holidays": True,
-        "exceptions": [("年始休業", (1, 1), (1, 3), True, None)],
-    },
-    # 藤沢市: 休日等を除く月曜日から金曜日までの午前9時から午後5時まで。年末年始の繁忙期
-    # （12月29日〜1月3日）は受付時間の延長・休日の対応。
-    "weekdays_with_year_end_peak": {
-        "weekdays": range(5),
-        "open_on_holidays": False,
-        "exceptions": [
-            ("年末年始繁忙期（受付時間延長）", (12, 29), (1, 3), False, (9, 20)),
-        ],
-    },
-    # 中野区: 区役所が閉庁している休日（土、日曜日・祝日）も電話対応
-    "every_day_including_holidays": {
-        "weekdays": range(7),
-        "open_on_holidays": True,
-        "exceptions": [],
-    },
-    "weekdays": {"weekdays": range(5), "open_on_holidays": False, "exceptions": []},
-}
-
-
-@transaction.atomic
-def business_calendar_apply_preset(
-    *,
-    municipality: Municipality,
-    preset: str,
-    opens: datetime.time = datetime.time(9, 0),
-    closes: datetime.time = datetime.time(17, 0),
-) -> BusinessCalendar:
-    """Replace a municipality's weekly hours and yearly exceptions with one of the presets."""
-    rule = CALENDAR_PRESETS[preset]
-    phone_settings, _ = PhoneSettings.objects.get_or_create(municipality=municipality)
-    phone_settings.open_on_holidays = rule["open_on_holidays"]
-    phone_settings.save(update_fields=["open_on_holidays"])
-    WeeklyHours.objects.filter(municipality=municipality).delete()
-    WeeklyHours.objects.bulk_create(
-        WeeklyHours(municipality=municipality, weekday=d, opens=opens, closes=closes)
-        for d in rule["weekdays"]
-    )
-    CalendarException.objects.filter(municipality=municipality, every_year=True).delete()
-    for label, (m1, d1), (m2, d2), closed, hours in rule["exceptions"]:
-        # Yearly ranges keep month/day only; 2000 is a leap year so Feb 29 would fit too.
-        CalendarException.objects.create(
-            municipality=municipality,
-            label=label,
-            start_date=datetime.date(2000, m1, d1),
-            end_date=datetime.date(2000, m2, d2),
-            every_year=True,
-            closed=closed,
-            opens=datetime.time(hours[0]) if hours else None,
-            closes=datetime.time(hours[1]) if hours else None,
-        )
-    rules_changed()  # bulk_create sends no signals
-    return BusinessCalendar.for_municipality(municipality.id)

@@ -31,7 +31,6 @@ from tickets.forms import (
     StatusForm,
     TicketCreateForm,
 )
-from tickets.mail import services as mail_services
 from tickets.mail.models import OutboundMessage
 from tickets.mail.selectors import (
     attachments_for_inquiry,
@@ -39,6 +38,7 @@ from tickets.mail.selectors import (
     reply_deliveries,
     reply_recipient,
 )
+from tickets.mail.services import sending as mail_sending
 from tickets.models import Inquiry, Status
 
 
@@ -379,7 +379,7 @@ def ticket_reply_retry(request: HttpRequest, ticket_id: int, outbound_id: int) -
     if out.status not in OutboundMessage.RESENDABLE or not out.to_address:
         messages.error(request, "このメールは再送できません。")
     else:
-        mail_services.outbound_retry(actor=request.user, out=out)
+        mail_sending.outbound_retry(actor=request.user, out=out)
         messages.success(request, f"返信を {out.to_address} へ再送します（送信待ち）。")
     return redirect("ticket_detail", ticket_id=inquiry.pk)
 

@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 from crm.models import MunicipalityEmailAddress
 from tests.factories import DonorFactory
 from tickets import services as ticket_services
-from tickets.mail import services as mail_services
 from tickets.mail.models import Mailbox, OutboundMessage
+from tickets.mail.services import sending as mail_sending
 from tickets.models import InquiryEvent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -87,7 +87,7 @@ def test_a_reply_failing_while_the_page_is_open_is_shown(
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
     settings.MAIL_SEND_MAX_ATTEMPTS = 1
     out = OutboundMessage.objects.get(inquiry=inquiry)
-    assert mail_services.outbound_send(outbound_pk=out.pk).status == "failed"
+    assert mail_sending.outbound_send(outbound_pk=out.pk).status == "failed"
 
     expect(page.locator("[data-delivery-state=failed]")).to_contain_text("送信失敗")
     expect(page.locator("#delivery-alert")).to_be_visible()

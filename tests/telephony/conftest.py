@@ -20,7 +20,7 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 
 from crm.models import User
-from telephony import services
+from telephony import calendar_services, services
 from telephony.models import AgentPresence
 from tests.e2e.conftest import (  # noqa: F401
     browser,
@@ -303,7 +303,7 @@ def twilio(db) -> TwilioStandIn:
 def line_a(city_a):
     """City A's inbound number, answered every day 9:00–17:00."""
     number = MunicipalityPhoneNumberFactory(municipality=city_a, e164="+81134000001")
-    services.business_calendar_apply_preset(
+    calendar_services.business_calendar_apply_preset(
         municipality=city_a, preset="every_day_including_holidays"
     )
     return number
@@ -312,7 +312,9 @@ def line_a(city_a):
 @pytest.fixture
 def line_b(city_b):
     number = MunicipalityPhoneNumberFactory(municipality=city_b, e164="+81849000002")
-    services.business_calendar_apply_preset(municipality=city_b, preset="every_day_except_new_year")
+    calendar_services.business_calendar_apply_preset(
+        municipality=city_b, preset="every_day_except_new_year"
+    )
     return number
 
 

@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from telephony import services
+from telephony import calendar_services
 from telephony.calendar import BusinessCalendar, closed_message, national_holiday_name
 from telephony.models import CalendarException
 from tests.factories import MunicipalityFactory
@@ -17,7 +17,9 @@ from tests.telephony.conftest import tokyo
 def calendar_for(db):
     def _make(preset: str) -> BusinessCalendar:
         municipality = MunicipalityFactory(code="142051", name="テスト市")
-        return services.business_calendar_apply_preset(municipality=municipality, preset=preset)
+        return calendar_services.business_calendar_apply_preset(
+            municipality=municipality, preset=preset
+        )
 
     return _make
 

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from crm import normalize
-from telephony import services
+from telephony import calendar_services, services
 from telephony.models import AgentPresence, Call, CallEvent
 from tests.factories import DonorFactory, DonorPhoneFactory, ShipmentFactory
 from tests.telephony.conftest import (
@@ -411,7 +411,7 @@ def test_after_hours_message_names_the_municipality_then_hours_then_special_hour
     from tests.factories import MunicipalityPhoneNumberFactory
 
     line = MunicipalityPhoneNumberFactory(municipality=city_a, e164="+81466000009")
-    services.business_calendar_apply_preset(
+    calendar_services.business_calendar_apply_preset(
         municipality=city_a, preset="weekdays_with_year_end_peak"
     )
     with time_machine.travel(tokyo(2025, 12, 26, 18, 30), tick=False):  # Friday evening
@@ -436,11 +436,13 @@ def test_call_on_a_national_holiday_goes_to_voicemail_where_closed(twilio, city_
 
     # 2025-02-24 is 振替休日 (the Emperor's Birthday fell on a Sunday).
     fujisawa_like = MunicipalityPhoneNumberFactory(municipality=city_a, e164="+81466000001")
-    services.business_calendar_apply_preset(
+    calendar_services.business_calendar_apply_preset(
         municipality=city_a, preset="weekdays_with_year_end_peak"
     )
     fukuyama_like = MunicipalityPhoneNumberFactory(municipality=city_b, e164="+81849000001")
-    services.business_calendar_apply_preset(municipality=city_b, preset="every_day_except_new_year")
+    calendar_services.business_calendar_apply_preset(
+        municipality=city_b, preset="every_day_except_new_year"
+    )
     with time_machine.travel(tokyo(2025, 2, 24, 11, 0), tick=False):
         closed = PhoneCall(twilio, from_=CALLER, to=fujisawa_like.e164).dial_in()
         open_ = PhoneCall(twilio, from_=CALLER, to=fukuyama_like.e164).dial_in()

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 import config.settings as project_settings
 from crm.templatetags.ja import ja_date
-from telephony import services
+from telephony import calendar_services
 from tests.factories import DonorPhoneFactory, ShipmentFactory
 from tests.telephony.conftest import new_call_sid
 
@@ -100,7 +100,7 @@ def open_line(line_a, city_a):
     # Open round the clock, whatever time the test runs.
     import datetime
 
-    services.business_calendar_apply_preset(
+    calendar_services.business_calendar_apply_preset(
         municipality=city_a,
         preset="every_day_including_holidays",
         opens=datetime.time(0, 0),

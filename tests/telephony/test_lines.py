@@ -15,7 +15,7 @@ import time_machine
 from django.core.cache import cache
 
 from crm.models import MunicipalityPhoneNumber
-from telephony import lines, services
+from telephony import calendar_services, lines
 from telephony.models import Call, PhoneSettings
 from tests.factories import MunicipalityPhoneNumberFactory
 from tests.telephony.conftest import PhoneCall, tokyo
@@ -92,7 +92,7 @@ def test_number_moved_to_another_municipality_is_never_answered_for_the_old_one(
     twilio, line_a, city_a, city_b, open_hours, recheck_every_call
 ):
     line_b = MunicipalityPhoneNumberFactory(municipality=city_b, e164="+81849000002")
-    services.business_calendar_apply_preset(
+    calendar_services.business_calendar_apply_preset(
         municipality=city_b, preset="every_day_including_holidays"
     )
     assert city_a.answer_name in says(dial(twilio, line_a.e164))
@@ -111,7 +111,7 @@ def test_new_closure_applies_to_the_next_call(
     with time_machine.travel(tokyo(2025, 6, 14, 10, 0), tick=False):  # a Saturday
         assert dial(twilio, line_a.e164).find("Gather") is not None
         with django_capture_on_commit_callbacks(execute=True):
-            services.business_calendar_apply_preset(municipality=city_a, preset="weekdays")
+            calendar_services.business_calendar_apply_preset(municipality=city_a, preset="weekdays")
         closed = dial(twilio, line_a.e164)
     assert closed.find("Record") is not None
     assert "平日（月曜日から金曜日）" in says(closed)

@@ -1,7 +1,7 @@
 """Fetching mail from IMAP / POP3 servers and maildirs.
 
 Messages are fetched in chunks (``MAIL_INGEST_CHUNK`` messages, ``MAIL_INGEST_CHUNK_BYTES``
-at most) and handed to ``services.inbound_receive_many``, which stores and processes a chunk in a
+at most) and handed to ``inbound.inbound_receive_many``, which stores and processes a chunk in a
 few statements. A message is deleted from its source only after that has returned, i.e. after
 its raw bytes (and the processing result or quarantine) are committed.
 """
@@ -20,8 +20,8 @@ from typing import TypeVar
 from django.conf import settings
 from django.utils import timezone
 
-from tickets.mail import services
 from tickets.mail.models import InboundMessage, Mailbox
+from tickets.mail.services import inbound
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def _chunks(keys: list, read) -> Iterator[list[tuple[object, bytes]]]:
 
 
 def _receive(result: PollResult, chunk: list[tuple[object, bytes]], **where) -> None:
-    _count(result, services.inbound_receive_many(raws=[raw for _, raw in chunk], **where))
+    _count(result, inbound.inbound_receive_many(raws=[raw for _, raw in chunk], **where))
 
 
 def poll_imap(box: Mailbox) -> PollResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from tickets.mail import services
+from tickets.mail.services import sending
 
 logger = logging.getLogger(__name__)
 
@@ -13,6 +13,6 @@ def send_reply_by_mail(sender, *, inquiry, followup_id, actor=None, **kwargs) ->
     # The reply is already committed on the ticket; a mail-side failure must not undo or
     # break the agent's request, and it shows up as a failed outbound mail instead.
     try:
-        services.outbound_reply_queue(inquiry=inquiry, followup_id=followup_id)
+        sending.outbound_reply_queue(inquiry=inquiry, followup_id=followup_id)
     except Exception:
         logger.exception("reply %s of inquiry %s could not be queued", followup_id, inquiry.pk)

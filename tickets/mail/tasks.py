@@ -9,8 +9,9 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-from tickets.mail import intake, services
+from tickets.mail import intake, selectors
 from tickets.mail.models import InboundMessage, Mailbox
+from tickets.mail.services import inbound, sending
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def mail_poll_mailbox(mailbox_id: int) -> int:
 @shared_task
 def mail_send_outbound(outbound_id: int) -> str:
     # Idempotent: a duplicate or redelivered task finds the row claimed or sent and does nothing.
-    return services.outbound_send(outbound_pk=outbound_id).status
+    return sending.outbound_send(outbound_pk=outbound_id).status
 
 
 @shared_task
@@ -56,10 +57,10 @@ def mail_retry_due() -> int:
     Rows are the durable record: a reply queued while the broker was down is sent from here.
     Dispatching a row twice is harmless, as only one worker can claim it.
     """
-    stranded = services.outbound_mark_stranded()
+    stranded = sending.outbound_mark_stranded()
     if stranded:
         logger.warning("%s outbound mails were interrupted mid-send: 送信結果不明", stranded)
-    due = services.outbound_due_ids()
+    due = selectors.outbound_due_ids()
     for outbound_id in due:
         mail_send_outbound.delay(outbound_id)
     return len(due)
@@ -75,7 +76,7 @@ def mail_process_stranded() -> int:
         ).values_list("id", flat=True)[:200]
     )
     for pk in stranded:
-        services.inbound_process(message_pk=pk)
+        inbound.inbound_process(message_pk=pk)
     return len(stranded)
 
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crm.access import is_supervisor, scoped_or_404
 from crm.models import Municipality, PersonalDataAccess
 from crm.services import personal_data_access_record
-from tickets.mail import decoding, selectors, services
+from tickets.mail import decoding, selectors
 from tickets.mail.forms import MailSettingsForm, TriageRuleForm
 from tickets.mail.models import (
     InboundAttachment,
@@ -24,6 +24,7 @@ from tickets.mail.models import (
     OutboundMessage,
     TriageRule,
 )
+from tickets.mail.services import configuration, inbound, sending
 
 
 def supervisor_required(view):
@@ -76,7 +77,7 @@ def inbound_detail(request: HttpRequest, message_id: int) -> HttpResponse:
 @require_POST
 def inbound_reprocess(request: HttpRequest, message_id: int) -> HttpResponse:
     message = get_object_or_404(selectors.inbound_visible_to(request.user), pk=message_id)
-    message = services.inbound_reprocess(actor=request.user, message=message)
+    message = inbound.inbound_reprocess(actor=request.user, message=message)
     if message.status == message.Status.QUARANTINED:
         messages.error(request, f"再処理しましたが隔離のままです: {message.reason}")
     else:
@@ -88,7 +89,7 @@ def inbound_reprocess(request: HttpRequest, message_id: int) -> HttpResponse:
 @require_POST
 def outbound_retry(request: HttpRequest, outbound_id: int) -> HttpResponse:
     out = scoped_or_404(OutboundMessage.objects.all(), request.user, pk=outbound_id)
-    services.outbound_retry(actor=request.user, out=out)
+    sending.outbound_retry(actor=request.user, out=out)
     messages.success(request, "再送信を予約しました。")
     return redirect("mail_quarantine")
 
@@ -99,7 +100,7 @@ def rule_list(request: HttpRequest, municipality_id: int) -> HttpResponse:
     municipality = scoped_or_404(Municipality.objects.all(), request.user, pk=municipality_id)
     form = TriageRuleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.triage_rule_save(
+        configuration.triage_rule_save(
             actor=request.user, municipality=municipality, **form.cleaned_data
         )
         messages.success(request, "ルールを追加しました。")
@@ -121,12 +122,12 @@ def rule_edit(request: HttpRequest, rule_id: int) -> HttpResponse:
     form = TriageRuleForm(request.POST or None, instance=rule)
     if request.method == "POST":
         if "delete" in request.POST:
-            services.triage_rule_delete(actor=request.user, rule=rule)
+            configuration.triage_rule_delete(actor=request.user, rule=rule)
             messages.success(request, "ルールを削除しました。")
             return redirect("mail_rules", municipality_id=rule.municipality_id)
         if form.is_valid():
             rule = TriageRule.objects.get(pk=rule.pk)  # the form mutated the instance
-            services.triage_rule_save(
+            configuration.triage_rule_save(
                 actor=request.user, municipality=rule.municipality, rule=rule, **form.cleaned_data
             )
             messages.success(request, "ルールを保存しました。")
@@ -144,7 +145,7 @@ def mail_settings(request: HttpRequest, municipality_id: int) -> HttpResponse:
         instance=current or MunicipalityMailSettings(municipality=municipality),
     )
     if request.method == "POST" and form.is_valid():
-        services.mail_settings_save(
+        configuration.mail_settings_save(
             actor=request.user, municipality=municipality, **form.cleaned_data
         )
         messages.success(request, "メール設定を保存しました。")
@@ -156,7 +157,7 @@ def mail_settings(request: HttpRequest, municipality_id: int) -> HttpResponse:
 @require_POST
 def rule_defaults(request: HttpRequest, municipality_id: int) -> HttpResponse:
     municipality = scoped_or_404(Municipality.objects.all(), request.user, pk=municipality_id)
-    added = services.triage_rules_add_defaults(actor=request.user, municipality=municipality)
+    added = configuration.triage_rules_add_defaults(actor=request.user, municipality=municipality)
     messages.success(request, f"標準ルールを{added}件追加しました。")
     return redirect("mail_rules", municipality_id=municipality.pk)
 

@@ -15,8 +15,8 @@ from crm.models import MunicipalityEmailAddress
 from tests.faults.mail.conftest import wait_for
 from tests.mailserver import SmtpSink, running_smtp
 from tests.tickets.mail.conftest import make_mail
-from tickets.mail import services
 from tickets.mail.models import InboundMessage, Mailbox, OutboundMessage
+from tickets.mail.services import inbound
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -52,7 +52,7 @@ def inquiry(city_a):
         municipality=city_a, address="furusato@otaru.example.jp"
     )
     Mailbox.objects.create(address=address, display_name="小樽市ふるさと納税")
-    (message,) = services.inbound_receive(
+    (message,) = inbound.inbound_receive(
         raw=make_mail(to=address.address), source=InboundMessage.Source.PIPE
     )
     assert message.status == InboundMessage.Status.PROCESSED, message.reason

@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from crm.models import MunicipalityEmailAddress
-from tickets.mail import services
 from tickets.mail.models import InboundMessage, Mailbox
+from tickets.mail.services import inbound
 
 ADDRESS_A = "furusato@otaru.example.jp"
 ADDRESS_B = "furusato@fukuyama.example.jp"
@@ -51,7 +51,7 @@ def make_mail(
 
 def deliver(raw: bytes, recipient: str | None = None) -> InboundMessage:
     """What the MTA pipe does: one message in, stored and processed."""
-    messages = services.inbound_receive(
+    messages = inbound.inbound_receive(
         raw=raw, source=InboundMessage.Source.PIPE, recipient=recipient
     )
     assert len(messages) == 1

@@ -12,15 +12,16 @@ from helpdesk.models import FollowUp
 
 from tests.factories import DonationFactory, DonorEmailFactory, DonorFactory
 from tests.tickets.mail.conftest import ADDRESS_A, make_mail
-from tickets.mail import intake, services
+from tickets.mail import intake
 from tickets.mail.models import InboundMessage, InquiryMailThread
+from tickets.mail.services import inbound
 from tickets.models import Channel, Inquiry, InquiryEvent
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
 
 def receive(raws: list[bytes]) -> list[InboundMessage]:
-    per_raw = services.inbound_receive_many(
+    per_raw = inbound.inbound_receive_many(
         raws=raws, source=InboundMessage.Source.MAILDIR, recipient=ADDRESS_A
     )
     assert all(len(messages) == 1 for messages in per_raw)
@@ -83,7 +84,7 @@ def test_a_chunk_of_new_mail_costs_a_few_statements_not_a_few_per_mail(
 ):
     raws = [make_mail(sender=f"d{i}@example.jp", subject=f"件名{i}") for i in range(40)]
     with django_assert_max_num_queries(30):
-        per_raw = services.inbound_receive_many(
+        per_raw = inbound.inbound_receive_many(
             raws=raws, source=InboundMessage.Source.MAILDIR, recipient=ADDRESS_A
         )
     statuses = {m.status for ms in per_raw for m in ms}

@@ -48,9 +48,9 @@ def test_the_same_message_id_redelivered_with_other_headers_is_a_duplicate(mailb
 
 def test_mail_to_two_city_inboxes_becomes_one_ticket_in_each(mailbox_a, mailbox_b, city_a, city_b):
     raw = make_mail(to=f"{ADDRESS_A}, {ADDRESS_B}")
-    from tickets.mail import services
+    from tickets.mail.services import inbound
 
-    messages = services.inbound_receive(raw=raw, source=InboundMessage.Source.PIPE)
+    messages = inbound.inbound_receive(raw=raw, source=InboundMessage.Source.PIPE)
     assert {m.inquiry.municipality for m in messages} == {city_a, city_b}
 
 

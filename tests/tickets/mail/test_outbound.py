@@ -11,9 +11,11 @@ from django.utils import timezone
 
 from tests.tickets.mail.conftest import make_mail
 from tickets import services as ticket_services
-from tickets.mail import services, tasks
+from tickets.mail import tasks
 from tickets.mail.decoding import parse
 from tickets.mail.models import InboundMessage, Mailbox, OutboundMessage
+from tickets.mail.services import inbound as mail_inbound
+from tickets.mail.services import sending
 
 
 class _Collect:
@@ -84,7 +86,7 @@ def test_reply_goes_out_over_smtp_from_the_city_address_and_threads(
     assert parsed.headers["content-type"].lower().startswith('text/plain; charset="utf-8"')
     assert parsed.reply_to == [f"furusato+t{inquiry.mail_thread.token}@otaru.example.jp"]
     # …and the donor's answer to it threads back by our Message-ID.
-    back = services.inbound_receive(
+    back = mail_inbound.inbound_receive(
         raw=make_mail(subject="ありがとう", headers={"In-Reply-To": f"<{out.message_id}>"}),
         source=InboundMessage.Source.PIPE,
     )[0]
@@ -122,7 +124,7 @@ def test_header_injection_in_the_subject_is_folded_into_one_line(
     raw = make_mail(subject="x").replace(
         b"Subject: x", b"Subject: =?UTF-8?B?5Lu25ZCNDQpCY2M6IGV2aWxAZXhhbXBsZS5jb20=?="
     )  # "件名\r\nBcc: evil@example.com" as an encoded word
-    inbound = services.inbound_receive(raw=raw, source=InboundMessage.Source.PIPE)[0]
+    inbound = mail_inbound.inbound_receive(raw=raw, source=InboundMessage.Source.PIPE)[0]
     inquiry = inbound.inquiry
     _reply(agent_a, inquiry, "回答", django_capture_on_commit_callbacks)
     mail_from, rcpt, content = smtp_server.envelopes[0]
@@ -154,7 +156,7 @@ def test_smtp_refusal_is_retried_then_visibly_failed(
     assert out.status == OutboundMessage.Status.RETRYING
     assert out.next_attempt_at is not None and "550" in out.last_error
     # Not due yet: a stray task does not cut the back-off short.
-    assert services.outbound_send(outbound_pk=out.pk).status == OutboundMessage.Status.RETRYING
+    assert sending.outbound_send(outbound_pk=out.pk).status == OutboundMessage.Status.RETRYING
     OutboundMessage.objects.filter(pk=out.pk).update(
         next_attempt_at=timezone.now() - datetime.timedelta(seconds=1)
     )

@@ -11,8 +11,9 @@ from django.urls import reverse
 
 from tests.tickets.mail.conftest import ADDRESS_A, deliver, make_mail
 from tickets import services as ticket_services
-from tickets.mail import charsets, services
+from tickets.mail import charsets
 from tickets.mail.models import InboundMessage
+from tickets.mail.services import inbound
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -60,7 +61,7 @@ def test_batch_intake_keeps_each_senders_name(mailbox_a):
         mail_from("𩸽野 剝子".encode("iso2022_jp_2004"), "hokke@example.jp", subject="二"),
         make_mail(sender="noname@example.jp", subject="三"),
     ]
-    per_raw = services.inbound_receive_many(
+    per_raw = inbound.inbound_receive_many(
         raws=raws, source=InboundMessage.Source.MAILDIR, recipient=ADDRESS_A
     )
     inquiries = [InboundMessage.objects.get(pk=m[0].pk).inquiry for m in per_raw]

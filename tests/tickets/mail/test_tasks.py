@@ -7,13 +7,14 @@ import datetime
 from django.utils import timezone
 
 from tests.tickets.mail.conftest import make_mail
-from tickets.mail import services, tasks
+from tickets.mail import tasks
 from tickets.mail.models import InboundMessage, OutboundMessage
+from tickets.mail.services import inbound, sending
 
 
 def test_a_message_stored_but_never_processed_is_picked_up(mailbox_a, city_a):
     # A worker that died between storing and processing leaves the message "received".
-    message, created = services.inbound_store(
+    message, created = inbound.inbound_store(
         raw=make_mail(subject="取り残されたメール"),
         source=InboundMessage.Source.PIPE,
         municipality=city_a,
@@ -37,7 +38,7 @@ def test_due_and_forgotten_outbound_mail_is_sent(
     _, inquiry = requester_reply()
     # Broker down at reply time: the mail stays pending (no callbacks run here).
     ticket_services.inquiry_reply(actor=agent_a, inquiry=inquiry, body="遅れて届く回答")
-    services.outbound_reply_queue(
+    sending.outbound_reply_queue(
         inquiry=inquiry, followup_id=inquiry.ticket.followup_set.latest("id").pk
     )
     out = OutboundMessage.objects.get()

@@ -95,9 +95,9 @@ def test_the_open_page_follows_a_waiting_reply(
     _, inquiry = requester_reply()
     # The reply is registered; its mail has not been attempted yet (the worker is busy).
     followup = ticket_services.inquiry_reply(actor=agent_a, inquiry=inquiry, body="回答")
-    from tickets.mail import services as mail_services
+    from tickets.mail.services import sending as mail_sending
 
-    out = mail_services.outbound_reply_queue(inquiry=inquiry, followup_id=followup.pk)
+    out = mail_sending.outbound_reply_queue(inquiry=inquiry, followup_id=followup.pk)
     client = login(agent_a)
     page = client.get(reverse("ticket_detail", args=[inquiry.pk])).content.decode()
     assert f'data-delivery="{followup.pk}" data-delivery-state="pending"' in page
@@ -105,7 +105,7 @@ def test_the_open_page_follows_a_waiting_reply(
 
     url = reverse("ticket_deliveries", args=[inquiry.pk])
     assert client.get(url).json()["deliveries"][str(followup.pk)]["status"] == "pending"
-    mail_services.outbound_send(outbound_pk=out.pk)
+    mail_sending.outbound_send(outbound_pk=out.pk)
     state = client.get(url).json()["deliveries"][str(followup.pk)]
     assert state["status"] == "failed"
     assert "送信失敗" in state["html"]
@@ -142,9 +142,9 @@ def test_a_ticket_without_a_mail_address_records_the_answer_and_mails_nothing(
 def test_another_citys_agent_cannot_send_a_reply_again(requester_reply, agent_a, login, city_b):
     _, inquiry = requester_reply()
     followup = ticket_services.inquiry_reply(actor=agent_a, inquiry=inquiry, body="回答")
-    from tickets.mail import services as mail_services
+    from tickets.mail.services import sending as mail_sending
 
-    out = mail_services.outbound_reply_queue(inquiry=inquiry, followup_id=followup.pk)
+    out = mail_sending.outbound_reply_queue(inquiry=inquiry, followup_id=followup.pk)
     OutboundMessage.objects.filter(pk=out.pk).update(status="failed")
     agent_b = UserFactory(role="agent", municipalities=[city_b])
     response = login(agent_b).post(reverse("ticket_reply_retry", args=[inquiry.pk, out.pk]))

@@ -17,7 +17,6 @@ from tests.factories import (
 )
 from tests.tickets.mail.conftest import ADDRESS_A, deliver, make_mail
 from tickets import services as ticket_services
-from tickets.mail import services
 from tickets.mail.models import (
     FlaggedAddress,
     InboundAttachment,
@@ -25,6 +24,7 @@ from tickets.mail.models import (
     MunicipalityMailSettings,
     OutboundMessage,
 )
+from tickets.mail.services import configuration
 from tickets.models import Inquiry
 
 # --- Auto-replies and bounces -----------------------------------------------------------------
@@ -195,7 +195,7 @@ def test_phone_number_in_the_text_finds_the_donor(mailbox_a, city_a):
 
 
 def test_supervisor_rules_suggest_category_and_severity(mailbox_a, city_a, supervisor):
-    services.triage_rules_add_defaults(actor=supervisor, municipality=city_a)
+    configuration.triage_rules_add_defaults(actor=supervisor, municipality=city_a)
     message = deliver(make_mail(subject="返礼品", body="届いたメロンにカビが生えていました。"))
     assert message.inquiry.category.code == "damaged"
     assert message.inquiry.severity == "high"
@@ -203,14 +203,14 @@ def test_supervisor_rules_suggest_category_and_severity(mailbox_a, city_a, super
 
 
 def test_rules_of_another_city_do_not_apply(mailbox_a, city_b, supervisor):
-    services.triage_rules_add_defaults(actor=supervisor, municipality=city_b)
+    configuration.triage_rules_add_defaults(actor=supervisor, municipality=city_b)
     message = deliver(make_mail(body="荷物が届かないです。"))
     assert message.inquiry.category is None
     assert message.inquiry.severity == "normal"
 
 
 def test_halfwidth_keywords_match_fullwidth_rules(mailbox_a, city_a, supervisor):
-    services.triage_rules_add_defaults(actor=supervisor, municipality=city_a)
+    configuration.triage_rules_add_defaults(actor=supervisor, municipality=city_a)
     message = deliver(make_mail(body="ｶﾆが届かない"))
     assert message.inquiry.category.code == "shipping_status"
 

@@ -164,10 +164,10 @@ def test_city_official_b_gets_nothing_of_city_a_from_any_mail_url(
     django_capture_on_commit_callbacks,
 ):
     from tickets import services as ticket_services
-    from tickets.mail import services
     from tickets.mail.models import OutboundMessage
+    from tickets.mail.services import configuration
 
-    services.triage_rules_add_defaults(actor=supervisor, municipality=city_a)
+    configuration.triage_rules_add_defaults(actor=supervisor, municipality=city_a)
     rule = TriageRule.objects.filter(municipality=city_a).first()
     message = deliver(_with_attachments(("写真.jpg", "image/jpeg", JPEG)))
     photo = InboundAttachment.objects.get(message=message)

@@ -12,8 +12,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tickets.mail import intake, services
+from tickets.mail import intake
 from tickets.mail.models import InboundMessage
+from tickets.mail.services import inbound
 
 EX_TEMPFAIL = 75
 
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         if not raw.strip():
             raise CommandError("no message on stdin")
         try:
-            messages = services.inbound_receive(
+            messages = inbound.inbound_receive(
                 raw=raw, source=InboundMessage.Source.PIPE, recipient=recipient
             )
         except Exception as exc:

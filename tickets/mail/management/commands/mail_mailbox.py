@@ -12,7 +12,7 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tickets.mail import services
+from tickets.mail.services import configuration
 
 
 class Command(BaseCommand):
@@ -53,7 +53,7 @@ class Command(BaseCommand):
                 raise CommandError(f"environment variable {password_env} is not set")
             fields["password"] = os.environ[password_env]
         try:
-            box = services.mailbox_configure(address=address, **fields)
+            box = configuration.mailbox_configure(address=address, **fields)
         except Exception as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"{box.address} {box.protocol} {box.host}:{box.port or ''}")
