@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+from benchmarks.sessions import verified_session_key  # noqa: E402
 from benchmarks.telephony import asgi_server, load_average, percentile  # noqa: E402
 from crm.models import User  # noqa: E402
 from crm.pagination import encode_cursor  # noqa: E402
@@ -42,21 +43,7 @@ DEEP_ROWS = 50_000
 
 
 def signed_in_session(user: User) -> str:
-    """A session as a log-in with a verified TOTP device leaves it."""
-    from django.contrib.sessions.backends.db import SessionStore
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    device, _ = TOTPDevice.objects.get_or_create(
-        user=user, name="bench-lists", defaults={"confirmed": True}
-    )
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.create()
-    return session.session_key
+    return verified_session_key(user, device_name="bench-lists")
 
 
 def deep_position(user: User) -> tuple[str, str]:

@@ -54,6 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from benchmarks.sessions import verified_session_key  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 OPEN_NUMBER = "+81359990001"
 CLOSED_NUMBER = "+81359990002"
@@ -271,18 +273,7 @@ class Services:
 
 
 def _session_for(user) -> str:
-    from django.contrib.sessions.backends.db import SessionStore
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    device = TOTPDevice.objects.create(user=user, name="soak", confirmed=True)
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.create()
-    return session.session_key
+    return verified_session_key(user, device_name="soak")
 
 
 def build_world(agents: int, wallboards: int) -> dict:

@@ -44,6 +44,7 @@ from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402 (signs as Twilio)
 
+from benchmarks.sessions import verified_session_key  # noqa: E402
 from crm import normalize  # noqa: E402
 from crm.models import Municipality, MunicipalityPhoneNumber, User  # noqa: E402
 from telephony import calendar_services  # noqa: E402
@@ -212,10 +213,6 @@ def _free_municipality_code() -> str:
 @contextmanager
 def bench_world():
     """A municipality open round the clock, one agent with a verified session, a donor."""
-    from django.contrib.sessions.backends.db import SessionStore
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
     from tests.factories import DonorPhoneFactory, ShipmentFactory
 
     # Created in one transaction: a failure half-way leaves nothing behind.
@@ -238,13 +235,7 @@ def bench_world():
         )
         agent = User.objects.create(username=f"bench-agent-{time.time_ns()}", role="agent")
         agent.municipalities.set([municipality])
-        device = TOTPDevice.objects.create(user=agent, name="bench", confirmed=True)
-        session = SessionStore()
-        session["_auth_user_id"] = str(agent.pk)
-        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-        session["_auth_user_hash"] = agent.get_session_auth_hash()
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-        session.create()
+        session_key = verified_session_key(agent)
         caller = "+819011110000"
         for _ in range(3):
             shipment = ShipmentFactory(
@@ -256,7 +247,7 @@ def bench_world():
             "municipality": municipality,
             "number": number.e164,
             "agent": agent,
-            "session": session.session_key,
+            "session": session_key,
             "caller": caller,
         }
     finally:
@@ -264,7 +255,7 @@ def bench_world():
 
         from donations_sync.models import Donation, GiftItem, Shipment
 
-        Session.objects.filter(session_key=session.session_key).delete()
+        Session.objects.filter(session_key=session_key).delete()
         Call.objects.filter(municipality=municipality).delete()
         AgentPresence.objects.filter(user=agent).delete()
         agent.delete()
