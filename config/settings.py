@@ -80,7 +80,7 @@ MIDDLEWARE = [
     # No inline script or style anywhere: an injected <script> or onclick= does not run.
     "crm.middleware.ContentSecurityPolicyMiddleware",
     # Static files from the ASGI process itself: no separate web server is needed for the UI.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "crm.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
