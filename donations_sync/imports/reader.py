@@ -215,6 +215,11 @@ class CsvImport:
                     raw,
                 )
                 continue
+            undecodable = next((i for i, cell in enumerate(raw) if "\ufffd" in cell), None)
+            if undecodable is not None:
+                reason = f"{self.encoding}として読めない文字があります"
+                yield RowError(line, self.header[undecodable], reason, raw)
+                continue
             try:
                 row = self._parse(line, raw)
             except _CellError as error:
@@ -230,9 +235,6 @@ class CsvImport:
         """(joined value, first column) of a field; ('', '') when its columns are absent."""
         columns = [c for c in self._columns(block, name, n) if c in self._index]
         parts = [raw[self._index[c]].strip() for c in columns]
-        for column, part in zip(columns, parts, strict=True):
-            if "\ufffd" in part:
-                raise _CellError(column, f"{self.encoding}として読めない文字があります")
         joiner = " " if name in SPACE_JOINED else ""
         return joiner.join(p for p in parts if p), (columns[0] if columns else "")
 
@@ -263,7 +265,7 @@ class CsvImport:
         return row
 
     def _block(self, raw: list[str], block: str, cls: type, warnings: list[str]) -> dict[str, Any]:
-        fields = {name for name in self.mapping.get(block, {}) if name in cls.__dataclass_fields__}
+        fields = [name for name in self.mapping.get(block, {}) if name in cls.__dataclass_fields__]
         result = {name: self._value(raw, block, name, warnings) for name in fields}
         if block == "donor":
             self._normalize_contact(result, "", raw, block, warnings)

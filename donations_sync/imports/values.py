@@ -11,12 +11,12 @@ from crm.normalize import nfkc
 # The sources write Japan time without saying so.
 JAPAN = ZoneInfo("Asia/Tokyo")
 
-# Era name → the Gregorian year before its first year (令和1 = 2019), and the era's first day.
+# Era name → the Gregorian year before its first year (令和1 = 2019), the era's first and last day.
 _ERAS = {
-    "令和": (2018, dt.date(2019, 5, 1)),
-    "R": (2018, dt.date(2019, 5, 1)),
-    "平成": (1988, dt.date(1989, 1, 8)),
-    "H": (1988, dt.date(1989, 1, 8)),
+    "令和": (2018, dt.date(2019, 5, 1), dt.date.max),
+    "R": (2018, dt.date(2019, 5, 1), dt.date.max),
+    "平成": (1988, dt.date(1989, 1, 8), dt.date(2019, 4, 30)),
+    "H": (1988, dt.date(1989, 1, 8), dt.date(2019, 4, 30)),
 }
 
 _TIME = r"(?:[ T]+(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?)?"
@@ -48,7 +48,9 @@ def parse_datetime(raw: str) -> dt.datetime | None:
         match = _ERA.fullmatch(text)
         if not match:
             raise ValueError(f"日付として読めません（{raw}）")
-        base, first_day = _ERAS[match["era"].upper() if len(match["era"]) == 1 else match["era"]]
+        base, first_day, last_day = _ERAS[
+            match["era"].upper() if len(match["era"]) == 1 else match["era"]
+        ]
         year = base + (1 if match["year"] == "元" else int(match["year"]))
     month = match["m1"] or match["m2"] or match.groupdict().get("m3")
     day = match["d1"] or match["d2"] or match.groupdict().get("d3")
@@ -64,7 +66,7 @@ def parse_datetime(raw: str) -> dt.datetime | None:
         )
     except ValueError:
         raise ValueError(f"存在しない日付です（{raw}）") from None
-    if match.re is not _GREGORIAN and value.date() < first_day:
+    if match.re is not _GREGORIAN and not first_day <= value.date() <= last_day:
         raise ValueError(f"元号と日付が合いません（{raw}）")
     return value
 
