@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, BinaryIO
 
 from crm import normalize
@@ -111,6 +112,9 @@ class RowError:
     raw: list[str]  # the row as read, for the rejected-rows download
 
 
+# The donor's and the ship-to phone are usually the same number, and donors come back.
+_normalize_phone = lru_cache(maxsize=65536)(normalize.normalize_phone)
+
 # field → cell parser; unlisted fields are text.
 _DATE = values.parse_date
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -129,6 +133,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 }
 # A bad value here is noted on the row instead of rejecting it: the donation is still right.
 _LENIENT = frozenset({"payment_method", "desired_time_slot"})
+
+
+_ABSENT: tuple[list[int], str] = ([], "")
 
 
 class _CellError(Exception):
@@ -157,6 +164,21 @@ class CsvImport:
         self._index = {name: i for i, name in enumerate(self.header)}
         self.groups = self._group_numbers()
         self._check_required()
+        # Where each field's cells sit, worked out once rather than per row.
+        self._plan: dict[tuple[str, str, int], tuple[list[int], str]] = {}
+        for block in ("donor", "donation", "gift"):
+            for name in self.mapping.get(block, {}):
+                for n in self.groups if block == "gift" else [1]:
+                    present = [c for c in self._columns(block, name, n) if c in self._index]
+                    indices = [self._index[c] for c in present]
+                    self._plan[(block, name, n)] = (indices, present[0] if present else "")
+        # Only a group's own columns say whether it is filled in (a shared お届け先 block alone
+        # is no gift).
+        gift = self.mapping.get("gift", {})
+        own = [name for name in gift if any("{n}" in c for c in _as_list(gift[name]))] or list(gift)
+        self._gift_own_cells = {
+            n: [i for name in own for i in self._plan[("gift", name, n)][0]] for n in self.groups
+        }
         self.unknown_columns = [name for name in self.header if name not in self._used_columns()]
 
     # --- header ------------------------------------------------------------------------
@@ -233,10 +255,11 @@ class CsvImport:
 
     def _cell(self, raw: list[str], block: str, name: str, n: int = 1) -> tuple[str, str]:
         """(joined value, first column) of a field; ('', '') when its columns are absent."""
-        columns = [c for c in self._columns(block, name, n) if c in self._index]
-        parts = [raw[self._index[c]].strip() for c in columns]
+        indices, column = self._plan.get((block, name, n), _ABSENT)
+        if len(indices) == 1:
+            return raw[indices[0]].strip(), column
         joiner = " " if name in SPACE_JOINED else ""
-        return joiner.join(p for p in parts if p), (columns[0] if columns else "")
+        return joiner.join(part for i in indices if (part := raw[i].strip())), column
 
     def _value(self, raw: list[str], block: str, name: str, warnings: list[str], n: int = 1) -> Any:
         text, column = self._cell(raw, block, name, n)
@@ -285,7 +308,7 @@ class CsvImport:
             result[f"{prefix}kana"] = normalize.fold_kana(result[f"{prefix}kana"]).strip()
         if f"{prefix}phone" in result:
             written = result[f"{prefix}phone"]
-            result[f"{prefix}phone"] = normalize.normalize_phone(written)
+            result[f"{prefix}phone"] = _normalize_phone(written)
             if written and not result[f"{prefix}phone"]:
                 warnings.append(
                     f"{self._cell(raw, block, f'{prefix}phone', n)[1]}：電話番号として読めません（{written}）"
@@ -328,12 +351,7 @@ class CsvImport:
 
     def _gift(self, raw: list[str], n: int, warnings: list[str]) -> GiftBlock | None:
         names = self.mapping.get("gift", {})
-        # Only the group's own columns say whether the group is filled in (a shared お届け先
-        # block alone is no gift).
-        own = [name for name in names if any("{n}" in c for c in _as_list(names[name]))] or list(
-            names
-        )
-        if not any(self._cell(raw, "gift", name, n)[0] for name in own):
+        if not any(raw[i].strip() for i in self._gift_own_cells[n]):
             return None
         result = {
             name: self._value(raw, "gift", name, warnings, n)
