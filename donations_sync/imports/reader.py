@@ -11,7 +11,7 @@ import csv
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any, BinaryIO
 
@@ -149,6 +149,7 @@ class CsvImport:
 
     def __init__(self, binary: BinaryIO, mapping: Mapping | str, encoding: str | None = None):
         self.mapping: Mapping = PRESETS[mapping] if isinstance(mapping, str) else mapping
+        check_mapping(self.mapping)
         self.portal: str = self.mapping.get("portal", "")
         self._text, self.encoding = open_text(binary, encoding)
         self._reader = csv.reader(self._text)
@@ -161,6 +162,9 @@ class CsvImport:
             raise ImportFileError(
                 f"見出し行を{self.encoding}として読めません。文字コードを指定してください"
             )
+        repeated = sorted({name for name in self.header if name and self.header.count(name) > 1})
+        if repeated:
+            raise ImportFileError(f"見出しが重複しています：{'、'.join(repeated)}")
         self._index = {name: i for i, name in enumerate(self.header)}
         self.groups = self._group_numbers()
         self._check_required()
@@ -179,7 +183,8 @@ class CsvImport:
         self._gift_own_cells = {
             n: [i for name in own for i in self._plan[("gift", name, n)][0]] for n in self.groups
         }
-        self.unknown_columns = [name for name in self.header if name not in self._used_columns()]
+        used = {self.header[i] for indices, _ in self._plan.values() for i in indices}
+        self.unknown_columns = [name for name in self.header if name not in used]
 
     # --- header ------------------------------------------------------------------------
 
@@ -199,14 +204,6 @@ class CsvImport:
         return [
             c.replace("{n}", str(n)) for c in _as_list(self.mapping.get(block, {}).get(name, []))
         ]
-
-    def _used_columns(self) -> set[str]:
-        used: set[str] = set()
-        for block in ("donor", "donation", "gift"):
-            for name in self.mapping.get(block, {}):
-                for n in self.groups:
-                    used.update(self._columns(block, name, n))
-        return used
 
     def _check_required(self) -> None:
         missing: list[str] = []
@@ -375,6 +372,29 @@ class CsvImport:
                     f"{column}：伝票番号のチェックディジットが合いません（{gift.tracking_number}）"
                 )
         return gift
+
+
+def check_mapping(mapping: Mapping) -> None:
+    """Refuse a (saved, edited) mapping naming fields we do not have, or leaving required ones out."""
+    allowed = {
+        "donor": {f.name for f in fields(DonorBlock)},
+        "donation": {f.name for f in fields(DonationBlock)} - {"portal"},
+        "gift": ({f.name for f in fields(GiftBlock)} - {"group", "tracking_valid"})
+        | {"code_and_name"},
+    }
+    mapped: set[str] = set()
+    for block, names in allowed.items():
+        for name, columns in mapping.get(block, {}).items():
+            if name not in names:
+                raise ImportFileError(f"列の対応表：{block} に {name} という項目はありません")
+            if not columns or not all(isinstance(c, str) and c for c in _as_list(columns)):
+                raise ImportFileError(f"列の対応表：{block}.{name} の列名が空です")
+            mapped.add(name)
+    unmapped = [name for name in mapping.get("required", []) if name not in mapped]
+    if unmapped:
+        raise ImportFileError(
+            f"列の対応表：必須項目に列が割り当てられていません：{'、'.join(unmapped)}"
+        )
 
 
 def _as_list(columns: str | list[str]) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import time
 import tracemalloc
 from collections.abc import Iterable
@@ -13,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from donations_sync.imports import ImportFileError, ParsedRow, RowError, open_import, values
+from donations_sync.imports import (
+    PRESETS,
+    ImportFileError,
+    ParsedRow,
+    RowError,
+    open_import,
+    values,
+)
 from donations_sync.imports.values import JAPAN
 
 VALID_TRACKING = "123456789013"  # 12345678901 mod 7 = 3
@@ -191,6 +199,33 @@ def test_undecodable_bytes_reject_only_their_row() -> None:
     assert isinstance(result[0], ParsedRow)
     assert isinstance(result[1], RowError) and result[1].line == 3
     assert result[1].column == "申込日" and "utf-8-sig" in result[1].reason
+
+
+def test_an_edited_mapping_reads_a_variant_export() -> None:
+    # A system version that calls 寄附金額 "金額" and has no 寄附者番号: a saved copy of the
+    # preset (plain JSON) with two edits reads it.
+    mapping = json.loads(json.dumps(PRESETS["choice"]))
+    mapping["donation"]["amount"] = "金額"
+    del mapping["donor"]["donor_number"]
+    mapping["required"] = ["donated_at", "name", "amount"]
+    header = [
+        "金額" if name == "寄附金額" else name for name in CHOICE_HEADER if name != "寄附者番号"
+    ]
+    row = choice_row("D050")[1:]
+    imported, [parsed] = read_all(csv_bytes(header, [row], "cp932"), mapping)
+    assert parsed.donation.amount == 10000 and parsed.key == "EX-D050"
+
+
+def test_broken_mappings_and_headers_are_file_errors() -> None:
+    data = csv_bytes(CHOICE_HEADER, [], "cp932")
+    mapping = json.loads(json.dumps(PRESETS["choice"]))
+    mapping["donor"]["birthday"] = "生年月日"
+    with pytest.raises(ImportFileError, match="birthday"):
+        open_import(io.BytesIO(data), mapping)
+    with pytest.raises(ImportFileError, match="見出しが重複"):
+        open_import(io.BytesIO(csv_bytes([*CHOICE_HEADER, "氏名"], [], "cp932")), "choice")
+    with pytest.raises(ImportFileError, match="空"):
+        open_import(io.BytesIO(b""), "choice")
 
 
 # --- Furusato360-style import ------------------------------------------------------------
