@@ -221,8 +221,16 @@ class CsvImport:
         seen: dict[int, int] = {}  # hash of the key → first line; small enough for 1M rows
         end_of_previous = self._reader.line_num
         width = len(self.header)
-        for raw in self._reader:
+        while True:
             line = end_of_previous + 1
+            try:
+                raw = next(self._reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # e.g. a field over the size limit: that record only
+                end_of_previous = self._reader.line_num
+                yield RowError(line, "", f"CSVとして読めません（{error}）", [])
+                continue
             end_of_previous = self._reader.line_num
             if not raw or raw == [""]:
                 continue  # a blank line is no record

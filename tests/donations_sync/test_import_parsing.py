@@ -228,6 +228,19 @@ def test_broken_mappings_and_headers_are_file_errors() -> None:
         open_import(io.BytesIO(b""), "choice")
 
 
+def test_unreadable_record_is_an_error_and_reading_goes_on() -> None:
+    rows = [choice_row("D060", 備考="長い" * 100), choice_row("D061")]
+    data = csv_bytes(CHOICE_HEADER, rows, "cp932")
+    limit = csv.field_size_limit(100)  # a 200-character note now overflows the field limit
+    try:
+        _, result = read_all(data, "choice")
+    finally:
+        csv.field_size_limit(limit)
+    assert isinstance(result[0], RowError) and result[0].line == 2
+    assert "CSVとして読めません" in result[0].reason
+    assert isinstance(result[1], ParsedRow) and result[1].line == 3
+
+
 # --- Furusato360-style import ------------------------------------------------------------
 
 F360_HEADER = [
