@@ -112,8 +112,8 @@ class RowError:
     raw: list[str]  # the row as read, for the rejected-rows download
 
 
-# The donor's and the ship-to phone are usually the same number, and donors come back.
-_normalize_phone = lru_cache(maxsize=65536)(normalize.normalize_phone)
+# The donor's and the ship-to phone are usually the same number; a small cache keeps memory flat.
+_normalize_phone = lru_cache(maxsize=4096)(normalize.normalize_phone)
 
 # field → cell parser; unlisted fields are text.
 _DATE = values.parse_date
@@ -147,7 +147,14 @@ class _CellError(Exception):
 class CsvImport:
     """An open export: the header checked against the mapping, rows read on iteration."""
 
-    def __init__(self, binary: BinaryIO, mapping: Mapping | str, encoding: str | None = None):
+    def __init__(
+        self,
+        binary: BinaryIO,
+        mapping: Mapping | str,
+        encoding: str | None = None,
+        find_duplicates: bool = True,
+    ):
+        self.find_duplicates = find_duplicates
         self.mapping: Mapping = PRESETS[mapping] if isinstance(mapping, str) else mapping
         check_mapping(self.mapping)
         self.portal: str = self.mapping.get("portal", "")
@@ -218,7 +225,9 @@ class CsvImport:
     # --- rows --------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[ParsedRow | RowError]:
-        seen: dict[int, int] = {}  # hash of the key → first line; small enough for 1M rows
+        # Hash of each key → its first line: 100–200 bytes a row (up to 200 MB for a million rows).
+        # An importer that finds duplicates in its staging table can turn this off.
+        seen: dict[int, int] = {}
         end_of_previous = self._reader.line_num
         width = len(self.header)
         while True:
@@ -252,7 +261,7 @@ class CsvImport:
             except _CellError as error:
                 yield RowError(line, error.column, error.reason, raw)
                 continue
-            first = seen.setdefault(hash(row.key), line)
+            first = seen.setdefault(hash(row.key), line) if self.find_duplicates else line
             if first != line:
                 row.duplicate_of = first
                 row.warnings.append(f"{first}行目と同じ番号の行です")
@@ -409,7 +418,12 @@ def _as_list(columns: str | list[str]) -> list[str]:
     return [columns] if isinstance(columns, str) else list(columns)
 
 
-def open_import(binary: BinaryIO, mapping: Mapping | str, encoding: str | None = None) -> CsvImport:
+def open_import(
+    binary: BinaryIO,
+    mapping: Mapping | str,
+    encoding: str | None = None,
+    find_duplicates: bool = True,
+) -> CsvImport:
     """Open an export for reading. ``mapping`` is a preset name (choice, furusato360, rakuten)
     or a saved mapping; ``encoding`` overrides detection (e.g. 'cp932', 'utf-8')."""
-    return CsvImport(binary, mapping, encoding)
+    return CsvImport(binary, mapping, encoding, find_duplicates)

@@ -469,7 +469,10 @@ def test_large_file_streams_in_constant_memory(tmp_path: Path) -> None:
     with path.open("wb") as out:
         out.write(csv_bytes(CHOICE_HEADER, [], "cp932"))
         for start in range(0, count, 5_000):
-            batch = (choice_row(f"D{i:07d}") for i in range(start, start + 5_000))
+            batch = (
+                choice_row(f"D{i:07d}", 電話番号=f"090-{i // 10_000:04d}-{i % 10_000:04d}")
+                for i in range(start, start + 5_000)
+            )
             out.write(csv_bytes(CHOICE_HEADER, batch, "cp932").split(b"\r\n", 1)[1])
     size = path.stat().st_size
 
@@ -477,7 +480,8 @@ def test_large_file_streams_in_constant_memory(tmp_path: Path) -> None:
     began = time.perf_counter()
     parsed = errors = 0
     with path.open("rb") as binary:
-        for row in open_import(binary, "choice"):
+        # Without the duplicate index nothing grows with the file.
+        for row in open_import(binary, "choice", find_duplicates=False):
             if isinstance(row, ParsedRow):
                 parsed += 1
             else:
@@ -487,8 +491,7 @@ def test_large_file_streams_in_constant_memory(tmp_path: Path) -> None:
     tracemalloc.stop()
 
     assert (parsed, errors) == (count, 0)
-    # The file is many times larger than what is held at once: it is never read whole.
-    assert peak < size / 2, (peak, size)
+    assert peak < 3_000_000, (peak, size)  # a 16 MB file, a few hundred KB of buffers
     print(
         f"\n{count} rows, {size / 1e6:.1f} MB, {count / elapsed:,.0f} rows/s under tracemalloc, "
         f"peak {peak / 1e6:.1f} MB"
