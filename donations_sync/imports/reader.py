@@ -1,0 +1,429 @@
+"""From a binary CSV file to ParsedRow / RowError, one record at a time.
+
+Every record of the file ends as exactly one of the two; blank lines are the only thing passed
+over. File-level problems (an undetectable header, required columns missing) raise
+ImportFileError before any row is read.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from typing import Any, BinaryIO
+
+from crm import normalize
+from donations_sync.imports import values
+from donations_sync.imports.encoding import open_text
+from donations_sync.imports.styles import PRESETS, SPACE_JOINED, Mapping
+
+# Some exports hold long 備考 fields; the csv module's default limit (128 KiB) is too tight.
+csv.field_size_limit(16 * 1024 * 1024)
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be read with this mapping."""
+
+    def __init__(self, message: str, missing_columns: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.missing_columns = missing_columns or []
+
+
+@dataclass
+class DonorBlock:
+    donor_number: str = ""
+    name: str = ""
+    kana: str = ""  # folded to full-width katakana, spaces kept
+    postal_code: str = ""  # seven digits
+    prefecture: str = ""
+    address: str = ""
+    building: str = ""
+    phone: str | None = None  # E.164
+    email: str = ""
+
+
+@dataclass
+class DonationBlock:
+    portal: str = ""
+    portal_order_number: str = ""
+    external_id: str = ""
+    donated_at: dt.datetime | None = None  # aware, Asia/Tokyo
+    paid_on: dt.date | None = None
+    amount: int | None = None
+    payment_method: str = ""  # PaymentMethod value
+    gift_declined: bool = False
+    one_stop_requested: bool = False
+    one_stop_received_on: dt.date | None = None
+    receipt_issued_on: dt.date | None = None
+    thank_you_letter_on: dt.date | None = None
+    note: str = ""
+
+
+@dataclass
+class GiftBlock:
+    """One gift item of the donation with where and how it ships."""
+
+    group: int = 1  # n of 返礼品n_ / お礼の品_n
+    code: str = ""
+    name: str = ""
+    desired_date: dt.date | None = None
+    desired_weekday: str = ""
+    desired_time_slot: str = ""  # Shipment.TimeSlot value
+    carrier: str = ""  # as written; matched to a Carrier by the importer
+    tracking_number: str = ""  # cleaned; kept even when its check digit is wrong
+    tracking_valid: bool | None = None  # None: no number
+    shipped_on: dt.date | None = None
+    ship_to_name: str = ""
+    ship_to_kana: str = ""
+    ship_to_postal_code: str = ""
+    ship_to_address: str = ""
+    ship_to_phone: str | None = None
+
+
+@dataclass
+class ParsedRow:
+    line: int  # physical line where the record starts (the header is line 1)
+    donor: DonorBlock
+    donation: DonationBlock
+    gifts: list[GiftBlock]
+    warnings: list[str] = field(default_factory=list)
+    # 要確認: reasons an agent should call the donor back (no phone and no address, unreadable name).
+    needs_callback: list[str] = field(default_factory=list)
+    duplicate_of: int | None = None  # line of an earlier row with the same number
+
+    @property
+    def key(self) -> str:
+        """The source's own number for the donation, used to upsert it."""
+        d = self.donation
+        if d.portal_order_number or d.external_id:
+            return d.portal_order_number or d.external_id
+        return f"{self.donor.donor_number}|{d.donated_at:%Y-%m-%d %H:%M:%S}|{d.amount}"
+
+
+@dataclass
+class RowError:
+    line: int
+    column: str  # source column name, '' when the row as a whole is wrong
+    reason: str  # Japanese, shown to the operator
+    raw: list[str]  # the row as read, for the rejected-rows download
+
+
+# The donor's and the ship-to phone are usually the same number; a small cache keeps memory flat.
+_normalize_phone = lru_cache(maxsize=4096)(normalize.normalize_phone)
+
+# field → cell parser; unlisted fields are text.
+_DATE = values.parse_date
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "donated_at": values.parse_datetime,
+    "paid_on": _DATE,
+    "one_stop_received_on": _DATE,
+    "receipt_issued_on": _DATE,
+    "thank_you_letter_on": _DATE,
+    "desired_date": _DATE,
+    "shipped_on": _DATE,
+    "amount": values.parse_amount,
+    "gift_declined": values.parse_bool,
+    "one_stop_requested": values.parse_bool,
+    "payment_method": values.parse_payment_method,
+    "desired_time_slot": values.parse_time_slot,
+}
+# A bad value here is noted on the row instead of rejecting it: the donation is still right.
+_LENIENT = frozenset({"payment_method", "desired_time_slot"})
+
+
+_ABSENT: tuple[list[int], str] = ([], "")
+
+
+class _CellError(Exception):
+    def __init__(self, column: str, reason: str) -> None:
+        self.column = column
+        self.reason = reason
+
+
+class CsvImport:
+    """An open export: the header checked against the mapping, rows read on iteration."""
+
+    def __init__(
+        self,
+        binary: BinaryIO,
+        mapping: Mapping | str,
+        encoding: str | None = None,
+        find_duplicates: bool = True,
+    ):
+        self.find_duplicates = find_duplicates
+        self.mapping: Mapping = PRESETS[mapping] if isinstance(mapping, str) else mapping
+        check_mapping(self.mapping)
+        self.portal: str = self.mapping.get("portal", "")
+        self._text, self.encoding = open_text(binary, encoding)
+        self._reader = csv.reader(self._text)
+        try:
+            header = next(self._reader)
+        except StopIteration:
+            raise ImportFileError("ファイルが空です") from None
+        self.header = [name.strip() for name in header]
+        if any("\ufffd" in name for name in self.header):
+            raise ImportFileError(
+                f"見出し行を{self.encoding}として読めません。文字コードを指定してください"
+            )
+        repeated = sorted({name for name in self.header if name and self.header.count(name) > 1})
+        if repeated:
+            raise ImportFileError(f"見出しが重複しています：{'、'.join(repeated)}")
+        self._index = {name: i for i, name in enumerate(self.header)}
+        self.groups = self._group_numbers()
+        self._check_required()
+        # Where each field's cells sit, worked out once rather than per row.
+        self._plan: dict[tuple[str, str, int], tuple[list[int], str]] = {}
+        for block in ("donor", "donation", "gift"):
+            for name in self.mapping.get(block, {}):
+                for n in self.groups if block == "gift" else [1]:
+                    present = [c for c in self._columns(block, name, n) if c in self._index]
+                    indices = [self._index[c] for c in present]
+                    self._plan[(block, name, n)] = (indices, present[0] if present else "")
+        # Only a group's own columns say whether it is filled in (a shared お届け先 block alone
+        # is no gift).
+        gift = self.mapping.get("gift", {})
+        own = [name for name in gift if any("{n}" in c for c in _as_list(gift[name]))] or list(gift)
+        self._gift_own_cells = {
+            n: [i for name in own for i in self._plan[("gift", name, n)][0]] for n in self.groups
+        }
+        used = {self.header[i] for indices, _ in self._plan.values() for i in indices}
+        self.unknown_columns = [name for name in self.header if name not in used]
+
+    # --- header ------------------------------------------------------------------------
+
+    def _group_numbers(self) -> list[int]:
+        templates = [c for cols in self.mapping.get("gift", {}).values() for c in _as_list(cols)]
+        patterns = [
+            re.compile(re.escape(t).replace(re.escape("{n}"), r"(\d+)"))
+            for t in templates
+            if "{n}" in t
+        ]
+        if not patterns:
+            return [1]
+        found = {int(m[1]) for p in patterns for name in self.header if (m := p.fullmatch(name))}
+        return sorted(found)
+
+    def _columns(self, block: str, name: str, n: int = 1) -> list[str]:
+        return [
+            c.replace("{n}", str(n)) for c in _as_list(self.mapping.get(block, {}).get(name, []))
+        ]
+
+    def _check_required(self) -> None:
+        missing: list[str] = []
+        for name in self.mapping.get("required", []):
+            block = next(
+                b for b in ("donor", "donation", "gift") if name in self.mapping.get(b, {})
+            )
+            missing += [c for c in self._columns(block, name) if c not in self._index]
+        if missing:
+            raise ImportFileError(f"必須の列がありません：{'、'.join(missing)}", missing)
+
+    # --- rows --------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[ParsedRow | RowError]:
+        # Hash of each key → its first line: 100–200 bytes a row (up to 200 MB for a million rows).
+        # An importer that finds duplicates in its staging table can turn this off.
+        seen: dict[int, int] = {}
+        end_of_previous = self._reader.line_num
+        width = len(self.header)
+        while True:
+            line = end_of_previous + 1
+            try:
+                raw = next(self._reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # e.g. a field over the size limit: that record only
+                end_of_previous = self._reader.line_num
+                yield RowError(line, "", f"CSVとして読めません（{error}）", [])
+                continue
+            end_of_previous = self._reader.line_num
+            if not raw or raw == [""]:
+                continue  # a blank line is no record
+            if len(raw) != width:
+                yield RowError(
+                    line,
+                    "",
+                    f"列の数が見出しと違います（見出し{width}列、この行{len(raw)}列）",
+                    raw,
+                )
+                continue
+            undecodable = next((i for i, cell in enumerate(raw) if "\ufffd" in cell), None)
+            if undecodable is not None:
+                reason = f"{self.encoding}として読めない文字があります"
+                yield RowError(line, self.header[undecodable], reason, raw)
+                continue
+            try:
+                row = self._parse(line, raw)
+            except _CellError as error:
+                yield RowError(line, error.column, error.reason, raw)
+                continue
+            first = seen.setdefault(hash(row.key), line) if self.find_duplicates else line
+            if first != line:
+                row.duplicate_of = first
+                row.warnings.append(f"{first}行目と同じ番号の行です")
+            yield row
+
+    def _cell(self, raw: list[str], block: str, name: str, n: int = 1) -> tuple[str, str]:
+        """(joined value, first column) of a field; ('', '') when its columns are absent."""
+        indices, column = self._plan.get((block, name, n), _ABSENT)
+        if len(indices) == 1:
+            return raw[indices[0]].strip(), column
+        joiner = " " if name in SPACE_JOINED else ""
+        return joiner.join(part for i in indices if (part := raw[i].strip())), column
+
+    def _value(self, raw: list[str], block: str, name: str, warnings: list[str], n: int = 1) -> Any:
+        text, column = self._cell(raw, block, name, n)
+        parser = _PARSERS.get(name, values.parse_text)
+        try:
+            return parser(text)
+        except ValueError as error:
+            if name in _LENIENT:
+                warnings.append(f"{column}：{error}")
+                return ""
+            raise _CellError(column, str(error)) from None
+
+    def _parse(self, line: int, raw: list[str]) -> ParsedRow:
+        warnings: list[str] = []
+        donor = DonorBlock(**self._block(raw, "donor", DonorBlock, warnings))
+        donation = DonationBlock(
+            portal=self.portal, **self._block(raw, "donation", DonationBlock, warnings)
+        )
+        self._check_donation(raw, donation)
+        gifts = [g for n in self.groups if (g := self._gift(raw, n, warnings)) is not None]
+        row = ParsedRow(line, donor, donation, gifts, warnings)
+        if values.name_is_unreadable(donor.name):
+            row.needs_callback.append("氏名が読めません")
+        if not donor.phone and not (donor.address or donor.postal_code):
+            row.needs_callback.append("電話番号も住所もありません")
+        return row
+
+    def _block(self, raw: list[str], block: str, cls: type, warnings: list[str]) -> dict[str, Any]:
+        fields = [name for name in self.mapping.get(block, {}) if name in cls.__dataclass_fields__]
+        result = {name: self._value(raw, block, name, warnings) for name in fields}
+        if block == "donor":
+            self._normalize_contact(result, "", raw, block, warnings)
+        return result
+
+    def _normalize_contact(
+        self,
+        result: dict[str, Any],
+        prefix: str,
+        raw: list[str],
+        block: str,
+        warnings: list[str],
+        n: int = 1,
+    ) -> None:
+        """Phone → E.164, kana folded, postal code → 7 digits; bad ones noted, not fatal."""
+        if f"{prefix}kana" in result:
+            result[f"{prefix}kana"] = normalize.fold_kana(result[f"{prefix}kana"]).strip()
+        if f"{prefix}phone" in result:
+            written = result[f"{prefix}phone"]
+            result[f"{prefix}phone"] = _normalize_phone(written)
+            if written and not result[f"{prefix}phone"]:
+                warnings.append(
+                    f"{self._cell(raw, block, f'{prefix}phone', n)[1]}：電話番号として読めません（{written}）"
+                )
+        if f"{prefix}postal_code" in result:
+            written = result[f"{prefix}postal_code"]
+            result[f"{prefix}postal_code"] = normalize.normalize_postal_code(written)
+            if written and not result[f"{prefix}postal_code"]:
+                column = self._cell(raw, block, f"{prefix}postal_code", n)[1]
+                warnings.append(f"{column}：郵便番号は7桁です（{written}）")
+        if "email" in result:
+            written = result["email"]
+            result["email"] = normalize.normalize_email(written)
+            if written and "@" not in written:
+                warnings.append(f"メールアドレスの形ではありません（{written}）")
+
+    def _check_donation(self, raw: list[str], donation: DonationBlock) -> None:
+        for name, reason in (
+            ("donated_at", "申込日がありません"),
+            ("amount", "寄附金額がありません"),
+        ):
+            if getattr(donation, name) is None:
+                raise _CellError(self._cell(raw, "donation", name)[1], reason)
+        try:
+            donation.portal_order_number = values.parse_order_number(
+                donation.portal_order_number, self.portal
+            )
+        except ValueError as error:
+            raise _CellError(
+                self._cell(raw, "donation", "portal_order_number")[1], str(error)
+            ) from None
+        if not (
+            donation.portal_order_number
+            or donation.external_id
+            or self._cell(raw, "donor", "donor_number")[0]
+        ):
+            raise _CellError(
+                "", "寄附を特定する番号（受付番号・外部管理番号・寄附者番号）がありません"
+            )
+
+    def _gift(self, raw: list[str], n: int, warnings: list[str]) -> GiftBlock | None:
+        names = self.mapping.get("gift", {})
+        if not any(raw[i].strip() for i in self._gift_own_cells[n]):
+            return None
+        result = {
+            name: self._value(raw, "gift", name, warnings, n)
+            for name in names
+            if name != "code_and_name"
+        }
+        if "code_and_name" in names:
+            text, column = self._cell(raw, "gift", "code_and_name", n)
+            try:
+                result["code"], result["name"] = values.parse_code_and_name(text)
+            except ValueError as error:
+                raise _CellError(column, str(error)) from None
+        self._normalize_contact(result, "ship_to_", raw, "gift", warnings, n)
+        gift = GiftBlock(group=n, **result)
+        if gift.tracking_number:
+            gift.tracking_number = normalize.clean_tracking_number(gift.tracking_number)
+            gift.tracking_valid = normalize.tracking_rule_for(gift.tracking_number) is not None
+            if not gift.tracking_valid:
+                column = self._cell(raw, "gift", "tracking_number", n)[1]
+                warnings.append(
+                    f"{column}：伝票番号のチェックディジットが合いません（{gift.tracking_number}）"
+                )
+        return gift
+
+
+def check_mapping(mapping: Mapping) -> None:
+    """Refuse a (saved, edited) mapping naming fields we do not have, or leaving required ones out."""
+    allowed = {
+        "donor": {f.name for f in fields(DonorBlock)},
+        "donation": {f.name for f in fields(DonationBlock)} - {"portal"},
+        "gift": ({f.name for f in fields(GiftBlock)} - {"group", "tracking_valid"})
+        | {"code_and_name"},
+    }
+    mapped: set[str] = set()
+    for block, names in allowed.items():
+        for name, columns in mapping.get(block, {}).items():
+            if name not in names:
+                raise ImportFileError(f"列の対応表：{block} に {name} という項目はありません")
+            if not columns or not all(isinstance(c, str) and c for c in _as_list(columns)):
+                raise ImportFileError(f"列の対応表：{block}.{name} の列名が空です")
+            mapped.add(name)
+    unmapped = [name for name in mapping.get("required", []) if name not in mapped]
+    if unmapped:
+        raise ImportFileError(
+            f"列の対応表：必須項目に列が割り当てられていません：{'、'.join(unmapped)}"
+        )
+
+
+def _as_list(columns: str | list[str]) -> list[str]:
+    return [columns] if isinstance(columns, str) else list(columns)
+
+
+def open_import(
+    binary: BinaryIO,
+    mapping: Mapping | str,
+    encoding: str | None = None,
+    find_duplicates: bool = True,
+) -> CsvImport:
+    """Open an export for reading. ``mapping`` is a preset name (choice, furusato360, rakuten)
+    or a saved mapping; ``encoding`` overrides detection (e.g. 'cp932', 'utf-8')."""
+    return CsvImport(binary, mapping, encoding, find_duplicates)
