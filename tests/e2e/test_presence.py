@@ -10,6 +10,7 @@ from tickets import services
 from tickets.models import Channel
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+LIVE_MS = 15_000
 
 
 def test_other_agent_viewing_then_editing_is_shown(
@@ -30,12 +31,16 @@ def test_other_agent_viewing_then_editing_is_shown(
     other = context.new_page()
     browser_login(other, colleague)
     other.goto(f"/tickets/{inquiry.pk}/")
-    expect(presence).to_have_text("⚠ 佐藤さんも表示しています")
-    expect(other.locator("#presence")).to_have_text("⚠ agent_aさんも表示しています")
+    # Live updates cross two browser contexts, the server and Redis: on a loaded machine that
+    # can take longer than Playwright's default 5 s.
+    expect(presence).to_have_text("⚠ 佐藤さんも表示しています", timeout=LIVE_MS)
+    expect(other.locator("#presence")).to_have_text(
+        "⚠ agent_aさんも表示しています", timeout=LIVE_MS
+    )
 
     other.locator("#reply-body").fill("新しい住所は")
-    expect(presence).to_have_text("⚠ 佐藤さんが編集中です")
+    expect(presence).to_have_text("⚠ 佐藤さんが編集中です", timeout=LIVE_MS)
     expect(presence).to_have_class("presence editing")
 
     context.close()
-    expect(presence).to_be_hidden()
+    expect(presence).to_be_hidden(timeout=LIVE_MS)
