@@ -100,13 +100,6 @@ async def hears_console_push(
     return (await comm.receive_json_from())["municipality_id"] == municipality_id
 
 
-@pytest.fixture(autouse=True)
-def _fresh_content_type_cache():
-    from django.contrib.contenttypes.models import ContentType
-
-    ContentType.objects.clear_cache()
-
-
 @pytest.fixture
 def ticket_a(city_a, agent_a):
     return ticket_services.inquiry_open(

@@ -33,12 +33,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(check: Callable[[], bool], *, timeout: float, what: str, log: Path | None = None):
+def wait_for(
+    check: Callable[[], object], *, timeout: float = 30, what: str, log: Path | None = None
+) -> object:
+    """Polls ``check`` until it gives something truthy, and returns that."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):
-            if check():
-                return
+            if value := check():
+                return value
         time.sleep(0.1)
     tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{tail}")

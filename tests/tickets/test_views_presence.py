@@ -43,14 +43,6 @@ async def refused(user: User | None, ticket_id: int, *, verified: bool = True) -
     return output == {"type": "websocket.close", "code": 4403}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_content_type_cache():
-    # See tests/e2e/conftest.py: the flush between transactional tests outdates this cache.
-    from django.contrib.contenttypes.models import ContentType
-
-    ContentType.objects.clear_cache()
-
-
 @pytest.fixture
 def ticket(city_a, agent_a):
     return services.inquiry_open(

@@ -5,83 +5,25 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
+from django.db import connection
 
-from tests.mailserver import _free_port
+from tests.faults.conftest import ROOT, RedisServer, database_url, wait_for
 
-ROOT = Path(__file__).resolve().parents[3]
 CELERY = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "celery"
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def wait_for(check: Callable[[], object], *, timeout: float = 30, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        time.sleep(0.1)
-
-
-def database_url() -> str:
-    """The test database, for a subprocess (as tests/e2e builds it for the live server)."""
-    from django.db import connection
-
-    db = connection.settings_dict
-    user = quote(db.get("USER") or "")
-    password = quote(db.get("PASSWORD") or "")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
-class Redis:
-    def __init__(self, root: Path):
-        self.root = root
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no", "--dir", str(self.root)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        import redis
-
-        def up() -> bool:
-            try:
-                return redis.Redis(port=self.port, socket_timeout=1).ping()
-            except redis.RedisError:
-                return False
-
-        wait_for(up, timeout=15, what="redis-server")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
 
 
 @pytest.fixture
-def private_redis(tmp_path) -> Iterator[Redis]:
+def private_redis(tmp_path) -> Iterator[RedisServer]:
     """A redis-server of this test only, not yet started (so it can start "down")."""
-    if not os.path.exists(REDIS_SERVER):
-        pytest.skip("redis-server is not installed (scripts/system-deps.sh)")
-    server = Redis(tmp_path)
+    server = RedisServer(tmp_path)
     yield server
-    server.stop()
+    server.kill()
 
 
 @pytest.fixture
@@ -156,7 +98,7 @@ def celery_worker(tmp_path, private_redis) -> Iterator[Callable[..., Worker]]:
             tmp_path / f"worker{len(started) + 1}.log",
             {
                 **os.environ,
-                "DATABASE_URL": database_url(),
+                "DATABASE_URL": database_url(connection.settings_dict),
                 "REDIS_URL": private_redis.url,
                 "CELERY_TASK_ALWAYS_EAGER": "false",
                 "DJANGO_SETTINGS_MODULE": "config.settings",

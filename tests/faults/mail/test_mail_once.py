@@ -12,7 +12,7 @@ from django.db import connection
 from django.urls import reverse
 
 from crm.models import MunicipalityEmailAddress
-from tests.faults.mail.conftest import wait_for
+from tests.faults.conftest import wait_for
 from tests.mailserver import SmtpSink, running_smtp
 from tests.tickets.mail.conftest import make_mail
 from tickets.mail.models import InboundMessage, Mailbox, OutboundMessage
