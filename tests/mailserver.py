@@ -17,14 +17,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.processes import free_port
+
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 PASSWORD = "imap-test-password"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def available() -> bool:
@@ -34,8 +30,8 @@ def available() -> bool:
 class Dovecot:
     def __init__(self, root: Path, users: tuple[str, ...]):
         self.root = root
-        self.imap_port = _free_port()
-        self.pop3_port = _free_port()
+        self.imap_port = free_port()
+        self.pop3_port = free_port()
         if os.geteuid() == 0:
             # Mail processes may not run as root; login processes neither.
             mail_user = pwd.getpwnam("dovecot" if _has_user("dovecot") else "nobody")
@@ -201,7 +197,7 @@ def running_smtp(handler: SmtpSink) -> Iterator[int]:
     """A real SMTP server on loopback; yields its port."""
     from aiosmtpd.controller import Controller
 
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
         yield controller.port

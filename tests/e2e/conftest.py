@@ -13,7 +13,6 @@ from the user's device key for operator staff.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,12 +21,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 
 from tests.conftest import PASSWORD
+from tests.processes import database_url, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_LOG = Path(tempfile.gettempdir()) / f"fz-e2e-server-{os.getpid()}.log"
@@ -42,27 +41,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database_url(db: dict) -> str:
-    user = quote(db.get("USER") or "")
-    password = quote(db.get("PASSWORD") or "")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or "5432"
-    return f"postgres://{auth}{host}:{port}/{db['NAME']}"
-
-
 class LiveServer:
     """A daphne process serving ``tests.e2e.asgi`` on the test database, on a fixed port, so a
     test can kill it (as a crash would) and start it again under an open page."""
 
     def __init__(self, database_url: str, port: int | None = None) -> None:
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
@@ -131,7 +115,7 @@ def _test_database_url() -> str:
 
     if connection.vendor != "postgresql":
         pytest.skip("browser tests need PostgreSQL: the server process shares the test database")
-    return _database_url(connection.settings_dict)
+    return database_url(connection.settings_dict)
 
 
 @pytest.fixture(scope="session")

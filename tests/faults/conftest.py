@@ -12,25 +12,19 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import redis
 
+from tests.processes import database_url, free_port  # noqa: F401 - also for the tests here
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(
@@ -45,16 +39,6 @@ def wait_for(
         time.sleep(0.1)
     tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{tail}")
-
-
-def database_url(db: dict, *, host: str | None = None, port: int | None = None) -> str:
-    user = quote(db.get("USER") or "")
-    password = quote(db.get("PASSWORD") or "")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    return (
-        f"postgres://{auth}{host or db.get('HOST') or '127.0.0.1'}:"
-        f"{port or db.get('PORT') or 5432}/{db['NAME']}"
-    )
 
 
 class RedisServer:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime
-import socket
 
 import pytest
 from aiosmtpd.controller import Controller
 from django.utils import timezone
 
+from tests.processes import free_port
 from tests.tickets.mail.conftest import make_mail
 from tickets import services as ticket_services
 from tickets.mail import tasks
@@ -33,17 +33,11 @@ class _Collect:
         return "250 Message accepted"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_server(settings):
     """A real SMTP server on loopback; Django's SMTP backend talks to it."""
     handler = _Collect()
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
@@ -170,7 +164,7 @@ def test_unreachable_smtp_server_leaves_the_mail_for_retry(
     requester_reply, agent_a, settings, django_capture_on_commit_callbacks
 ):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", _free_port()
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()
     _, inquiry = requester_reply()
     out = _reply(agent_a, inquiry, "回答", django_capture_on_commit_callbacks)
     assert out.status == OutboundMessage.Status.RETRYING

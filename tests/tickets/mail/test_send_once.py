@@ -13,7 +13,8 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.mailserver import SmtpSink, _free_port, running_smtp
+from tests.mailserver import SmtpSink, running_smtp
+from tests.processes import free_port
 from tickets import services as ticket_services
 from tickets.mail import tasks
 from tickets.mail.models import OutboundMessage
@@ -107,7 +108,7 @@ def test_a_send_interrupted_past_its_lease_waits_for_a_supervisor_who_may_resend
 ):
     _, inquiry = requester_reply()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", _free_port()
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()
     ticket_services.inquiry_reply(actor=agent_a, inquiry=inquiry, body="回答します")
     out = OutboundMessage.objects.get(inquiry=inquiry)
     assert out.status == OutboundMessage.Status.RETRYING  # nobody listening: certainly not sent

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import html
-import socket
 
 import pytest
 from django.urls import reverse
 
 from tests.factories import UserFactory
+from tests.processes import free_port
 from tickets import services as ticket_services
 from tickets.mail.models import OutboundMessage
 from tickets.models import Channel, InquiryEvent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def unreachable_smtp(settings):
     """Mail goes to a port nobody listens on, and one attempt is all it gets."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", _free_port()
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.MAIL_SEND_MAX_ATTEMPTS = 1
     return settings
