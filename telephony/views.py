@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import requests
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,9 +22,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm import normalize
 from crm.access import call_taking_roles, is_supervisor, scoped_or_404
+from crm.services import personal_data_access_record
+from crm.streaming import aiter_in_thread
 from telephony import selectors, services, twiml
 from telephony.models import AgentPresence, Call, Disposition
-from telephony.twilio_api import twilio_webhook, voice_access_token
+from telephony.twilio_api import recording_media, twilio_webhook, voice_access_token
 
 logger = logging.getLogger("telephony.webhooks")
 
@@ -450,12 +453,6 @@ def call_recording(request: HttpRequest, call_id: int) -> HttpResponse:
     goes through us, for operator staff who may see the call, and for city officials only where
     their city allows it and the call belongs to an inquiry they may see.
     """
-    import requests
-
-    from crm.services import personal_data_access_record
-    from crm.streaming import aiter_in_thread
-    from telephony.twilio_api import recording_media
-
     call = scoped_or_404(Call.objects.all(), request.user, pk=call_id)
     if not call.recording_sid:
         raise Http404
