@@ -10,4 +10,7 @@ urlpatterns = [
     path("", include("knowledge.urls")),
     path("telephony/", include("telephony.urls")),
     path("mail/", include("tickets.mail.urls")),
+    path("escalation/", include("escalation.urls")),
+    path("analysis/", include("analysis.urls")),
+    path("administration/", include("administration.urls")),
 ]

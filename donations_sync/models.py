@@ -211,3 +211,157 @@ class Shipment(models.Model):
         if self.carrier and self.tracking_number:
             return self.carrier.tracking_url(self.tracking_number)
         return ""
+
+
+# --- Imports of the portals' and management systems' CSV exports ---------------------------
+
+
+class ImportStyle(models.TextChoices):
+    CHOICE = "choice", "ふるさとチョイス形式"
+    FURUSATO360 = "furusato360", "Furusato360形式"
+    RAKUTEN = "rakuten", "楽天ふるさと納税 受注CSV"
+
+
+class ImportMapping(models.Model):
+    """A municipality's saved column mapping for one source (an edited copy of a preset)."""
+
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.CASCADE, related_name="import_mappings"
+    )
+    style = models.CharField("取込形式", max_length=12, choices=ImportStyle.choices)
+    name = models.CharField("名前", max_length=60)
+    # The shape of donations_sync.imports.styles (checked by imports.reader.check_mapping).
+    mapping = models.JSONField("列の対応表")
+    updated_by = models.ForeignKey(
+        "crm.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MunicipalityScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "列の対応表"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["municipality", "name"], name="importmapping_name_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportRun(models.Model):
+    """One file imported (or re-run) into one municipality's mirror, and how every row ended."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "待機中"
+        RUNNING = "running", "取込中"
+        DONE = "done", "完了"
+        FAILED = "failed", "取込不可"  # the file as a whole: header, encoding, mapping
+
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.PROTECT, related_name="import_runs"
+    )
+    style = models.CharField("取込形式", max_length=12, choices=ImportStyle.choices)
+    saved_mapping = models.ForeignKey(
+        ImportMapping, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    # The mapping as it was used: a later edit of the saved one does not rewrite history.
+    mapping = models.JSONField("列の対応表")
+    encoding = models.CharField("文字コード指定", max_length=20, blank=True)  # '' = detect
+    detected_encoding = models.CharField("文字コード", max_length=20, blank=True)
+    raw_file = models.FileField("取込ファイル", upload_to="imports/%Y/%m/")
+    original_name = models.CharField("ファイル名", max_length=255)
+    size = models.BigIntegerField("サイズ", default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    rerun_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
+    )
+    created_by = models.ForeignKey(
+        "crm.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField("取込不可の理由", blank=True)
+    unknown_columns = models.JSONField("対応表にない列", default=list, blank=True)
+    rows_read = models.PositiveIntegerField("読込行数", default=0)  # progress while running
+    imported = models.PositiveIntegerField("新規", default=0)
+    updated = models.PositiveIntegerField("更新", default=0)
+    unchanged = models.PositiveIntegerField("変更なし", default=0)
+    rejected = models.PositiveIntegerField("取込不可行", default=0)
+    needs_callback = models.PositiveIntegerField("要確認", default=0)
+
+    objects = MunicipalityScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "取込"
+        indexes = [models.Index(fields=["municipality", "-created_at"], name="importrun_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.original_name}（{self.get_status_display()}）"
+
+
+class ImportRejection(models.Model):
+    """A row of an import that was not applied, with where and why (Japanese)."""
+
+    run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="rejections")
+    line = models.PositiveIntegerField("行")
+    column = models.CharField("列", max_length=100, blank=True)
+    reason = models.CharField("理由", max_length=300)
+    raw = models.JSONField("元の行", default=list)  # the cells as read, for the download
+
+    class Meta:
+        verbose_name = verbose_name_plural = "取込不可行"
+        ordering = ["run", "line"]
+        indexes = [models.Index(fields=["run", "line"], name="importrejection_run_line")]
+
+    def __str__(self) -> str:
+        return f"{self.line}行目：{self.reason}"
+
+
+class DonorCallback(models.Model):
+    """要確認: an imported donor an agent must call back (incomplete or unreadable data)."""
+
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.CASCADE, related_name="donor_callbacks"
+    )
+    donor = models.ForeignKey(Donor, on_delete=models.CASCADE, related_name="callbacks")
+    donation = models.ForeignKey(
+        Donation, null=True, blank=True, on_delete=models.CASCADE, related_name="callbacks"
+    )
+    run = models.ForeignKey(
+        ImportRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks"
+    )
+    reasons = models.JSONField("理由", default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        "crm.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outcome = models.CharField("結果", max_length=200, blank=True)
+
+    objects = MunicipalityScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "要確認（折返し）"
+        constraints = [
+            # One open call-back per donation: a re-import does not stack them.
+            models.UniqueConstraint(
+                fields=["donor", "donation"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="donorcallback_one_open",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["municipality", "created_at"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="donorcallback_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"要確認：{'、'.join(self.reasons)}"
