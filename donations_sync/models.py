@@ -52,6 +52,9 @@ class Donation(models.Model):
     gift_declined = models.BooleanField("返礼品辞退", default=False)
     status = models.CharField("状態", max_length=12, choices=Status.choices, default=Status.APPLIED)
     note = models.TextField("備考", blank=True)
+    # When the core last changed this record, as its change feed says: an update carrying an
+    # older time is stale (it arrived out of order) and is not applied.
+    core_updated_at = models.DateTimeField("基幹システム更新日時", null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = MunicipalityScopedQuerySet.as_manager()
@@ -166,6 +169,9 @@ class Shipment(models.Model):
         Carrier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     tracking_number = models.CharField("伝票番号", max_length=20, blank=True)
+    # False: the number fails its carrier's check digit. Kept (the carrier's own number is the
+    # truth on the parcel) but flagged on every screen; None: no number yet.
+    tracking_valid = models.BooleanField("伝票番号チェック", null=True, blank=True)
     shipped_on = models.DateField("発送日", null=True, blank=True)
     delivered_on = models.DateField("配達日", null=True, blank=True)
     status = models.CharField("状態", max_length=12, choices=Status.choices, default=Status.PENDING)
@@ -173,6 +179,7 @@ class Shipment(models.Model):
     replaces = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replacements"
     )
+    core_updated_at = models.DateTimeField("基幹システム更新日時", null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = MunicipalityScopedQuerySet.as_manager()
