@@ -22,6 +22,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import queue
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -184,7 +188,7 @@ class Importer:
         self.progress = progress
         self.carrier = carrier_lookup()
         self.provider_id = self._unknown_provider()
-        self.dates_seen: dict[str, bool] = {}
+        self.analyzed = False
 
     def _unknown_provider(self) -> int:
         provider, _ = Provider.objects.get_or_create(
@@ -206,40 +210,61 @@ class Importer:
                 detected_encoding=imported.encoding, unknown_columns=imported.unknown_columns
             )
             self._prepare(imported)
-            with connection.cursor() as cursor:
-                cursor.execute(_CREATE)
-            resume = run.resume_line
-            rows: list[ParsedRow] = []
-            errors: list[RowError] = []
-            skipped: list[tuple[str, int]] = []
-            read = 0
-            for item in imported:
-                read += 1
-                if item.line <= resume:
-                    if isinstance(item, ParsedRow):
-                        skipped.append((self._key(item), item.line))
-                        if len(skipped) >= BATCH_ROWS:
-                            self._remember(skipped)
-                            skipped = []
-                    continue
-                if isinstance(item, RowError):
-                    errors.append(item)
-                else:
-                    rows.append(item)
-                if len(rows) + len(errors) >= BATCH_ROWS:
-                    if skipped:
-                        self._remember(skipped)
-                        skipped = []
-                    self._batch(rows, errors, read, item.line, binary)
-                    rows, errors = [], []
-            if skipped:
-                self._remember(skipped)
-            if rows or errors or read == 0:
-                last = max([r.line for r in rows] + [e.line for e in errors] + [resume])
-                self._batch(rows, errors, read, last, binary)
+            # Parsing (Python) and applying (PostgreSQL) overlap: the statements run on a
+            # second connection in a thread while the next batch is parsed. Inside a
+            # transaction (tests) a second connection would not see its data: same thread.
+            sink = _ThreadSink(self) if not connection.in_atomic_block else _InlineSink(self)
+            sink.start()
+            try:
+                self._feed(imported, binary, sink)
+            finally:
+                sink.close()
             self._fill_raw_cells(binary)
+
+    def _feed(self, imported: CsvImport, binary, sink: _InlineSink) -> None:
+        resume = self.run.resume_line
+        rows: list[ParsedRow] = []
+        errors: list[RowError] = []
+        skipped: list[tuple[str, int]] = []
+        read = 0
+        for item in imported:
+            read += 1
+            if item.line <= resume:
+                if isinstance(item, ParsedRow):
+                    skipped.append((self._key(item), item.line))
+                    if len(skipped) >= BATCH_ROWS:
+                        sink.put(("remember", skipped))
+                        skipped = []
+                continue
+            if isinstance(item, RowError):
+                errors.append(item)
+            else:
+                rows.append(item)
+            if len(rows) + len(errors) >= BATCH_ROWS:
+                if skipped:
+                    sink.put(("remember", skipped))
+                    skipped = []
+                sink.put(("batch", rows, errors, read, item.line, _position(binary)))
+                rows, errors = [], []
+        if skipped:
+            sink.put(("remember", skipped))
+        if rows or errors or read == 0:
+            last = max([r.line for r in rows] + [e.line for e in errors] + [resume])
+            sink.put(("batch", rows, errors, read, last, _position(binary)))
+
+    def _create_tables(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(_CREATE)
+
+    def _drop_tables(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS imp_seen, imp_row, imp_gift")
+
+    def _do(self, item: tuple) -> None:
+        if item[0] == "remember":
+            self._remember(item[1])
+        else:
+            self._batch(*item[1:])
 
     def _prepare(self, imported: CsvImport) -> None:
         """Which fields the file has: a field the header lacks is never written."""
@@ -286,12 +311,19 @@ class Importer:
     # --- one batch -----------------------------------------------------------------------
 
     def _batch(
-        self, rows: list[ParsedRow], errors: list[RowError], read: int, last_line: int, binary
+        self,
+        rows: list[ParsedRow],
+        errors: list[RowError],
+        read: int,
+        last_line: int,
+        position: int,
     ) -> None:
+        began = time.perf_counter()
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("TRUNCATE imp_row, imp_gift")
                 self._copy(cursor, rows)
+                STATEMENT_SECONDS["(COPY)"] += time.perf_counter() - began
                 counts = self._apply(cursor) if rows else (0, 0, 0, 0, 0)
             if errors:
                 ImportRejection.objects.bulk_create(
@@ -305,10 +337,6 @@ class Importer:
                     for e in errors
                 )
             imported, updated, unchanged, rejected, callbacks = counts
-            try:
-                position = binary.tell()
-            except (OSError, ValueError):
-                position = 0
             ImportRun.objects.filter(pk=self.run.pk).update(
                 imported=F("imported") + imported,
                 updated=F("updated") + updated,
@@ -320,6 +348,7 @@ class Importer:
                 resume_line=last_line,
                 heartbeat_at=timezone.now(),
             )
+        STATEMENT_SECONDS["(batch)"] += time.perf_counter() - began
         self.run.refresh_from_db()
         if self.progress:
             self.progress(self.run)
@@ -400,7 +429,9 @@ class Importer:
                             self.tracking_column.get(g.group, ""),
                         )
                     )
-        cursor.execute("ANALYZE imp_row; ANALYZE imp_gift")
+        if not self.analyzed:  # batches look alike: the first one's statistics serve them all
+            cursor.execute("ANALYZE imp_row; ANALYZE imp_gift")
+            self.analyzed = True
 
     def _too_long(self, row: ParsedRow, kana: str) -> tuple[str | None, str]:
         for name, limit, block in _LIMITS_ROW:
@@ -580,10 +611,83 @@ class Importer:
         ImportRejection.objects.bulk_update(rejections, ["raw"], batch_size=1000)
 
 
+# Seconds spent per statement (its first words), for benchmarks.imports.
+STATEMENT_SECONDS: Counter[str] = Counter()
+
+
+def _position(binary) -> int:
+    try:
+        return binary.tell()
+    except (OSError, ValueError):
+        return 0
+
+
+class _InlineSink:
+    """Applies each batch as it comes, on this thread's connection."""
+
+    def __init__(self, importer: Importer):
+        self.importer = importer
+
+    def start(self) -> None:
+        self.importer._create_tables()
+
+    def put(self, item: tuple) -> None:
+        self.importer._do(item)
+
+    def close(self) -> None:
+        self.importer._drop_tables()
+
+
+class _ThreadSink(_InlineSink):
+    """Applies batches on a thread (its own connection); one batch waits while one is applied,
+    so memory holds at most three batches. An error there stops the run at the next put."""
+
+    def __init__(self, importer: Importer):
+        super().__init__(importer)
+        self.queue: queue.Queue[tuple | None] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="import-apply", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            try:
+                self.importer._create_tables()
+            except BaseException as error:
+                self.error = error
+            while (item := self.queue.get()) is not None:
+                if self.error is None:
+                    try:
+                        self.importer._do(item)
+                    except BaseException as error:
+                        self.error = error
+        finally:
+            try:
+                self.importer._drop_tables()
+            except Exception:  # the connection may be gone; the session's tables go with it
+                logger.debug("Dropping import tables failed", exc_info=True)
+            connection.close()
+
+    def put(self, item: tuple) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(item)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def run_sql(cursor, sql: str, m: int, **params: Any) -> None:
     for statement in sql.split(";\n"):
         if statement.strip():
+            began = time.perf_counter()
             cursor.execute(statement, {"m": m, **params} if "%(" in statement else None)
+            STATEMENT_SECONDS[" ".join(statement.split()[:8])] += time.perf_counter() - began
 
 
 _SQL_MATCH = """
@@ -645,7 +749,7 @@ WITH src AS (
     RETURNING d.donor_number
 )
 UPDATE imp_row r SET changed = true FROM up
-    WHERE r.donor_number = up.donor_number AND r.reject IS NULL;
+    WHERE r.donor_number = up.donor_number AND r.reject IS NULL AND NOT r.changed;
 UPDATE imp_row r SET donor_id = d.id FROM {donor} d
     WHERE d.municipality_id = %(m)s AND NOT (d.donor_number = '')
     AND d.donor_number = r.donor_number AND r.donor_number <> '' AND r.reject IS NULL;
@@ -681,22 +785,24 @@ INSERT INTO {donor} (id, municipality_id, donor_number, name, name_kana, postal_
     FROM imp_row WHERE new_donor;
 WITH added AS (
     INSERT INTO {phone} (donor_id, municipality_id, e164, raw)
-    SELECT DISTINCT donor_id, %(m)s, phone, phone FROM imp_row
-    WHERE reject IS NULL AND phone <> ''
+    SELECT DISTINCT donor_id, %(m)s, phone, phone FROM imp_row r
+    WHERE reject IS NULL AND phone <> '' AND NOT EXISTS (
+        SELECT 1 FROM {phone} p WHERE p.donor_id = r.donor_id AND p.e164 = r.phone)
     ON CONFLICT (donor_id, e164) DO NOTHING
     RETURNING donor_id
 )
 UPDATE imp_row r SET changed = true FROM added WHERE r.donor_id = added.donor_id
-    AND r.reject IS NULL;
+    AND r.reject IS NULL AND NOT r.changed;
 WITH added AS (
     INSERT INTO {email} (donor_id, municipality_id, address)
-    SELECT DISTINCT donor_id, %(m)s, email FROM imp_row
-    WHERE reject IS NULL AND email <> ''
+    SELECT DISTINCT donor_id, %(m)s, email FROM imp_row r
+    WHERE reject IS NULL AND email <> '' AND NOT EXISTS (
+        SELECT 1 FROM {email} e WHERE e.donor_id = r.donor_id AND e.address = r.email)
     ON CONFLICT (donor_id, address) DO NOTHING
     RETURNING donor_id
 )
 UPDATE imp_row r SET changed = true FROM added WHERE r.donor_id = added.donor_id
-    AND r.reject IS NULL
+    AND r.reject IS NULL AND NOT r.changed
 """
 
 _SQL_DONATIONS = """
@@ -719,6 +825,7 @@ WITH changed AS (
     RETURNING d.id
 )
 UPDATE imp_row r SET changed = true FROM changed WHERE r.donation_id = changed.id
+    AND NOT r.changed
 """
 
 _SQL_SHIPMENTS = """
@@ -747,7 +854,8 @@ INSERT INTO {shipment} (id, municipality_id, donation_id, gift_item_id, delivery
         CASE WHEN g.shipped_on IS NOT NULL THEN 'shipped' ELSE 'pending' END, now()
     FROM imp_gift g JOIN imp_row r ON r.line = g.line WHERE g.new_shipment;
 UPDATE imp_row r SET changed = true
-    WHERE r.line IN (SELECT line FROM imp_gift WHERE new_shipment);
+    FROM (SELECT DISTINCT line FROM imp_gift WHERE new_shipment) x
+    WHERE x.line = r.line AND NOT r.changed AND NOT r.new_donation;
 WITH changed AS (
     UPDATE {shipment} s SET {sets}, updated_at = now()
     FROM imp_gift g
@@ -755,7 +863,8 @@ WITH changed AS (
     AND ({old}) IS DISTINCT FROM ({new})
     RETURNING g.line
 )
-UPDATE imp_row r SET changed = true WHERE r.line IN (SELECT line FROM changed)
+UPDATE imp_row r SET changed = true FROM (SELECT DISTINCT line FROM changed) x
+    WHERE x.line = r.line AND NOT r.changed
 """
 
 _SQL_FINISH = """

@@ -113,7 +113,20 @@ class RowError:
 
 
 # The donor's and the ship-to phone are usually the same number; a small cache keeps memory flat.
-_normalize_phone = lru_cache(maxsize=4096)(normalize.normalize_phone)
+_cached_phone = lru_cache(maxsize=4096)(normalize.normalize_phone)
+_PHONE_NOISE = re.compile(r"[\s\-‐‑‒–—―ー−()（）.]")
+# Mobile numbers (070/080/090, then 1-9): every one is valid, so the common case skips the
+# phonenumbers library (a quarter of a row's parsing time). Anything else goes through it.
+_MOBILE = re.compile(r"0[789]0[1-9]\d{7}")
+
+
+def _normalize_phone(raw: str | None) -> str | None:
+    if raw:
+        digits = _PHONE_NOISE.sub("", raw if raw.isascii() else normalize.nfkc(raw))
+        if _MOBILE.fullmatch(digits):
+            return "+81" + digits[1:]
+    return _cached_phone(raw)
+
 
 # field → cell parser; unlisted fields are text.
 _DATE = values.parse_date
