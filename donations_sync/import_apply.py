@@ -23,6 +23,7 @@ import csv
 import hashlib
 import logging
 import queue
+import re
 import threading
 import time
 from collections import Counter
@@ -170,12 +171,14 @@ def _carrier_word(text: str) -> str:
 
 def is_resident_address(municipality: Municipality, prefecture: str, address: str) -> bool:
     """住所 in the municipality itself: prefecture + municipality name start the address."""
+    name = normalize.nfkc(municipality.name)
+    if name[:1] not in address[: 12 + len(name)]:  # the common case, cheaply: elsewhere
+        return False
     full = normalize.nfkc(prefecture + address).replace(" ", "").replace("\u3000", "")
-    target = normalize.nfkc(municipality.prefecture + municipality.name)
-    if full.startswith(target):
+    if full.startswith(normalize.nfkc(municipality.prefecture) + name):
         return True
     # No prefecture written: the municipality's name alone, if the prefecture was not another.
-    return not prefecture and full.startswith(normalize.nfkc(municipality.name))
+    return not prefecture and full.startswith(name)
 
 
 class Importer:
@@ -223,7 +226,9 @@ class Importer:
 
     def _feed(self, imported: CsvImport, binary, sink: _InlineSink) -> None:
         resume = self.run.resume_line
-        rows: list[ParsedRow] = []
+        rows: list[tuple] = []
+        gifts: list[tuple] = []
+        last_row = 0
         errors: list[RowError] = []
         skipped: list[tuple[str, int]] = []
         read = 0
@@ -239,18 +244,19 @@ class Importer:
             if isinstance(item, RowError):
                 errors.append(item)
             else:
-                rows.append(item)
+                self._stage(item, rows, gifts)
+            last_row = item.line
             if len(rows) + len(errors) >= BATCH_ROWS:
                 if skipped:
                     sink.put(("remember", skipped))
                     skipped = []
-                sink.put(("batch", rows, errors, read, item.line, _position(binary)))
-                rows, errors = [], []
+                sink.put(("batch", rows, gifts, errors, read, item.line, _position(binary)))
+                rows, gifts, errors = [], [], []
         if skipped:
             sink.put(("remember", skipped))
         if rows or errors or read == 0:
-            last = max([r.line for r in rows] + [e.line for e in errors] + [resume])
-            sink.put(("batch", rows, errors, read, last, _position(binary)))
+            last = max(last_row, resume)
+            sink.put(("batch", rows, gifts, errors, read, last, _position(binary)))
 
     def _create_tables(self) -> None:
         with connection.cursor() as cursor:
@@ -312,7 +318,8 @@ class Importer:
 
     def _batch(
         self,
-        rows: list[ParsedRow],
+        rows: list[tuple],
+        gifts: list[tuple],
         errors: list[RowError],
         read: int,
         last_line: int,
@@ -322,7 +329,7 @@ class Importer:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("TRUNCATE imp_row, imp_gift")
-                self._copy(cursor, rows)
+                self._copy(cursor, rows, gifts)
                 STATEMENT_SECONDS["(COPY)"] += time.perf_counter() - began
                 counts = self._apply(cursor) if rows else (0, 0, 0, 0, 0)
             if errors:
@@ -353,82 +360,86 @@ class Importer:
         if self.progress:
             self.progress(self.run)
 
-    def _copy(self, cursor, rows: list[ParsedRow]) -> None:
+    def _stage(self, row: ParsedRow, staged: list[tuple], gifts: list[tuple]) -> None:
+        """The row as staging-table tuples (compact: a batch waiting holds only these)."""
         municipality = self.municipality
         carrier = self.carrier
-        fold = normalize.normalize_kana
-        with cursor.cursor.copy(f"COPY imp_row ({', '.join(ROW_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                donor, d = row.donor, row.donation
-                kana = fold(donor.kana)
-                phone = donor.phone or ""
-                email = donor.email
-                if donor.donor_number:
-                    grp = f"n:{donor.donor_number}"
-                elif phone and kana:
-                    grp = f"p:{phone}|{kana}"
-                elif email and kana:
-                    grp = f"e:{email}|{kana}"
-                else:
-                    grp = f"l:{row.line}"
-                reject, column = self._too_long(row, kana)
-                copy.write_row(
-                    (
-                        row.line,
-                        self._key(row),
-                        grp,
-                        reject,
-                        column,
-                        donor.donor_number,
-                        donor.name,
-                        kana,
-                        donor.postal_code,
-                        donor.prefecture,
-                        donor.address,
-                        donor.building,
-                        is_resident_address(municipality, donor.prefecture, donor.address),
-                        phone,
-                        email,
-                        d.portal,
-                        d.portal_order_number,
-                        d.external_id,
-                        self._import_key(row),
-                        d.donated_at,
-                        d.paid_on,
-                        d.amount,
-                        d.payment_method,
-                        d.gift_declined,
-                        d.one_stop_requested,
-                        d.one_stop_received_on,
-                        d.receipt_issued_on,
-                        d.note,
-                        row.needs_callback,
-                    )
+        fold = _kana_without_noise
+        donor, d = row.donor, row.donation
+        kana = fold(donor.kana)
+        phone = donor.phone or ""
+        email = donor.email
+        if donor.donor_number:
+            grp = f"n:{donor.donor_number}"
+        elif phone and kana:
+            grp = f"p:{phone}|{kana}"
+        elif email and kana:
+            grp = f"e:{email}|{kana}"
+        else:
+            grp = f"l:{row.line}"
+        reject, column = self._too_long(row, kana)
+        staged.append(
+            (
+                row.line,
+                self._key(row),
+                grp,
+                reject,
+                column,
+                donor.donor_number,
+                donor.name,
+                kana,
+                donor.postal_code,
+                donor.prefecture,
+                donor.address,
+                donor.building,
+                is_resident_address(municipality, donor.prefecture, donor.address),
+                phone,
+                email,
+                d.portal,
+                d.portal_order_number,
+                d.external_id,
+                self._import_key(row),
+                d.donated_at,
+                d.paid_on,
+                d.amount,
+                d.payment_method,
+                d.gift_declined,
+                d.one_stop_requested,
+                d.one_stop_received_on,
+                d.receipt_issued_on,
+                d.note,
+                row.needs_callback,
+            )
+        )
+        for g in row.gifts:
+            gifts.append(
+                (
+                    row.line,
+                    g.group,
+                    g.code or g.name[:30] or "未設定",
+                    g.name,
+                    g.desired_date,
+                    g.desired_time_slot,
+                    carrier(g.carrier) if g.carrier else None,
+                    g.tracking_number,
+                    g.tracking_valid,
+                    g.shipped_on,
+                    g.ship_to_name,
+                    fold(g.ship_to_kana),
+                    g.ship_to_postal_code,
+                    g.ship_to_address,
+                    g.ship_to_phone or "",
+                    self.tracking_column.get(g.group, ""),
                 )
+            )
+
+    def _copy(self, cursor, staged: list[tuple], gifts: list[tuple]) -> None:
+        with cursor.cursor.copy(f"COPY imp_row ({', '.join(ROW_COLUMNS)}) FROM STDIN") as copy:
+            for values in staged:
+                copy.write_row(values)
         with cursor.cursor.copy(f"COPY imp_gift ({', '.join(GIFT_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                for g in row.gifts:
-                    code = g.code or g.name[:30] or "未設定"
-                    copy.write_row(
-                        (
-                            row.line,
-                            g.group,
-                            code,
-                            g.name,
-                            g.desired_date,
-                            g.desired_time_slot,
-                            carrier(g.carrier) if g.carrier else None,
-                            g.tracking_number,
-                            g.tracking_valid,
-                            g.shipped_on,
-                            g.ship_to_name,
-                            fold(g.ship_to_kana),
-                            g.ship_to_postal_code,
-                            g.ship_to_address,
-                            g.ship_to_phone or "",
-                            self.tracking_column.get(g.group, ""),
-                        )
-                    )
+            for values in gifts:
+                copy.write_row(values)
         if not self.analyzed:  # batches look alike: the first one's statistics serve them all
             cursor.execute("ANALYZE imp_row; ANALYZE imp_gift")
             self.analyzed = True
@@ -613,6 +624,14 @@ class Importer:
 
 # Seconds spent per statement (its first words), for benchmarks.imports.
 STATEMENT_SECONDS: Counter[str] = Counter()
+
+
+_KANA_NOISE = re.compile(r"[\s・･,、.。]")
+
+
+def _kana_without_noise(kana: str) -> str:
+    """normalize.normalize_kana of a reading the reader already folded."""
+    return _KANA_NOISE.sub("", kana) if kana else ""
 
 
 def _position(binary) -> int:
