@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import logging
 import queue
 import re
@@ -42,6 +43,7 @@ from donations_sync.models import (
     Donation,
     DonorCallback,
     GiftItem,
+    ImportedRow,
     ImportRejection,
     ImportRun,
     Shipment,
@@ -88,7 +90,7 @@ ROW_COLUMNS = (
     "line key grp reject reject_column donor_number name kana postal_code prefecture address "
     "building is_resident phone email portal portal_order_number external_id import_key "
     "donated_at paid_on amount payment_method gift_declined one_stop_requested "
-    "one_stop_received_on receipt_issued_on note callback"
+    "one_stop_received_on receipt_issued_on note callback fingerprint"
 ).split()
 GIFT_COLUMNS = (
     "line grp code name desired_date desired_time_slot carrier_id tracking_number "
@@ -97,8 +99,9 @@ GIFT_COLUMNS = (
 ).split()
 
 _CREATE = """
-DROP TABLE IF EXISTS imp_seen, imp_row, imp_gift;
+DROP TABLE IF EXISTS imp_seen, imp_known, imp_row, imp_gift;
 CREATE TEMP TABLE imp_seen (key text PRIMARY KEY, line int NOT NULL);
+CREATE TEMP TABLE imp_known (key text NOT NULL, line int NOT NULL);
 CREATE TEMP TABLE imp_row (
     line int PRIMARY KEY, key text NOT NULL, grp text NOT NULL, reject text,
     reject_column text, donor_number text, name text, kana text COLLATE "C", postal_code text,
@@ -106,7 +109,7 @@ CREATE TEMP TABLE imp_row (
     portal text, portal_order_number text, external_id text, import_key text,
     donated_at timestamptz, paid_on date, amount int, payment_method text, gift_declined bool,
     one_stop_requested bool, one_stop_received_on date, receipt_issued_on date, note text,
-    callback text[],
+    callback text[], fingerprint text,
     donor_id bigint, new_donor bool NOT NULL DEFAULT false, donation_id bigint,
     new_donation bool NOT NULL DEFAULT false, changed bool NOT NULL DEFAULT false
 );
@@ -134,6 +137,7 @@ T = {
     "shipment": _t(Shipment),
     "callback": _t(DonorCallback),
     "rejection": _t(ImportRejection),
+    "imported_row": _t(ImportedRow),
 }
 
 
@@ -226,37 +230,81 @@ class Importer:
 
     def _feed(self, imported: CsvImport, binary, sink: _InlineSink) -> None:
         resume = self.run.resume_line
-        rows: list[tuple] = []
-        gifts: list[tuple] = []
-        last_row = 0
+        # The fingerprint of a row depends on the mapping it is read with.
+        salt = hashlib.blake2b(
+            json.dumps([self.run.style, self.run.mapping], sort_keys=True).encode(),
+            digest_size=16,
+        ).digest()
+        pending: list[tuple[int, list[str], str]] = []
         errors: list[RowError] = []
         skipped: list[tuple[str, int]] = []
         read = 0
-        for item in imported:
+        last_line = resume
+        for record in imported.records():
             read += 1
-            if item.line <= resume:
-                if isinstance(item, ParsedRow):
-                    skipped.append((self._key(item), item.line))
-                    if len(skipped) >= BATCH_ROWS:
-                        sink.put(("remember", skipped))
-                        skipped = []
-                continue
-            if isinstance(item, RowError):
-                errors.append(item)
+            if isinstance(record, RowError):
+                if record.line > resume:
+                    errors.append(record)
+                    last_line = record.line
             else:
-                self._stage(item, rows, gifts)
-            last_row = item.line
-            if len(rows) + len(errors) >= BATCH_ROWS:
+                line, raw = record
+                if line <= resume:  # applied by an attempt that died: only its key matters
+                    row = imported.parse_record(line, raw)
+                    if isinstance(row, ParsedRow):
+                        skipped.append((self._key(row), line))
+                        if len(skipped) >= BATCH_ROWS:
+                            sink.put(("remember", skipped))
+                            skipped = []
+                    continue
+                digest = hashlib.blake2b("\x1f".join(raw).encode(), digest_size=16, key=salt)
+                pending.append((line, raw, digest.hexdigest()))
+                last_line = line
+            if len(pending) + len(errors) >= BATCH_ROWS:
                 if skipped:
                     sink.put(("remember", skipped))
                     skipped = []
-                sink.put(("batch", rows, gifts, errors, read, item.line, _position(binary)))
-                rows, gifts, errors = [], [], []
+                self._send(imported, sink, pending, errors, read, last_line, binary)
+                pending, errors = [], []
         if skipped:
             sink.put(("remember", skipped))
-        if rows or errors or read == 0:
-            last = max(last_row, resume)
-            sink.put(("batch", rows, gifts, errors, read, last, _position(binary)))
+        if pending or errors or read == 0:
+            self._send(imported, sink, pending, errors, read, last_line, binary)
+
+    def _send(self, imported, sink, pending, errors, read, last_line, binary) -> None:
+        """Parse what an earlier run did not already apply as it is, and hand the batch on."""
+        known = self._known([fingerprint for _, _, fingerprint in pending])
+        rows: list[tuple] = []
+        gifts: list[tuple] = []
+        # Rows known unchanged still hold their number: a later row repeating it is a duplicate.
+        known_keys: list[tuple[str, int]] = []
+        for line, raw, fingerprint in pending:
+            if fingerprint in known:
+                order, external_id = imported.record_numbers(raw)
+                if order:
+                    known_keys.append((f"o:{order}", line))
+                elif external_id:
+                    known_keys.append((f"x:{external_id}", line))
+                else:
+                    row = imported.parse_record(line, raw)
+                    if isinstance(row, ParsedRow):
+                        known_keys.append((self._key(row), line))
+                continue
+            row = imported.parse_record(line, raw)
+            if isinstance(row, RowError):
+                errors.append(row)
+            else:
+                self._stage(row, fingerprint, rows, gifts)
+        sink.put(("batch", rows, gifts, errors, known_keys, read, last_line, _position(binary)))
+
+    def _known(self, fingerprints: list[str]) -> set[str]:
+        """Fingerprints earlier runs applied in this municipality (rows known unchanged)."""
+        if not fingerprints:
+            return set()
+        return set(
+            ImportedRow.objects.filter(municipality_id=self.m, fingerprint__in=fingerprints)
+            .exclude(run_id=self.run.pk)
+            .values_list("fingerprint", flat=True)
+        )
 
     def _create_tables(self) -> None:
         with connection.cursor() as cursor:
@@ -264,7 +312,7 @@ class Importer:
 
     def _drop_tables(self) -> None:
         with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE IF EXISTS imp_seen, imp_row, imp_gift")
+            cursor.execute("DROP TABLE IF EXISTS imp_seen, imp_known, imp_row, imp_gift")
 
     def _do(self, item: tuple) -> None:
         if item[0] == "remember":
@@ -321,6 +369,7 @@ class Importer:
         rows: list[tuple],
         gifts: list[tuple],
         errors: list[RowError],
+        known_keys: list[tuple[str, int]],
         read: int,
         last_line: int,
         position: int,
@@ -330,6 +379,12 @@ class Importer:
             with connection.cursor() as cursor:
                 cursor.execute("TRUNCATE imp_row, imp_gift")
                 self._copy(cursor, rows, gifts)
+                cursor.execute("TRUNCATE imp_known")
+                if known_keys:
+                    with cursor.cursor.copy("COPY imp_known (key, line) FROM STDIN") as copy:
+                        for key in known_keys:
+                            copy.write_row(key)
+                cursor.execute(_SQL_SEEN)
                 STATEMENT_SECONDS["(COPY)"] += time.perf_counter() - began
                 counts = self._apply(cursor) if rows else (0, 0, 0, 0, 0)
             if errors:
@@ -347,7 +402,7 @@ class Importer:
             ImportRun.objects.filter(pk=self.run.pk).update(
                 imported=F("imported") + imported,
                 updated=F("updated") + updated,
-                unchanged=F("unchanged") + unchanged,
+                unchanged=F("unchanged") + unchanged + len(known_keys),
                 rejected=F("rejected") + rejected + len(errors),
                 needs_callback=F("needs_callback") + callbacks,
                 rows_read=read,
@@ -360,7 +415,9 @@ class Importer:
         if self.progress:
             self.progress(self.run)
 
-    def _stage(self, row: ParsedRow, staged: list[tuple], gifts: list[tuple]) -> None:
+    def _stage(
+        self, row: ParsedRow, fingerprint: str, staged: list[tuple], gifts: list[tuple]
+    ) -> None:
         """The row as staging-table tuples (compact: a batch waiting holds only these)."""
         municipality = self.municipality
         carrier = self.carrier
@@ -409,6 +466,7 @@ class Importer:
                 d.receipt_issued_on,
                 d.note,
                 row.needs_callback,
+                fingerprint,
             )
         )
         for g in row.gifts:
@@ -440,7 +498,9 @@ class Importer:
         with cursor.cursor.copy(f"COPY imp_gift ({', '.join(GIFT_COLUMNS)}) FROM STDIN") as copy:
             for values in gifts:
                 copy.write_row(values)
-        if not self.analyzed:  # batches look alike: the first one's statistics serve them all
+        if (
+            not self.analyzed and staged
+        ):  # batches look alike: the first one's statistics serve them all
             cursor.execute("ANALYZE imp_row; ANALYZE imp_gift")
             self.analyzed = True
 
@@ -709,9 +769,15 @@ def run_sql(cursor, sql: str, m: int, **params: Any) -> None:
             STATEMENT_SECONDS[" ".join(statement.split()[:8])] += time.perf_counter() - began
 
 
+_SQL_SEEN = """
+INSERT INTO imp_seen (key, line)
+    SELECT key, min(line) FROM (
+        SELECT key, line FROM imp_row UNION ALL SELECT key, line FROM imp_known
+    ) k GROUP BY key
+    ON CONFLICT (key) DO NOTHING
+"""
+
 _SQL_MATCH = """
-INSERT INTO imp_seen (key, line) SELECT key, min(line) FROM imp_row GROUP BY key
-    ON CONFLICT (key) DO NOTHING;
 UPDATE imp_row r SET reject = s.line || '行目と同じ番号の寄附です（同じファイル内の重複した行は最初の行だけを取り込みます）',
         reject_column = ''
     FROM imp_seen s WHERE s.key = r.key AND s.line <> r.line AND r.reject IS NULL;
@@ -894,6 +960,9 @@ INSERT INTO {callback} (municipality_id, donor_id, donation_id, run_id, reasons,
     WHERE r.reject IS NULL AND cardinality(r.callback) > 0
     AND NOT EXISTS (SELECT 1 FROM {callback} c WHERE c.donation_id = r.donation_id)
     ON CONFLICT DO NOTHING;
+INSERT INTO {imported_row} (municipality_id, fingerprint, run_id)
+    SELECT %(m)s, fingerprint, %(run)s FROM imp_row WHERE reject IS NULL
+    ON CONFLICT (municipality_id, fingerprint) DO NOTHING;
 INSERT INTO {rejection} (run_id, line, "column", reason, raw)
     SELECT %(run)s, line, left(COALESCE(reject_column, ''), 100), left(reject, 300), '[]'::jsonb
     FROM imp_row WHERE reject IS NOT NULL

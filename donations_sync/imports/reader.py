@@ -255,6 +255,21 @@ class CsvImport:
         # Hash of each key → its first line: 100–200 bytes a row (up to 200 MB for a million rows).
         # An importer that finds duplicates in its staging table can turn this off.
         seen: dict[int, int] = {}
+        for record in self.records():
+            if isinstance(record, RowError):
+                yield record
+                continue
+            row = self.parse_record(*record)
+            if isinstance(row, ParsedRow) and self.find_duplicates:
+                first = seen.setdefault(hash(row.key), row.line)
+                if first != row.line:
+                    row.duplicate_of = first
+                    row.warnings.append(f"{first}行目と同じ番号の行です")
+            yield row
+
+    def records(self) -> Iterator[tuple[int, list[str]] | RowError]:
+        """Each record as (line, cells), unparsed; a record that is not even a row of this
+        header (wrong width, undecodable bytes, broken quoting) is a RowError already."""
         end_of_previous = self._reader.line_num
         width = len(self.header)
         while True:
@@ -283,16 +298,18 @@ class CsvImport:
                 reason = f"{self.encoding}として読めない文字があります"
                 yield RowError(line, self.header[undecodable], reason, raw)
                 continue
-            try:
-                row = self._parse(line, raw)
-            except _CellError as error:
-                yield RowError(line, error.column, error.reason, raw)
-                continue
-            first = seen.setdefault(hash(row.key), line) if self.find_duplicates else line
-            if first != line:
-                row.duplicate_of = first
-                row.warnings.append(f"{first}行目と同じ番号の行です")
-            yield row
+            yield line, raw
+
+    def record_numbers(self, raw: list[str]) -> tuple[str, str]:
+        """(受付番号, 外部管理番号) of a record as its parsed row would have them, unparsed."""
+        order = normalize.nfkc(self._cell(raw, "donation", "portal_order_number")[0]).strip()
+        return order, self._cell(raw, "donation", "external_id")[0].replace("\r\n", "\n")
+
+    def parse_record(self, line: int, raw: list[str]) -> ParsedRow | RowError:
+        try:
+            return self._parse(line, raw)
+        except _CellError as error:
+            return RowError(line, error.column, error.reason, raw)
 
     def _cell(self, raw: list[str], block: str, name: str, n: int = 1) -> tuple[str, str]:
         """(joined value, first column) of a field; ('', '') when its columns are absent."""

@@ -14,6 +14,7 @@ from donations_sync.models import (
     Donation,
     DonorCallback,
     GiftItem,
+    ImportedRow,
     ImportRejection,
     ImportRun,
     Shipment,
@@ -150,8 +151,12 @@ def test_choice_file_imports_then_reimports_unchanged(city_a, carriers) -> None:
     assert two[1].carrier == carriers["yamato"]  # クロネコヤマト
     assert GiftItem.objects.filter(municipality=city_a).count() == 2
 
+    # Again: rows applied before are known by their fingerprint and not parsed; they still
+    # hold their numbers, so the repeated D002 is rejected again, as are the bad rows.
+    assert ImportedRow.objects.filter(municipality=city_a).count() == 2
     again = run_import(city_a, "choice", data)
     assert counts(again) == (0, 0, 2, 3)
+    assert "4行目と同じ番号" in ImportRejection.objects.get(run=again, line=7).reason
     assert Donation.objects.filter(municipality=city_a).count() == 2
     assert Shipment.objects.filter(municipality=city_a).count() == 3
 
