@@ -475,3 +475,55 @@ def test_outside_a_transaction_batches_apply_on_a_second_connection(
     assert counts(run) == (7, 0, 0, 1) and progress[:3] == [3, 6, 8]
     assert ImportRejection.objects.get(run=run).raw[0] == "T000"
     assert Donation.objects.filter(municipality=city_a).count() == 7
+
+
+def test_the_sweep_runs_a_queued_run_no_worker_took(city_a, carriers, eager_celery) -> None:
+    from django.conf import settings  # noqa: PLC0415
+
+    from donations_sync import tasks  # noqa: PLC0415
+
+    entry = settings.CELERY_BEAT_SCHEDULE["import-runs-sweep"]
+    assert entry["task"] == tasks.import_runs_sweep.name
+    # Recorded, but its message was lost (broker down at the commit).
+    run = services.import_run_create(
+        municipality=city_a,
+        style="choice",
+        file=choice_file([choice_row("S001")]),
+        original_name="s.csv",
+        queue=False,
+    )
+    assert tasks.import_runs_sweep.apply().get() == 0  # too recent: its message may be coming
+    ImportRun.objects.filter(pk=run.pk).update(created_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    assert tasks.import_runs_sweep.apply().get() == 1
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.DONE and run.imported == 1
+    assert tasks.import_runs_sweep.apply().get() == 0
+
+
+def test_a_run_that_fails_midway_is_recorded_and_can_be_rerun(
+    city_a, carriers, monkeypatch
+) -> None:
+    from donations_sync import import_apply  # noqa: PLC0415
+
+    monkeypatch.setattr(import_apply, "BATCH_ROWS", 2)
+    real_apply = import_apply.Importer._apply
+    calls = []
+
+    def failing_apply(self, cursor):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("connection lost")
+        return real_apply(self, cursor)
+
+    monkeypatch.setattr(import_apply.Importer, "_apply", failing_apply)
+    data = choice_file([choice_row(f"F{i:02d}") for i in range(5)])
+    run = run_import(city_a, "choice", data)
+    assert run.status == ImportRun.Status.FAILED
+    assert "取込中にエラーが発生しました" in run.error
+    assert run.imported == 2 and run.resume_line == 3  # the first batch stands
+
+    rerun = services.import_run_rerun(run=run, created_by=None)
+    rerun = services.import_run_execute(run_id=rerun.pk)
+    assert rerun.status == ImportRun.Status.DONE
+    assert counts(rerun) == (3, 0, 2, 0)
+    assert Donation.objects.filter(municipality=city_a).count() == 5
