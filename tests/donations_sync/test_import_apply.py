@@ -527,3 +527,37 @@ def test_a_run_that_fails_midway_is_recorded_and_can_be_rerun(
     assert rerun.status == ImportRun.Status.DONE
     assert counts(rerun) == (3, 0, 2, 0)
     assert Donation.objects.filter(municipality=city_a).count() == 5
+
+
+def test_only_a_supervisor_of_the_municipality_may_import(
+    city_a, city_b, agent_a, supervisor
+) -> None:
+    from django.core.exceptions import PermissionDenied  # noqa: PLC0415
+
+    from crm.models import User  # noqa: PLC0415
+    from tests.factories import UserFactory  # noqa: PLC0415
+
+    supervisor_b = UserFactory(
+        username="supervisor_b", role=User.Role.SUPERVISOR, municipalities=[city_b]
+    )
+    data = choice_file([choice_row("P001")])
+    for user in (agent_a, supervisor_b):
+        with pytest.raises(PermissionDenied):
+            services.import_run_create(
+                municipality=city_a,
+                style="choice",
+                file=data,
+                original_name="p.csv",
+                created_by=user,
+                queue=False,
+            )
+    assert not ImportRun.objects.exists()
+    run = services.import_run_create(
+        municipality=city_a,
+        style="choice",
+        file=data,
+        original_name="p.csv",
+        created_by=supervisor,
+        queue=False,
+    )
+    assert run.created_by == supervisor
