@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from crm import selectors as crm_selectors
 from crm.models import Donor, DonorEmail, DonorPhone
 from donations_sync import selectors as sync_selectors
 from donations_sync import services
@@ -154,8 +155,16 @@ def test_choice_file_imports_then_reimports_unchanged(city_a, carriers) -> None:
     # Again: rows applied before are known by their fingerprint and not parsed; they still
     # hold their numbers, so the repeated D002 is rejected again, as are the bad rows.
     assert ImportedRow.objects.filter(municipality=city_a).count() == 2
+    written = [
+        list(model.objects.order_by("pk").values_list("pk", "updated_at"))
+        for model in (Donor, Donation, Shipment)
+    ]
     again = run_import(city_a, "choice", data)
     assert counts(again) == (0, 0, 2, 3)
+    assert written == [  # nothing written
+        list(model.objects.order_by("pk").values_list("pk", "updated_at"))
+        for model in (Donor, Donation, Shipment)
+    ]
     assert "4行目と同じ番号" in ImportRejection.objects.get(run=again, line=7).reason
     assert Donation.objects.filter(municipality=city_a).count() == 2
     assert Shipment.objects.filter(municipality=city_a).count() == 3
@@ -278,6 +287,9 @@ def test_caller_id_lookup_finds_an_imported_donor(city_a, carriers) -> None:
     # As Twilio sends the caller ID, and as an agent types it.
     assert sync_selectors.donor_ids_by_phone([city_a.pk], "+819012345678") == [donor.pk]
     assert sync_selectors.donor_ids_by_phone([city_a.pk], "090-1234-5678") == [donor.pk]
+    # The console's reading search (ﾀｶﾊｼ ｻｷｺ was imported in half-width kana).
+    assert crm_selectors.donor_ids_by_kana_prefix([city_a.pk], "たかはし") == [donor.pk]
+    assert crm_selectors.donor_ids_by_email([city_a.pk], "SAKIKO@example.jp") == [donor.pk]
 
 
 def test_incomplete_donor_goes_on_the_callback_list_once(city_a, carriers) -> None:
