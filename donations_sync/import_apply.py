@@ -806,7 +806,8 @@ UPDATE imp_row r SET reject = '伝票番号 ' || g.tracking_number || ' は別�
     FROM imp_gift g WHERE g.line = r.line AND r.reject IS NULL AND g.tracking_number <> ''
     AND g.carrier_id IS NOT NULL AND EXISTS (
         SELECT 1 FROM {shipment} s WHERE s.carrier_id = g.carrier_id
-        AND s.tracking_number = g.tracking_number AND s.id IS DISTINCT FROM g.shipment_id);
+        AND s.tracking_number = g.tracking_number AND NOT (s.tracking_number = '')
+        AND s.id IS DISTINCT FROM g.shipment_id);
 UPDATE imp_row r SET reject = '伝票番号 ' || x.tracking_number || ' がこのファイルの別の行（'
         || x.first_line || '行目）にもあります',
         reject_column = x.tracking_column
