@@ -119,18 +119,22 @@ def import_upload(request: HttpRequest) -> HttpResponse:
 
         saved = data["saved_mapping"]
         upload = data["file"]
-        run = import_run_create(
-            municipality=municipality,
-            style=data["style"],
-            file=upload,
-            original_name=PurePath(upload.name).name,
-            created_by=user,
-            mapping=None if saved else PRESETS[data["style"]],
-            saved_mapping=saved,
-            encoding=data["encoding"] or "",
-        )
-        messages.success(request, f"「{run.original_name}」の取込を受け付けました。")
-        return redirect("import_run", run_id=run.id)
+        try:
+            run = import_run_create(
+                municipality=municipality,
+                style=data["style"],
+                file=upload,
+                original_name=PurePath(upload.name).name,
+                created_by=user,
+                mapping=None if saved else PRESETS[data["style"]],
+                saved_mapping=saved,
+                encoding=data["encoding"] or "",
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"「{run.original_name}」の取込を受け付けました。")
+            return redirect("import_run", run_id=run.id)
     return render(request, "donations_sync/import_upload.html", {"form": form})
 
 
@@ -203,15 +207,19 @@ def import_run_rerun(request: HttpRequest, run_id: int) -> HttpResponse:
         from donations_sync.services import import_run_rerun as rerun
 
         saved = form.cleaned_data["saved_mapping"]
-        new_run = rerun(
-            run=run,
-            created_by=request.user,
-            mapping=None if saved else PRESETS[run.style],
-            saved_mapping=saved,
-            encoding=form.cleaned_data["encoding"] or "",
-        )
-        messages.success(request, f"「{run.original_name}」をもう一度取り込みます。")
-        return redirect("import_run", run_id=new_run.id)
+        try:
+            new_run = rerun(
+                run=run,
+                created_by=request.user,
+                mapping=None if saved else PRESETS[run.style],
+                saved_mapping=saved,
+                encoding=form.cleaned_data["encoding"] or "",
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"「{run.original_name}」をもう一度取り込みます。")
+            return redirect("import_run", run_id=new_run.id)
     return render(request, "donations_sync/import_rerun.html", {"run": run, "form": form})
 
 
