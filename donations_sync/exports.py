@@ -33,6 +33,19 @@ def rejections_encoding(run: ImportRun) -> str:
     return run.detected_encoding or run.encoding or UTF8
 
 
+def encoding_label(run: ImportRun) -> str:
+    """How the page names the file's encoding: CP932（Shift_JIS） or UTF-8."""
+    encoding = run.detected_encoding or run.encoding
+    if not encoding:
+        return ""
+    name = codecs.lookup(encoding).name
+    if name in ("utf-8", "utf-8-sig"):
+        return "UTF-8"
+    if name in ("cp932", "shift_jis", "ms932"):
+        return "CP932（Shift_JIS）"
+    return encoding
+
+
 def _original_header(run: ImportRun, encoding: str) -> tuple[list[str], bool]:
     """(header cells, whether the file starts with a UTF-8 BOM)."""
     stored = run.raw_file.storage.open(run.raw_file.name, "rb")

@@ -22,7 +22,7 @@ from crm.services import personal_data_access_record
 from crm.streaming import aiter_in_thread
 from donations_sync import import_selectors as selectors
 from donations_sync.callback_services import can_work_callbacks, donor_callback_resolve
-from donations_sync.exports import rejections_csv, rejections_encoding
+from donations_sync.exports import encoding_label, rejections_csv, rejections_encoding
 from donations_sync.forms import (
     CallbackResolveForm,
     MappingCreateForm,
@@ -163,7 +163,7 @@ def import_run(request: HttpRequest, run_id: int) -> HttpResponse:
         "progress": selectors.import_run_progress(run),
         "rejections": page,
         "reruns": run.reruns.order_by("-created_at")[:20],
-        "encoding": rejections_encoding(run),
+        "encoding_label": encoding_label(run),
     }
     return render(request, "donations_sync/import_run.html", context)
 
