@@ -400,3 +400,11 @@ CELERY_BEAT_SCHEDULE.update(
         "mail-stranded": {"task": "tickets.mail.tasks.mail_process_stranded", "schedule": 300},
     }
 )
+
+# --- CSV imports (donations_sync) ---
+# Queued imports no worker took, and imports whose worker died (heartbeat stopped), are sent
+# again by this sweep; see donations_sync.services.
+CELERY_BEAT_SCHEDULE["import-runs-sweep"] = {
+    "task": "donations_sync.import_runs_sweep",
+    "schedule": env.float("IMPORT_SWEEP_SECONDS", default=60),
+}

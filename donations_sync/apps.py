@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class DonationsSyncConfig(AppConfig):
     name = "donations_sync"
     verbose_name = "寄附・配送データ"
+
+    def ready(self) -> None:
+        from donations_sync import tasks
+        from donations_sync.models import ImportRun
+        from donations_sync.signals import import_run_queued
+
+        import_run_queued.connect(
+            tasks.import_run_queued, sender=ImportRun, weak=False, dispatch_uid="import-run-queued"
+        )

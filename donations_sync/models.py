@@ -42,6 +42,9 @@ class Donation(models.Model):
     portal = models.CharField("ポータル", max_length=12, choices=Portal.choices)
     portal_order_number = models.CharField("受付番号", max_length=40, blank=True)
     external_id = models.CharField("外部管理番号", max_length=40, blank=True)
+    # For a row of an import carrying neither number (only 寄附者番号): donor number, date and
+    # amount, so that importing the same file again finds the same donation.
+    import_key = models.CharField("取込キー", max_length=64, blank=True)
     donated_at = models.DateTimeField("申込日時")
     paid_on = models.DateField("入金日", null=True, blank=True)
     amount = models.PositiveIntegerField("寄附金額")
@@ -71,6 +74,11 @@ class Donation(models.Model):
                 fields=["municipality", "external_id"],
                 condition=~models.Q(external_id=""),
                 name="donation_external_id_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["municipality", "import_key"],
+                condition=~models.Q(import_key=""),
+                name="donation_import_key_unique",
             ),
             models.CheckConstraint(
                 condition=models.Q(amount__gt=0), name="donation_amount_positive"
@@ -295,6 +303,12 @@ class ImportRun(models.Model):
     error = models.TextField("取込不可の理由", blank=True)
     unknown_columns = models.JSONField("対応表にない列", default=list, blank=True)
     rows_read = models.PositiveIntegerField("読込行数", default=0)  # progress while running
+    bytes_read = models.BigIntegerField("読込バイト数", default=0)  # progress against size
+    # The last line whose batch committed: a run resumed after its worker died starts after it.
+    resume_line = models.PositiveIntegerField(default=0)
+    # Written with every batch: a running import whose heartbeat stopped was lost with its
+    # worker, and the sweep hands it to another one.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     imported = models.PositiveIntegerField("新規", default=0)
     updated = models.PositiveIntegerField("更新", default=0)
     unchanged = models.PositiveIntegerField("変更なし", default=0)

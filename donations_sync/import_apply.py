@@ -1,0 +1,775 @@
+"""Applying a parsed export to the mirror, set-based, in batches.
+
+Each batch of parsed rows is COPYed into session temporary tables (imp_row: one row per record,
+imp_gift: one row per gift group) and applied with a fixed number of statements, whatever the
+batch size: matching on the sources' numbers, INSERT ... ON CONFLICT for donors and gift items,
+pre-allocated ids for new donors, donations and shipments, UPDATE ... FROM with IS DISTINCT FROM
+so that an unchanged row writes nothing. Every batch commits with the run's counters and its
+last line, so a run whose worker died resumes after the last committed batch.
+
+Rows end as exactly one of imported (a new donation), updated (the donation, its donor, its
+shipments or the donor's phones/e-mails changed), unchanged, or rejected (an ImportRejection
+with line, column and a Japanese reason).
+
+Blank cells never erase what the mirror knows (a later export that leaves 入金日 empty does not
+un-pay a donation; the core's change feed may know more than the file): dates, texts and
+tracking numbers are COALESCEd with the stored value. A column the mapping does not name is not
+touched at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from crm import normalize
+from crm.models import Carrier, Donor, DonorEmail, DonorPhone, Municipality, Provider
+from donations_sync.imports import CsvImport, ParsedRow, RowError, open_import
+from donations_sync.imports.encoding import open_text
+from donations_sync.models import (
+    Donation,
+    DonorCallback,
+    GiftItem,
+    ImportRejection,
+    ImportRun,
+    Shipment,
+)
+
+logger = logging.getLogger("donations_sync.imports")
+
+BATCH_ROWS = 20_000
+# The provider gift items get when the file names none (an import knows only code and name).
+UNKNOWN_PROVIDER_CODE = "UNSET"
+UNKNOWN_PROVIDER_NAME = "未設定（取込）"
+
+# How the sources write carrier names → crm Carrier.code (besides each carrier's own name,
+# short name and code).
+CARRIER_ALIASES: dict[str, tuple[str, ...]] = {
+    "yamato": ("ヤマト運輸", "ヤマト", "クロネコヤマト", "クロネコ", "宅急便", "yamato"),
+    "sagawa": ("佐川急便", "佐川", "飛脚宅配便", "sagawa"),
+    "yupack": ("日本郵便", "ゆうパック", "郵便局", "ゆうパケット", "japanpost", "jppost"),
+    "registered": ("書留", "簡易書留", "一般書留", "特定記録"),
+    "international": ("ems", "国際郵便", "国際スピード郵便"),
+}
+
+# Column widths of the mirror (a longer value is rejected with its column, never cut).
+_LIMITS_ROW = (
+    ("donor_number", 40, "donor"),
+    ("name", 80, "donor"),
+    ("kana", 160, "donor"),
+    ("prefecture", 10, "donor"),
+    ("address", 200, "donor"),
+    ("building", 120, "donor"),
+    ("portal_order_number", 40, "donation"),
+    ("external_id", 40, "donation"),
+)
+_LIMITS_GIFT = (
+    ("code", 30),
+    ("name", 200),
+    ("ship_to_name", 80),
+    ("ship_to_kana", 160),
+    ("ship_to_address", 300),
+    ("tracking_number", 20),
+)
+
+ROW_COLUMNS = (
+    "line key grp reject reject_column donor_number name kana postal_code prefecture address "
+    "building is_resident phone email portal portal_order_number external_id import_key "
+    "donated_at paid_on amount payment_method gift_declined one_stop_requested "
+    "one_stop_received_on receipt_issued_on note callback"
+).split()
+GIFT_COLUMNS = (
+    "line grp code name desired_date desired_time_slot carrier_id tracking_number "
+    "tracking_valid shipped_on ship_to_name ship_to_kana ship_to_postal_code ship_to_address "
+    "ship_to_phone tracking_column"
+).split()
+
+_CREATE = """
+DROP TABLE IF EXISTS imp_seen, imp_row, imp_gift;
+CREATE TEMP TABLE imp_seen (key text PRIMARY KEY, line int NOT NULL);
+CREATE TEMP TABLE imp_row (
+    line int PRIMARY KEY, key text NOT NULL, grp text NOT NULL, reject text,
+    reject_column text, donor_number text, name text, kana text COLLATE "C", postal_code text,
+    prefecture text, address text, building text, is_resident bool, phone text, email text,
+    portal text, portal_order_number text, external_id text, import_key text,
+    donated_at timestamptz, paid_on date, amount int, payment_method text, gift_declined bool,
+    one_stop_requested bool, one_stop_received_on date, receipt_issued_on date, note text,
+    callback text[],
+    donor_id bigint, new_donor bool NOT NULL DEFAULT false, donation_id bigint,
+    new_donation bool NOT NULL DEFAULT false, changed bool NOT NULL DEFAULT false
+);
+CREATE TEMP TABLE imp_gift (
+    line int NOT NULL, grp int NOT NULL, code text, name text, desired_date date,
+    desired_time_slot text, carrier_id bigint, tracking_number text, tracking_valid bool,
+    shipped_on date, ship_to_name text, ship_to_kana text, ship_to_postal_code text,
+    ship_to_address text, ship_to_phone text, tracking_column text,
+    gift_item_id bigint, shipment_id bigint, new_shipment bool NOT NULL DEFAULT false,
+    PRIMARY KEY (line, grp)
+);
+"""
+
+
+def _t(model: Any) -> str:
+    return model._meta.db_table
+
+
+T = {
+    "donor": _t(Donor),
+    "phone": _t(DonorPhone),
+    "email": _t(DonorEmail),
+    "donation": _t(Donation),
+    "gift": _t(GiftItem),
+    "shipment": _t(Shipment),
+    "callback": _t(DonorCallback),
+    "rejection": _t(ImportRejection),
+}
+
+
+def carrier_lookup() -> Callable[[str], int | None]:
+    """A function from a carrier name as written to a Carrier id (None: not known)."""
+    names: dict[str, int] = {}
+    for carrier in Carrier.objects.all():
+        for word in (
+            carrier.name,
+            carrier.short_name,
+            carrier.code,
+            *CARRIER_ALIASES.get(carrier.code, ()),
+        ):
+            names.setdefault(_carrier_word(word), carrier.pk)
+    cache: dict[str, int | None] = {}
+
+    def lookup(written: str) -> int | None:
+        if written not in cache:
+            word = _carrier_word(written)
+            found = names.get(word)
+            if (
+                found is None
+            ):  # "ヤマト運輸（宅急便）", "日本郵便(ゆうパック)": longest known name inside
+                inside = [name for name in names if name and name in word]
+                found = names[max(inside, key=len)] if inside else None
+            cache[written] = found
+        return cache[written]
+
+    return lookup
+
+
+def _carrier_word(text: str) -> str:
+    return "".join(normalize.nfkc(text).lower().split())
+
+
+def is_resident_address(municipality: Municipality, prefecture: str, address: str) -> bool:
+    """住所 in the municipality itself: prefecture + municipality name start the address."""
+    full = normalize.nfkc(prefecture + address).replace(" ", "").replace("\u3000", "")
+    target = normalize.nfkc(municipality.prefecture + municipality.name)
+    if full.startswith(target):
+        return True
+    # No prefecture written: the municipality's name alone, if the prefecture was not another.
+    return not prefecture and full.startswith(normalize.nfkc(municipality.name))
+
+
+class Importer:
+    """Runs one ImportRun's file through the mirror (see the module docstring)."""
+
+    def __init__(self, run: ImportRun, progress: Callable[[ImportRun], None] | None = None):
+        self.run = run
+        self.municipality = run.municipality
+        self.m = run.municipality_id
+        self.progress = progress
+        self.carrier = carrier_lookup()
+        self.provider_id = self._unknown_provider()
+        self.dates_seen: dict[str, bool] = {}
+
+    def _unknown_provider(self) -> int:
+        provider, _ = Provider.objects.get_or_create(
+            municipality_id=self.m,
+            code=UNKNOWN_PROVIDER_CODE,
+            defaults={"name": UNKNOWN_PROVIDER_NAME},
+        )
+        return provider.pk
+
+    # --- the run -------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        run = self.run
+        storage = run.raw_file.storage
+        with storage.open(run.raw_file.name, "rb") as stored:
+            binary = getattr(stored, "file", stored)
+            imported = open_import(binary, run.mapping, run.encoding or None, find_duplicates=False)
+            ImportRun.objects.filter(pk=run.pk).update(
+                detected_encoding=imported.encoding, unknown_columns=imported.unknown_columns
+            )
+            self._prepare(imported)
+            with connection.cursor() as cursor:
+                cursor.execute(_CREATE)
+            resume = run.resume_line
+            rows: list[ParsedRow] = []
+            errors: list[RowError] = []
+            skipped: list[tuple[str, int]] = []
+            read = 0
+            for item in imported:
+                read += 1
+                if item.line <= resume:
+                    if isinstance(item, ParsedRow):
+                        skipped.append((self._key(item), item.line))
+                        if len(skipped) >= BATCH_ROWS:
+                            self._remember(skipped)
+                            skipped = []
+                    continue
+                if isinstance(item, RowError):
+                    errors.append(item)
+                else:
+                    rows.append(item)
+                if len(rows) + len(errors) >= BATCH_ROWS:
+                    if skipped:
+                        self._remember(skipped)
+                        skipped = []
+                    self._batch(rows, errors, read, item.line, binary)
+                    rows, errors = [], []
+            if skipped:
+                self._remember(skipped)
+            if rows or errors or read == 0:
+                last = max([r.line for r in rows] + [e.line for e in errors] + [resume])
+                self._batch(rows, errors, read, last, binary)
+            self._fill_raw_cells(binary)
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS imp_seen, imp_row, imp_gift")
+
+    def _prepare(self, imported: CsvImport) -> None:
+        """Which fields the file has: a field the header lacks is never written."""
+        plan = imported._plan  # noqa: SLF001 - same app: where each field's cells are
+        self.present = {
+            (block, name) for (block, name, _n), (indices, _c) in plan.items() if indices
+        }
+        self.tracking_column = {
+            n: column
+            for (block, name, n), (indices, column) in plan.items()
+            if block == "gift" and name == "tracking_number" and indices
+        }
+        self.encoding = imported.encoding
+        self.header = imported.header
+
+    def _key(self, row: ParsedRow) -> str:
+        d = row.donation
+        if d.portal_order_number:
+            return f"o:{d.portal_order_number}"
+        if d.external_id:
+            return f"x:{d.external_id}"
+        return f"k:{self._import_key(row)}"
+
+    @staticmethod
+    def _import_key(row: ParsedRow) -> str:
+        d = row.donation
+        if d.portal_order_number or d.external_id:
+            return ""
+        key = f"{row.donor.donor_number}|{d.donated_at:%Y%m%d%H%M%S}|{d.amount}"
+        return key if len(key) <= 64 else hashlib.sha256(key.encode()).hexdigest()
+
+    def _remember(self, keys: list[tuple[str, int]]) -> None:
+        """Keys of rows a previous attempt already applied (a resumed run): still duplicates."""
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("TRUNCATE imp_row")
+            with cursor.cursor.copy("COPY imp_row (key, line, grp) FROM STDIN") as copy:
+                for key, line in keys:
+                    copy.write_row((key, line, ""))
+            cursor.execute(
+                "INSERT INTO imp_seen (key, line) SELECT key, min(line) FROM imp_row "
+                "GROUP BY key ON CONFLICT (key) DO NOTHING"
+            )
+
+    # --- one batch -----------------------------------------------------------------------
+
+    def _batch(
+        self, rows: list[ParsedRow], errors: list[RowError], read: int, last_line: int, binary
+    ) -> None:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("TRUNCATE imp_row, imp_gift")
+                self._copy(cursor, rows)
+                counts = self._apply(cursor) if rows else (0, 0, 0, 0, 0)
+            if errors:
+                ImportRejection.objects.bulk_create(
+                    ImportRejection(
+                        run_id=self.run.pk,
+                        line=e.line,
+                        column=e.column[:100],
+                        reason=e.reason[:300],
+                        raw=e.raw,
+                    )
+                    for e in errors
+                )
+            imported, updated, unchanged, rejected, callbacks = counts
+            try:
+                position = binary.tell()
+            except (OSError, ValueError):
+                position = 0
+            ImportRun.objects.filter(pk=self.run.pk).update(
+                imported=F("imported") + imported,
+                updated=F("updated") + updated,
+                unchanged=F("unchanged") + unchanged,
+                rejected=F("rejected") + rejected + len(errors),
+                needs_callback=F("needs_callback") + callbacks,
+                rows_read=read,
+                bytes_read=position,
+                resume_line=last_line,
+                heartbeat_at=timezone.now(),
+            )
+        self.run.refresh_from_db()
+        if self.progress:
+            self.progress(self.run)
+
+    def _copy(self, cursor, rows: list[ParsedRow]) -> None:
+        municipality = self.municipality
+        carrier = self.carrier
+        fold = normalize.normalize_kana
+        with cursor.cursor.copy(f"COPY imp_row ({', '.join(ROW_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                donor, d = row.donor, row.donation
+                kana = fold(donor.kana)
+                phone = donor.phone or ""
+                email = donor.email
+                if donor.donor_number:
+                    grp = f"n:{donor.donor_number}"
+                elif phone and kana:
+                    grp = f"p:{phone}|{kana}"
+                elif email and kana:
+                    grp = f"e:{email}|{kana}"
+                else:
+                    grp = f"l:{row.line}"
+                reject, column = self._too_long(row, kana)
+                copy.write_row(
+                    (
+                        row.line,
+                        self._key(row),
+                        grp,
+                        reject,
+                        column,
+                        donor.donor_number,
+                        donor.name,
+                        kana,
+                        donor.postal_code,
+                        donor.prefecture,
+                        donor.address,
+                        donor.building,
+                        is_resident_address(municipality, donor.prefecture, donor.address),
+                        phone,
+                        email,
+                        d.portal,
+                        d.portal_order_number,
+                        d.external_id,
+                        self._import_key(row),
+                        d.donated_at,
+                        d.paid_on,
+                        d.amount,
+                        d.payment_method,
+                        d.gift_declined,
+                        d.one_stop_requested,
+                        d.one_stop_received_on,
+                        d.receipt_issued_on,
+                        d.note,
+                        row.needs_callback,
+                    )
+                )
+        with cursor.cursor.copy(f"COPY imp_gift ({', '.join(GIFT_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                for g in row.gifts:
+                    code = g.code or g.name[:30] or "未設定"
+                    copy.write_row(
+                        (
+                            row.line,
+                            g.group,
+                            code,
+                            g.name,
+                            g.desired_date,
+                            g.desired_time_slot,
+                            carrier(g.carrier) if g.carrier else None,
+                            g.tracking_number,
+                            g.tracking_valid,
+                            g.shipped_on,
+                            g.ship_to_name,
+                            fold(g.ship_to_kana),
+                            g.ship_to_postal_code,
+                            g.ship_to_address,
+                            g.ship_to_phone or "",
+                            self.tracking_column.get(g.group, ""),
+                        )
+                    )
+        cursor.execute("ANALYZE imp_row; ANALYZE imp_gift")
+
+    def _too_long(self, row: ParsedRow, kana: str) -> tuple[str | None, str]:
+        for name, limit, block in _LIMITS_ROW:
+            value = kana if name == "kana" else getattr(getattr(row, block), name)
+            if len(value) > limit:
+                return f"{limit}文字を超えています（{len(value)}文字）", self._column(block, name)
+        for g in row.gifts:
+            for name, limit in _LIMITS_GIFT:
+                value = getattr(g, name)
+                if len(value) > limit:
+                    return (
+                        f"{limit}文字を超えています（{len(value)}文字）",
+                        self._column("gift", name, g.group),
+                    )
+        return None, ""
+
+    def _column(self, block: str, name: str, n: int = 1) -> str:
+        mapping = self.run.mapping.get(block, {}).get(name, "")
+        first = mapping if isinstance(mapping, str) else (mapping[0] if mapping else "")
+        return first.replace("{n}", str(n))
+
+    def _apply(self, cursor) -> tuple[int, int, int, int, int]:
+        m = self.m
+        run_sql(cursor, _SQL_MATCH, m)
+        run_sql(cursor, self._donor_sql(), m)
+        run_sql(cursor, self._donation_sql(), m)
+        run_sql(cursor, self._shipment_sql(), m, provider=self.provider_id)
+        run_sql(cursor, _SQL_FINISH, m, run=self.run.pk)
+        cursor.execute(
+            """SELECT
+                count(*) FILTER (WHERE reject IS NULL AND new_donation),
+                count(*) FILTER (WHERE reject IS NULL AND NOT new_donation AND changed),
+                count(*) FILTER (WHERE reject IS NULL AND NOT new_donation AND NOT changed),
+                count(*) FILTER (WHERE reject IS NOT NULL),
+                count(*) FILTER (WHERE reject IS NULL AND cardinality(callback) > 0)
+            FROM imp_row"""
+        )
+        return tuple(cursor.fetchone())  # type: ignore[return-value]
+
+    # --- statements that depend on which columns the file has ---------------------------
+
+    def _has(self, block: str, *names: str) -> bool:
+        return any((block, name) in self.present for name in names)
+
+    def _donor_sql(self) -> str:
+        # Only fields the file has are updated; a blank cell keeps what is stored.
+        fields = [
+            ("name", "name", "name"),
+            ("name_kana", "kana", "kana"),
+            ("postal_code", "postal_code", "postal_code"),
+            ("prefecture", "prefecture", "prefecture"),
+            ("address", "address", "address"),
+            ("building", "building", "building"),
+        ]
+        used = [(col, src) for col, src, field in fields if self._has("donor", field)]
+        sets = [f"{col} = COALESCE(NULLIF(EXCLUDED.{col}, ''), d.{col})" for col, _ in used]
+        if self._has("donor", "address", "prefecture"):
+            sets.append("is_resident = EXCLUDED.is_resident")
+        old = ", ".join(f"d.{col}" for col, _ in used) + ", d.is_resident"
+        new = ", ".join(f"COALESCE(NULLIF(EXCLUDED.{col}, ''), d.{col})" for col, _ in used)
+        new += (
+            ", EXCLUDED.is_resident"
+            if self._has("donor", "address", "prefecture")
+            else ", d.is_resident"
+        )
+        return _SQL_DONORS.format(sets=", ".join(sets) or "name = d.name", old=old, new=new, **T)
+
+    def _donation_sql(self) -> str:
+        cols = []
+        for col, kind in (
+            ("donated_at", "date"),
+            ("paid_on", "date"),
+            ("amount", "date"),
+            ("payment_method", "text"),
+            ("gift_declined", "value"),
+            ("one_stop_requested", "value"),
+            ("one_stop_received_on", "date"),
+            ("receipt_issued_on", "date"),
+            ("note", "text"),
+        ):
+            if not self._has("donation", col):
+                continue
+            if kind == "date":
+                cols.append((col, f"COALESCE(r.{col}, d.{col})"))
+            elif kind == "text":
+                cols.append((col, f"COALESCE(NULLIF(r.{col}, ''), d.{col})"))
+            else:
+                cols.append((col, f"r.{col}"))
+        paid = "COALESCE(r.paid_on, d.paid_on)" if self._has("donation", "paid_on") else "d.paid_on"
+        status = (
+            f"CASE WHEN d.status = 'applied' AND {paid} IS NOT NULL THEN 'paid' ELSE d.status END"
+        )
+        cols.append(("status", status))
+        cols.append(("donor_id", "r.donor_id"))
+        sets = ", ".join(f"{c} = {v}" for c, v in cols)
+        old = ", ".join(f"d.{c}" for c, _ in cols)
+        new = ", ".join(v for _, v in cols)
+        return _SQL_DONATIONS.format(sets=sets, old=old, new=new, **T)
+
+    def _shipment_sql(self) -> str:
+        cols = []
+        for col, kind in (
+            ("desired_date", "date"),
+            ("desired_time_slot", "text"),
+            ("carrier_id", "id"),
+            ("tracking_number", "text"),
+            ("shipped_on", "date"),
+            ("ship_to_name", "text"),
+            ("ship_to_kana", "text"),
+            ("ship_to_postal_code", "text"),
+            ("ship_to_address", "text"),
+            ("ship_to_phone", "text"),
+        ):
+            field = "carrier" if col == "carrier_id" else col
+            if not self._has("gift", field):
+                continue
+            if kind == "text":
+                cols.append((col, f"COALESCE(NULLIF(g.{col}, ''), s.{col})"))
+            else:
+                cols.append((col, f"COALESCE(g.{col}, s.{col})"))
+        if self._has("gift", "tracking_number"):
+            cols.append(
+                (
+                    "tracking_valid",
+                    "CASE WHEN g.tracking_number <> '' THEN g.tracking_valid ELSE s.tracking_valid END",
+                )
+            )
+        shipped = (
+            "COALESCE(g.shipped_on, s.shipped_on)"
+            if self._has("gift", "shipped_on")
+            else "s.shipped_on"
+        )
+        cols.append(
+            (
+                "status",
+                f"CASE WHEN s.status IN ('pending', 'requested') AND {shipped} IS NOT NULL "
+                "THEN 'shipped' ELSE s.status END",
+            )
+        )
+        sets = ", ".join(f"{c} = {v}" for c, v in cols)
+        old = ", ".join(f"s.{c}" for c, _ in cols)
+        new = ", ".join(v for _, v in cols)
+        return _SQL_SHIPMENTS.format(sets=sets, old=old, new=new, **T)
+
+    # --- raw cells of rows rejected in SQL (duplicates, tracking conflicts, lengths) -------
+
+    def _fill_raw_cells(self, binary) -> None:
+        lines = set(
+            ImportRejection.objects.filter(run_id=self.run.pk, raw=[]).values_list(
+                "line", flat=True
+            )
+        )
+        if not lines:
+            return
+        binary.seek(0)
+        text, _ = open_text(binary, self.encoding)
+        reader = csv.reader(text)
+        next(reader, None)
+        found: dict[int, list[str]] = {}
+        end_of_previous = reader.line_num
+        for raw in reader:
+            line = end_of_previous + 1
+            end_of_previous = reader.line_num
+            if line in lines:
+                found[line] = raw
+                if len(found) >= 5_000:
+                    self._store_raw(found)
+                    found = {}
+        self._store_raw(found)
+
+    def _store_raw(self, found: dict[int, list[str]]) -> None:
+        rejections = list(
+            ImportRejection.objects.filter(run_id=self.run.pk, line__in=list(found), raw=[])
+        )
+        for rejection in rejections:
+            rejection.raw = found[rejection.line]
+        ImportRejection.objects.bulk_update(rejections, ["raw"], batch_size=1000)
+
+
+def run_sql(cursor, sql: str, m: int, **params: Any) -> None:
+    for statement in sql.split(";\n"):
+        if statement.strip():
+            cursor.execute(statement, {"m": m, **params} if "%(" in statement else None)
+
+
+_SQL_MATCH = """
+INSERT INTO imp_seen (key, line) SELECT key, min(line) FROM imp_row GROUP BY key
+    ON CONFLICT (key) DO NOTHING;
+UPDATE imp_row r SET reject = s.line || '行目と同じ番号の寄附です（同じファイル内の重複した行は最初の行だけを取り込みます）',
+        reject_column = ''
+    FROM imp_seen s WHERE s.key = r.key AND s.line <> r.line AND r.reject IS NULL;
+UPDATE imp_row r SET donation_id = d.id FROM {donation} d
+    WHERE d.municipality_id = %(m)s AND r.portal_order_number <> '' AND d.portal = r.portal
+    AND d.portal_order_number = r.portal_order_number AND NOT (d.portal_order_number = '');
+UPDATE imp_row r SET donation_id = d.id FROM {donation} d
+    WHERE r.donation_id IS NULL AND d.municipality_id = %(m)s AND r.external_id <> ''
+    AND d.external_id = r.external_id AND NOT (d.external_id = '');
+UPDATE imp_row r SET donation_id = d.id FROM {donation} d
+    WHERE r.donation_id IS NULL AND d.municipality_id = %(m)s AND r.import_key <> ''
+    AND d.import_key = r.import_key AND NOT (d.import_key = '');
+UPDATE imp_gift g SET gift_item_id = gi.id FROM {gift} gi
+    WHERE gi.municipality_id = %(m)s AND gi.code = g.code;
+UPDATE imp_gift g SET shipment_id = x.id FROM (
+        SELECT g2.line, g2.grp, min(s.id) AS id FROM imp_gift g2
+        JOIN imp_row r ON r.line = g2.line
+        JOIN {shipment} s ON s.donation_id = r.donation_id AND s.gift_item_id = g2.gift_item_id
+            AND s.delivery_number = g2.grp AND s.replaces_id IS NULL
+        GROUP BY g2.line, g2.grp
+    ) x WHERE x.line = g.line AND x.grp = g.grp;
+UPDATE imp_row r SET reject = '伝票番号 ' || g.tracking_number || ' は別の配送で使われています',
+        reject_column = g.tracking_column
+    FROM imp_gift g WHERE g.line = r.line AND r.reject IS NULL AND g.tracking_number <> ''
+    AND g.carrier_id IS NOT NULL AND EXISTS (
+        SELECT 1 FROM {shipment} s WHERE s.carrier_id = g.carrier_id
+        AND s.tracking_number = g.tracking_number AND s.id IS DISTINCT FROM g.shipment_id);
+UPDATE imp_row r SET reject = '伝票番号 ' || x.tracking_number || ' がこのファイルの別の行（'
+        || x.first_line || '行目）にもあります',
+        reject_column = x.tracking_column
+    FROM (
+        SELECT g.line, g.tracking_number, g.tracking_column,
+            first_value(g.line) OVER w AS first_line, row_number() OVER w AS n
+        FROM imp_gift g JOIN imp_row r2 ON r2.line = g.line AND r2.reject IS NULL
+        WHERE g.tracking_number <> '' AND g.carrier_id IS NOT NULL
+        WINDOW w AS (PARTITION BY g.carrier_id, g.tracking_number ORDER BY g.line, g.grp)
+    ) x WHERE x.line = r.line AND x.n > 1 AND r.reject IS NULL;
+DELETE FROM imp_gift g USING imp_row r WHERE r.line = g.line AND r.reject IS NOT NULL
+""".format(**T)  # noqa: S608 - table names come from the models; values are bound
+
+_SQL_DONORS = """
+WITH src AS (
+    SELECT DISTINCT ON (donor_number) * FROM imp_row
+    WHERE reject IS NULL AND donor_number <> '' ORDER BY donor_number, line
+), up AS (
+    INSERT INTO {donor} AS d (municipality_id, donor_number, name, name_kana, postal_code,
+        prefecture, address, building, is_resident, returned_mail, do_not_contact, note,
+        created_at, updated_at)
+    SELECT %(m)s, donor_number, name, kana, postal_code, prefecture, address, building,
+        is_resident, false, false, '', now(), now() FROM src
+    ON CONFLICT (municipality_id, donor_number) WHERE NOT (donor_number = '')
+    DO UPDATE SET {sets}, updated_at = now()
+    WHERE ({old}) IS DISTINCT FROM ({new})
+    RETURNING d.donor_number
+)
+UPDATE imp_row r SET changed = true FROM up
+    WHERE r.donor_number = up.donor_number AND r.reject IS NULL;
+UPDATE imp_row r SET donor_id = d.id FROM {donor} d
+    WHERE d.municipality_id = %(m)s AND NOT (d.donor_number = '')
+    AND d.donor_number = r.donor_number AND r.donor_number <> '' AND r.reject IS NULL;
+UPDATE imp_row r SET donor_id = d.donor_id FROM {donation} d
+    WHERE d.id = r.donation_id AND r.donor_id IS NULL AND r.reject IS NULL;
+UPDATE imp_row r SET donor_id = x.donor_id FROM (
+        SELECT DISTINCT ON (r2.grp) r2.grp, p.donor_id FROM imp_row r2
+        JOIN {phone} p ON p.municipality_id = %(m)s AND p.e164 = r2.phone
+        JOIN {donor} d ON d.id = p.donor_id AND d.name_kana = r2.kana
+        WHERE r2.donor_id IS NULL AND r2.reject IS NULL AND r2.phone <> '' AND r2.kana <> ''
+        ORDER BY r2.grp, p.donor_id
+    ) x WHERE x.grp = r.grp AND r.donor_id IS NULL AND r.reject IS NULL;
+UPDATE imp_row r SET donor_id = x.donor_id FROM (
+        SELECT DISTINCT ON (r2.grp) r2.grp, e.donor_id FROM imp_row r2
+        JOIN {email} e ON e.municipality_id = %(m)s AND e.address = r2.email
+        JOIN {donor} d ON d.id = e.donor_id AND d.name_kana = r2.kana
+        WHERE r2.donor_id IS NULL AND r2.reject IS NULL AND r2.email <> '' AND r2.kana <> ''
+        ORDER BY r2.grp, e.donor_id
+    ) x WHERE x.grp = r.grp AND r.donor_id IS NULL AND r.reject IS NULL;
+WITH firsts AS (
+    SELECT grp, min(line) AS line FROM imp_row
+    WHERE donor_id IS NULL AND reject IS NULL GROUP BY grp
+), ids AS (
+    SELECT grp, line, nextval(pg_get_serial_sequence('{donor}', 'id')) AS id FROM firsts
+)
+UPDATE imp_row r SET donor_id = ids.id, new_donor = (r.line = ids.line), changed = true
+    FROM ids WHERE r.grp = ids.grp AND r.donor_id IS NULL AND r.reject IS NULL;
+INSERT INTO {donor} (id, municipality_id, donor_number, name, name_kana, postal_code, prefecture,
+        address, building, is_resident, returned_mail, do_not_contact, note, created_at,
+        updated_at)
+    SELECT donor_id, %(m)s, donor_number, name, kana, postal_code, prefecture, address, building,
+        is_resident, false, false, '', now(), now()
+    FROM imp_row WHERE new_donor;
+WITH added AS (
+    INSERT INTO {phone} (donor_id, municipality_id, e164, raw)
+    SELECT DISTINCT donor_id, %(m)s, phone, phone FROM imp_row
+    WHERE reject IS NULL AND phone <> ''
+    ON CONFLICT (donor_id, e164) DO NOTHING
+    RETURNING donor_id
+)
+UPDATE imp_row r SET changed = true FROM added WHERE r.donor_id = added.donor_id
+    AND r.reject IS NULL;
+WITH added AS (
+    INSERT INTO {email} (donor_id, municipality_id, address)
+    SELECT DISTINCT donor_id, %(m)s, email FROM imp_row
+    WHERE reject IS NULL AND email <> ''
+    ON CONFLICT (donor_id, address) DO NOTHING
+    RETURNING donor_id
+)
+UPDATE imp_row r SET changed = true FROM added WHERE r.donor_id = added.donor_id
+    AND r.reject IS NULL
+"""
+
+_SQL_DONATIONS = """
+UPDATE imp_row SET donation_id = nextval(pg_get_serial_sequence('{donation}', 'id')),
+        new_donation = true
+    WHERE donation_id IS NULL AND reject IS NULL;
+INSERT INTO {donation} (id, municipality_id, donor_id, portal, portal_order_number, external_id,
+        import_key, donated_at, paid_on, amount, payment_method, one_stop_requested,
+        one_stop_received_on, receipt_issued_on, gift_declined, status, note, updated_at)
+    SELECT donation_id, %(m)s, donor_id, portal, portal_order_number, external_id, import_key,
+        donated_at, paid_on, amount, payment_method, one_stop_requested, one_stop_received_on,
+        receipt_issued_on, gift_declined,
+        CASE WHEN paid_on IS NOT NULL THEN 'paid' ELSE 'applied' END, note, now()
+    FROM imp_row WHERE new_donation;
+WITH changed AS (
+    UPDATE {donation} d SET {sets}, updated_at = now()
+    FROM imp_row r
+    WHERE d.id = r.donation_id AND NOT r.new_donation AND r.reject IS NULL
+    AND ({old}) IS DISTINCT FROM ({new})
+    RETURNING d.id
+)
+UPDATE imp_row r SET changed = true FROM changed WHERE r.donation_id = changed.id
+"""
+
+_SQL_SHIPMENTS = """
+INSERT INTO {gift} (municipality_id, provider_id, code, name, deliveries, perishable)
+    SELECT DISTINCT ON (code) %(m)s, %(provider)s, code, name, 1, false FROM imp_gift
+    WHERE gift_item_id IS NULL ORDER BY code, line
+    ON CONFLICT (municipality_id, code) DO NOTHING;
+UPDATE imp_gift g SET gift_item_id = gi.id FROM {gift} gi
+    WHERE g.gift_item_id IS NULL AND gi.municipality_id = %(m)s AND gi.code = g.code;
+UPDATE imp_gift SET shipment_id = nextval(pg_get_serial_sequence('{shipment}', 'id')),
+        new_shipment = true
+    WHERE shipment_id IS NULL;
+INSERT INTO {shipment} (id, municipality_id, donation_id, gift_item_id, delivery_number,
+        ship_to_name, ship_to_kana, ship_to_postal_code, ship_to_address, ship_to_phone,
+        desired_date, desired_time_slot, carrier_id, tracking_number, tracking_valid,
+        shipped_on, status, updated_at)
+    SELECT g.shipment_id, %(m)s, r.donation_id, g.gift_item_id, g.grp,
+        COALESCE(NULLIF(g.ship_to_name, ''), r.name),
+        COALESCE(NULLIF(g.ship_to_kana, ''), r.kana),
+        COALESCE(NULLIF(g.ship_to_postal_code, ''), r.postal_code),
+        COALESCE(NULLIF(g.ship_to_address, ''),
+            r.prefecture || r.address || CASE WHEN r.building <> '' THEN ' ' || r.building ELSE '' END),
+        COALESCE(NULLIF(g.ship_to_phone, ''), r.phone),
+        g.desired_date, COALESCE(g.desired_time_slot, ''), g.carrier_id,
+        COALESCE(g.tracking_number, ''), g.tracking_valid, g.shipped_on,
+        CASE WHEN g.shipped_on IS NOT NULL THEN 'shipped' ELSE 'pending' END, now()
+    FROM imp_gift g JOIN imp_row r ON r.line = g.line WHERE g.new_shipment;
+UPDATE imp_row r SET changed = true
+    WHERE r.line IN (SELECT line FROM imp_gift WHERE new_shipment);
+WITH changed AS (
+    UPDATE {shipment} s SET {sets}, updated_at = now()
+    FROM imp_gift g
+    WHERE s.id = g.shipment_id AND NOT g.new_shipment
+    AND ({old}) IS DISTINCT FROM ({new})
+    RETURNING g.line
+)
+UPDATE imp_row r SET changed = true WHERE r.line IN (SELECT line FROM changed)
+"""
+
+_SQL_FINISH = """
+INSERT INTO {callback} (municipality_id, donor_id, donation_id, run_id, reasons, created_at,
+        outcome)
+    SELECT %(m)s, r.donor_id, r.donation_id, %(run)s, to_jsonb(r.callback), now(), ''
+    FROM imp_row r
+    WHERE r.reject IS NULL AND cardinality(r.callback) > 0
+    AND NOT EXISTS (SELECT 1 FROM {callback} c WHERE c.donation_id = r.donation_id)
+    ON CONFLICT DO NOTHING;
+INSERT INTO {rejection} (run_id, line, "column", reason, raw)
+    SELECT %(run)s, line, left(COALESCE(reject_column, ''), 100), left(reject, 300), '[]'::jsonb
+    FROM imp_row WHERE reject IS NOT NULL
+""".format(**T)  # noqa: S608 - table names come from the models; values are bound
+
+
+__all__ = ["BATCH_ROWS", "Importer", "carrier_lookup", "is_resident_address"]

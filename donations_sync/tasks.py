@@ -1,0 +1,35 @@
+"""Background runs of CSV imports (receivers of donations_sync.signals, and the sweep)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from donations_sync import services
+
+logger = logging.getLogger("donations_sync.imports")
+
+
+@shared_task(name="donations_sync.import_run_execute", ignore_result=True)
+def import_run_execute(run_id: int) -> None:
+    # No autoretry: a failure is recorded on the run (status 取込不可), which can be re-run.
+    services.import_run_execute(run_id=run_id)
+
+
+@shared_task(name="donations_sync.import_runs_sweep", ignore_result=True)
+def import_runs_sweep() -> int:
+    """Celery beat: queued runs no worker took, and runs whose worker died, are sent again."""
+    due = services.import_runs_due()
+    for run_id in due:
+        import_run_execute.delay(run_id)
+    return len(due)
+
+
+def import_run_queued(run_id: int, **kwargs) -> None:
+    """Receiver of import_run_queued (after the commit). A broker outage is only logged: the
+    run stays queued and the sweep sends it."""
+    try:
+        import_run_execute.delay(run_id)
+    except Exception:
+        logger.warning("Import run %s not dispatched; the sweep will retry", run_id, exc_info=True)
