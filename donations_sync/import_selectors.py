@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 from dataclasses import asdict, dataclass
 
-from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -14,8 +13,6 @@ from crm.access import visible_municipality_ids
 from donations_sync.models import DonorCallback, ImportMapping, ImportRejection, ImportRun
 
 REJECTIONS_PAGE_SIZE = 100
-_LINE_COUNT_CACHE_SECONDS = 6 * 3600
-_COUNT_CHUNK = 1024 * 1024
 
 
 def import_runs_visible_to(user) -> QuerySet[ImportRun]:
@@ -49,54 +46,41 @@ class RunProgress:
     status_label: str
     finished: bool
     rows_read: int
-    estimated_rows: int | None  # from the file's line count: quoted newlines make it approximate
+    estimated_rows: int | None  # rows read so far, scaled by the share of the file's bytes read
     percent: int | None
     rows_per_second: float | None
     eta_seconds: int | None
+    imported: int
+    updated: int
+    unchanged: int
+    rejected: int
+    needs_callback: int
 
     def as_json(self) -> dict:
         return asdict(self)
 
 
-def _estimated_rows(run: ImportRun) -> int | None:
-    """Records in the file, estimated once per run by counting its line ends (CP932 and UTF-8
-    never use the byte 0x0A inside a character), header excluded."""
-    key = f"donations_sync:import_run:{run.pk}:lines"
-    lines = cache.get(key)
-    if lines is None:
-        try:
-            lines = 0
-            last = b"\n"
-            with run.raw_file.open("rb") as binary:
-                while chunk := binary.read(_COUNT_CHUNK):
-                    lines += chunk.count(b"\n")
-                    last = chunk[-1:]
-            if last != b"\n":
-                lines += 1  # a last record without a line end
-        except (OSError, ValueError):
-            return None
-        cache.set(key, lines, _LINE_COUNT_CACHE_SECONDS)
-    return max(0, lines - 1)
-
-
 def import_run_progress(run: ImportRun, *, now: datetime.datetime | None = None) -> RunProgress:
+    """Where a run stands. The share done is the share of the file's bytes read (the engine
+    records both with every batch), which holds for any row length; rows/s over the time since
+    the run started."""
     now = now or timezone.now()
     finished = run.status in (ImportRun.Status.DONE, ImportRun.Status.FAILED)
-    estimated = _estimated_rows(run) if run.status == ImportRun.Status.RUNNING else None
-    if estimated is not None:
-        estimated = max(estimated, run.rows_read)
-    rate = eta = percent = None
+    rate = eta = percent = estimated = None
+    elapsed = 0.0
     if run.started_at is not None:
         end = run.finished_at if finished and run.finished_at else now
         elapsed = (end - run.started_at).total_seconds()
         if elapsed > 0 and run.rows_read:
             rate = run.rows_read / elapsed
-    if estimated:
-        percent = min(100, int(run.rows_read * 100 / estimated))
-        if rate:
-            eta = int((estimated - run.rows_read) / rate)
-    if finished and run.status == ImportRun.Status.DONE:
+    if run.status == ImportRun.Status.DONE:
         percent = 100
+    elif run.status == ImportRun.Status.RUNNING and run.size and run.bytes_read:
+        share = min(1.0, run.bytes_read / run.size)
+        percent = int(share * 100)
+        estimated = max(run.rows_read, round(run.rows_read / share)) if run.rows_read else None
+        if elapsed > 0:
+            eta = int(elapsed * (1 - share) / share)
     return RunProgress(
         status=run.status,
         status_label=run.get_status_display(),
@@ -105,7 +89,12 @@ def import_run_progress(run: ImportRun, *, now: datetime.datetime | None = None)
         estimated_rows=estimated,
         percent=percent,
         rows_per_second=(round(rate) if rate >= 10 else round(rate, 1)) if rate else None,
-        eta_seconds=eta if not finished else None,
+        eta_seconds=eta,
+        imported=run.imported,
+        updated=run.updated,
+        unchanged=run.unchanged,
+        rejected=run.rejected,
+        needs_callback=run.needs_callback,
     )
 
 

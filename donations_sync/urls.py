@@ -17,7 +17,7 @@ urlpatterns = [
         views.import_run_rejections_csv,
         name="import_run_rejections_csv",
     ),
-    path("imports/runs/<int:run_id>/rerun/", views.import_run_rerun, name="import_run_rerun"),
+    path("imports/runs/<int:run_id>/rerun/", views.import_run_rerun_page, name="import_run_rerun"),
     path("imports/mappings/<int:municipality_id>/", views.import_mappings, name="import_mappings"),
     path(
         "imports/mappings/edit/<int:mapping_id>/",

@@ -30,7 +30,7 @@ from donations_sync.forms import (
     RerunForm,
     UploadForm,
 )
-from donations_sync.imports import PRESETS
+from donations_sync.imports import PRESETS, ImportFileError
 from donations_sync.mapping_services import (
     can_manage_imports,
     import_mapping_create,
@@ -38,6 +38,7 @@ from donations_sync.mapping_services import (
 )
 from donations_sync.models import DonorCallback, ImportRun
 from donations_sync.presenters import present_donation
+from donations_sync.services import import_run_create, import_run_rerun
 
 RUNS_PAGE_SIZE = 50
 CALLBACKS_PAGE_SIZE = 50
@@ -115,8 +116,6 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         municipality = data["municipality"]
         if not can_manage_imports(user, municipality.id):
             raise PermissionDenied("この自治体には取り込めません。")
-        from donations_sync.services import import_run_create
-
         saved = data["saved_mapping"]
         upload = data["file"]
         try:
@@ -130,8 +129,8 @@ def import_upload(request: HttpRequest) -> HttpResponse:
                 saved_mapping=saved,
                 encoding=data["encoding"] or "",
             )
-        except ValidationError as error:
-            form.add_error(None, error)
+        except ImportFileError as error:
+            form.add_error(None, error.message)
         else:
             messages.success(request, f"「{run.original_name}」の取込を受け付けました。")
             return redirect("import_run", run_id=run.id)
@@ -199,24 +198,22 @@ def import_run_rejections_csv(request: HttpRequest, run_id: int) -> StreamingHtt
 
 
 @import_staff_required
-def import_run_rerun(request: HttpRequest, run_id: int) -> HttpResponse:
+def import_run_rerun_page(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_for(request, run_id)
     initial = {"saved_mapping": run.saved_mapping_id, "encoding": run.encoding}
     form = RerunForm(request.POST or None, run=run, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
-        from donations_sync.services import import_run_rerun as rerun
-
         saved = form.cleaned_data["saved_mapping"]
         try:
-            new_run = rerun(
+            new_run = import_run_rerun(
                 run=run,
                 created_by=request.user,
                 mapping=None if saved else PRESETS[run.style],
                 saved_mapping=saved,
                 encoding=form.cleaned_data["encoding"] or "",
             )
-        except ValidationError as error:
-            form.add_error(None, error)
+        except ImportFileError as error:
+            form.add_error(None, error.message)
         else:
             messages.success(request, f"「{run.original_name}」をもう一度取り込みます。")
             return redirect("import_run", run_id=new_run.id)

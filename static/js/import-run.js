@@ -35,6 +35,11 @@ function show(progress) {
   set("estimated_rows", number(progress.estimated_rows));
   set("rows_per_second", number(progress.rows_per_second));
   set("eta", duration(progress.eta_seconds));
+  for (const name of ["imported", "updated", "unchanged", "rejected", "needs_callback"]) {
+    const cell = document.querySelector(`[data-count="${name}"]`);
+    // The 要確認 cell links to the list once there is something in it: leave its markup.
+    if (cell && !cell.querySelector("a")) cell.textContent = number(progress[name]);
+  }
   const bar = field("percent");
   if (bar && progress.percent != null) bar.value = progress.percent;
   if (progress.finished && !reloading) {

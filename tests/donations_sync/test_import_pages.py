@@ -70,6 +70,137 @@ def finished_run(city_a, supervisor_a):
     return run
 
 
+# --- Upload, execution, result, download and re-run through the engine ---------------------
+
+EXPORT_HEADER = [
+    "寄附者番号",
+    "氏名",
+    "フリガナ",
+    "〒",
+    "都道府県",
+    "市区町村",
+    "町名・番地",
+    "電話番号",
+    "受付番号",
+    "申込日",
+    "寄附金額",
+    "寄附金の払込方法",
+    "髙﨑メモ",
+]
+GOOD = ["D-1", "髙﨑 一郎", "ﾀｶｻｷ ｲﾁﾛｳ", "047-0032", "北海道", "小樽市", "稲穂1-2-3"]
+GOOD += ["090-1234-5678", "C0001", "令和6年1月5日", "￥10,000", "クレジットカード", "①"]
+BAD_DATE = ["D-2", "山田 花子", "ﾔﾏﾀﾞ ﾊﾅｺ", "0470032", "北海道", "小樽市", "花園1"]
+BAD_DATE += ["0134-22-1111", "C0002", "2024/13/45", "5000", "", ""]
+NO_CONTACT = ["D-3", "川口 次郎", "ｶﾜｸﾞﾁ ｼﾞﾛｳ", "", "", "", "", "", "C0003"]
+NO_CONTACT += ["2024/1/6", "20000", "", ""]
+
+
+def _export(rows: list[list[str]]) -> bytes:
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerows([EXPORT_HEADER, *rows])
+    return text.getvalue().encode("cp932")
+
+
+def _upload(client, municipality, data: bytes, **fields):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return client.post(
+        "/imports/upload/",
+        {
+            "municipality": municipality.id,
+            "style": "choice",
+            "encoding": "",
+            "file": SimpleUploadedFile("寄附者.csv", data, content_type="text/csv"),
+            **fields,
+        },
+    )
+
+
+def test_upload_runs_and_shows_the_result_and_rejected_rows(login, supervisor_a, city_a):
+    from donations_sync.services import import_run_execute
+
+    client = login(supervisor_a)
+    response = _upload(client, city_a, _export([GOOD, BAD_DATE, NO_CONTACT]))
+    run = ImportRun.objects.get(municipality=city_a)
+    assert response.status_code == 302 and response["Location"] == f"/imports/runs/{run.id}/"
+    assert run.status == ImportRun.Status.QUEUED and run.created_by == supervisor_a
+    assert run.original_name == "寄附者.csv" and run.mapping == PRESETS["choice"]
+    assert "待機中" in client.get(response["Location"]).content.decode()
+
+    import_run_execute(run_id=run.id)
+    run.refresh_from_db()
+    assert (run.status, run.imported, run.rejected, run.needs_callback) == ("done", 2, 1, 1)
+    body = client.get(f"/imports/runs/{run.id}/").content.decode()
+    assert "完了" in body and "髙﨑メモ" in body and "2024/13/45" in body
+    assert "CP932（Shift_JIS）" in body
+
+    data = response_bytes(client.get(f"/imports/runs/{run.id}/rejections.csv"))
+    rows = list(csv.reader(io.StringIO(data.decode("cp932"))))
+    assert rows[0] == [*EXPORT_HEADER, "理由"]
+    assert rows[1][:-1] == BAD_DATE and rows[1][-1].startswith("3行目・申込日：")
+    assert len(rows) == 2
+
+    callbacks = client.get("/callbacks/", {"m": city_a.id}).content.decode()
+    assert "川口 次郎" in callbacks and "電話番号も住所もありません" in callbacks
+    assert "髙﨑 一郎" not in callbacks
+
+
+def test_upload_with_a_saved_mapping_and_encoding_then_rerun_after_fixing_it(
+    login, supervisor_a, city_a
+):
+    from donations_sync.services import import_run_execute
+
+    client = login(supervisor_a)
+    mapping = ImportMapping.objects.create(
+        municipality=city_a, style="choice", name="旧版", mapping=PRESETS["choice"]
+    )
+    # This export names the amount 寄附額: the saved mapping does not know it yet.
+    header = ["寄附額" if c == "寄附金額" else c for c in EXPORT_HEADER]
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerows([header, GOOD])
+    response = _upload(
+        client,
+        city_a,
+        text.getvalue().encode("cp932"),
+        saved_mapping=mapping.id,
+        encoding="cp932",
+    )
+    run = ImportRun.objects.get(municipality=city_a)
+    assert run.saved_mapping == mapping and run.encoding == "cp932"
+    import_run_execute(run_id=run.id)
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.FAILED and "寄附金額" in run.error
+    body = client.get(f"/imports/runs/{run.id}/").content.decode()
+    assert "ファイルを取り込めませんでした" in body and "寄附金額" in body
+
+    form = _form_of(mapping)
+    form["donation__amount"] = "寄附額"
+    assert client.post(f"/imports/mappings/edit/{mapping.id}/", form).status_code == 302
+
+    assert "旧版" in client.get(f"/imports/runs/{run.id}/rerun/").content.decode()
+    response = client.post(
+        f"/imports/runs/{run.id}/rerun/", {"saved_mapping": mapping.id, "encoding": ""}
+    )
+    rerun = ImportRun.objects.exclude(pk=run.pk).get()
+    assert response["Location"] == f"/imports/runs/{rerun.id}/"
+    assert rerun.rerun_of == run and rerun.mapping["donation"]["amount"] == "寄附額"
+    assert rerun.raw_file.name == run.raw_file.name
+    import_run_execute(run_id=rerun.id)
+    rerun.refresh_from_db()
+    assert (rerun.status, rerun.imported) == ("done", 1)
+    assert "以前の取込" in client.get(f"/imports/runs/{rerun.id}/").content.decode()
+
+
+def test_saved_mapping_of_another_style_is_refused_on_upload(login, supervisor_a, city_a):
+    mapping = ImportMapping.objects.create(
+        municipality=city_a, style="rakuten", name="楽天", mapping=PRESETS["rakuten"]
+    )
+    response = _upload(login(supervisor_a), city_a, _export([GOOD]), saved_mapping=mapping.id)
+    assert response.status_code == 200
+    assert "選んだ取込形式の対応表ではありません。" in response.content.decode()
+    assert not ImportRun.objects.exists()
+
+
 # --- Run page and download ----------------------------------------------------------------
 
 
@@ -159,13 +290,15 @@ def test_running_run_reports_progress(login, supervisor_a, finished_run):
     finished_run.status = ImportRun.Status.RUNNING
     finished_run.finished_at = None
     finished_run.rows_read = 1
+    finished_run.size, finished_run.bytes_read = 200, 100
+    finished_run.imported = 1
     finished_run.save()
     client = login(supervisor_a)
     body = client.get(f"/imports/runs/{finished_run.id}/").content.decode()
-    assert "import-run.js" in body and "取込中" in body
+    assert "import-run.js" in body and "取込中" in body and "ここまでの件数" in body
     progress = client.get(f"/imports/runs/{finished_run.id}/progress/").json()
     assert progress["status"] == "running" and progress["finished"] is False
-    assert progress["rows_read"] == 1
+    assert progress["rows_read"] == 1 and progress["imported"] == 1
     assert progress["estimated_rows"] == 2
     assert progress["percent"] == 50
     assert progress["rows_per_second"] and progress["eta_seconds"] is not None
