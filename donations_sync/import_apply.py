@@ -21,7 +21,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import logging
+import queue
+import re
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +43,7 @@ from donations_sync.models import (
     Donation,
     DonorCallback,
     GiftItem,
+    ImportedRow,
     ImportRejection,
     ImportRun,
     Shipment,
@@ -83,7 +90,7 @@ ROW_COLUMNS = (
     "line key grp reject reject_column donor_number name kana postal_code prefecture address "
     "building is_resident phone email portal portal_order_number external_id import_key "
     "donated_at paid_on amount payment_method gift_declined one_stop_requested "
-    "one_stop_received_on receipt_issued_on note callback"
+    "one_stop_received_on receipt_issued_on note callback fingerprint"
 ).split()
 GIFT_COLUMNS = (
     "line grp code name desired_date desired_time_slot carrier_id tracking_number "
@@ -92,8 +99,9 @@ GIFT_COLUMNS = (
 ).split()
 
 _CREATE = """
-DROP TABLE IF EXISTS imp_seen, imp_row, imp_gift;
+DROP TABLE IF EXISTS imp_seen, imp_known, imp_row, imp_gift;
 CREATE TEMP TABLE imp_seen (key text PRIMARY KEY, line int NOT NULL);
+CREATE TEMP TABLE imp_known (key text NOT NULL, line int NOT NULL);
 CREATE TEMP TABLE imp_row (
     line int PRIMARY KEY, key text NOT NULL, grp text NOT NULL, reject text,
     reject_column text, donor_number text, name text, kana text COLLATE "C", postal_code text,
@@ -101,7 +109,7 @@ CREATE TEMP TABLE imp_row (
     portal text, portal_order_number text, external_id text, import_key text,
     donated_at timestamptz, paid_on date, amount int, payment_method text, gift_declined bool,
     one_stop_requested bool, one_stop_received_on date, receipt_issued_on date, note text,
-    callback text[],
+    callback text[], fingerprint text,
     donor_id bigint, new_donor bool NOT NULL DEFAULT false, donation_id bigint,
     new_donation bool NOT NULL DEFAULT false, changed bool NOT NULL DEFAULT false
 );
@@ -129,6 +137,7 @@ T = {
     "shipment": _t(Shipment),
     "callback": _t(DonorCallback),
     "rejection": _t(ImportRejection),
+    "imported_row": _t(ImportedRow),
 }
 
 
@@ -166,12 +175,14 @@ def _carrier_word(text: str) -> str:
 
 def is_resident_address(municipality: Municipality, prefecture: str, address: str) -> bool:
     """住所 in the municipality itself: prefecture + municipality name start the address."""
+    name = normalize.nfkc(municipality.name)
+    if name[:1] not in address[: 12 + len(name)]:  # the common case, cheaply: elsewhere
+        return False
     full = normalize.nfkc(prefecture + address).replace(" ", "").replace("\u3000", "")
-    target = normalize.nfkc(municipality.prefecture + municipality.name)
-    if full.startswith(target):
+    if full.startswith(normalize.nfkc(municipality.prefecture) + name):
         return True
     # No prefecture written: the municipality's name alone, if the prefecture was not another.
-    return not prefecture and full.startswith(normalize.nfkc(municipality.name))
+    return not prefecture and full.startswith(name)
 
 
 class Importer:
@@ -184,7 +195,7 @@ class Importer:
         self.progress = progress
         self.carrier = carrier_lookup()
         self.provider_id = self._unknown_provider()
-        self.dates_seen: dict[str, bool] = {}
+        self.analyzed = False
 
     def _unknown_provider(self) -> int:
         provider, _ = Provider.objects.get_or_create(
@@ -206,40 +217,108 @@ class Importer:
                 detected_encoding=imported.encoding, unknown_columns=imported.unknown_columns
             )
             self._prepare(imported)
-            with connection.cursor() as cursor:
-                cursor.execute(_CREATE)
-            resume = run.resume_line
-            rows: list[ParsedRow] = []
-            errors: list[RowError] = []
-            skipped: list[tuple[str, int]] = []
-            read = 0
-            for item in imported:
-                read += 1
-                if item.line <= resume:
-                    if isinstance(item, ParsedRow):
-                        skipped.append((self._key(item), item.line))
+            # Parsing (Python) and applying (PostgreSQL) overlap: the statements run on a
+            # second connection in a thread while the next batch is parsed. Inside a
+            # transaction (tests) a second connection would not see its data: same thread.
+            sink = _ThreadSink(self) if not connection.in_atomic_block else _InlineSink(self)
+            sink.start()
+            try:
+                self._feed(imported, binary, sink)
+            finally:
+                sink.close()
+            self._fill_raw_cells(binary)
+
+    def _feed(self, imported: CsvImport, binary, sink: _InlineSink) -> None:
+        resume = self.run.resume_line
+        # The fingerprint of a row depends on the mapping it is read with.
+        salt = hashlib.blake2b(
+            json.dumps([self.run.style, self.run.mapping], sort_keys=True).encode(),
+            digest_size=16,
+        ).digest()
+        pending: list[tuple[int, list[str], str]] = []
+        errors: list[RowError] = []
+        skipped: list[tuple[str, int]] = []
+        read = 0
+        last_line = resume
+        for record in imported.records():
+            read += 1
+            if isinstance(record, RowError):
+                if record.line > resume:
+                    errors.append(record)
+                    last_line = record.line
+            else:
+                line, raw = record
+                if line <= resume:  # applied by an attempt that died: only its key matters
+                    row = imported.parse_record(line, raw)
+                    if isinstance(row, ParsedRow):
+                        skipped.append((self._key(row), line))
                         if len(skipped) >= BATCH_ROWS:
-                            self._remember(skipped)
+                            sink.put(("remember", skipped))
                             skipped = []
                     continue
-                if isinstance(item, RowError):
-                    errors.append(item)
+                digest = hashlib.blake2b("\x1f".join(raw).encode(), digest_size=16, key=salt)
+                pending.append((line, raw, digest.hexdigest()))
+                last_line = line
+            if len(pending) + len(errors) >= BATCH_ROWS:
+                if skipped:
+                    sink.put(("remember", skipped))
+                    skipped = []
+                self._send(imported, sink, pending, errors, read, last_line, binary)
+                pending, errors = [], []
+        if skipped:
+            sink.put(("remember", skipped))
+        if pending or errors or read == 0:
+            self._send(imported, sink, pending, errors, read, last_line, binary)
+
+    def _send(self, imported, sink, pending, errors, read, last_line, binary) -> None:
+        """Parse what an earlier run did not already apply as it is, and hand the batch on."""
+        known = self._known([fingerprint for _, _, fingerprint in pending])
+        rows: list[tuple] = []
+        gifts: list[tuple] = []
+        # Rows known unchanged still hold their number: a later row repeating it is a duplicate.
+        known_keys: list[tuple[str, int]] = []
+        for line, raw, fingerprint in pending:
+            if fingerprint in known:
+                order, external_id = imported.record_numbers(raw)
+                if order:
+                    known_keys.append((f"o:{order}", line))
+                elif external_id:
+                    known_keys.append((f"x:{external_id}", line))
                 else:
-                    rows.append(item)
-                if len(rows) + len(errors) >= BATCH_ROWS:
-                    if skipped:
-                        self._remember(skipped)
-                        skipped = []
-                    self._batch(rows, errors, read, item.line, binary)
-                    rows, errors = [], []
-            if skipped:
-                self._remember(skipped)
-            if rows or errors or read == 0:
-                last = max([r.line for r in rows] + [e.line for e in errors] + [resume])
-                self._batch(rows, errors, read, last, binary)
-            self._fill_raw_cells(binary)
+                    row = imported.parse_record(line, raw)
+                    if isinstance(row, ParsedRow):
+                        known_keys.append((self._key(row), line))
+                continue
+            row = imported.parse_record(line, raw)
+            if isinstance(row, RowError):
+                errors.append(row)
+            else:
+                self._stage(row, fingerprint, rows, gifts)
+        sink.put(("batch", rows, gifts, errors, known_keys, read, last_line, _position(binary)))
+
+    def _known(self, fingerprints: list[str]) -> set[str]:
+        """Fingerprints earlier runs applied in this municipality (rows known unchanged)."""
+        if not fingerprints:
+            return set()
+        return set(
+            ImportedRow.objects.filter(municipality_id=self.m, fingerprint__in=fingerprints)
+            .exclude(run_id=self.run.pk)
+            .values_list("fingerprint", flat=True)
+        )
+
+    def _create_tables(self) -> None:
         with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE IF EXISTS imp_seen, imp_row, imp_gift")
+            cursor.execute(_CREATE)
+
+    def _drop_tables(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS imp_seen, imp_known, imp_row, imp_gift")
+
+    def _do(self, item: tuple) -> None:
+        if item[0] == "remember":
+            self._remember(item[1])
+        else:
+            self._batch(*item[1:])
 
     def _prepare(self, imported: CsvImport) -> None:
         """Which fields the file has: a field the header lacks is never written."""
@@ -286,12 +365,27 @@ class Importer:
     # --- one batch -----------------------------------------------------------------------
 
     def _batch(
-        self, rows: list[ParsedRow], errors: list[RowError], read: int, last_line: int, binary
+        self,
+        rows: list[tuple],
+        gifts: list[tuple],
+        errors: list[RowError],
+        known_keys: list[tuple[str, int]],
+        read: int,
+        last_line: int,
+        position: int,
     ) -> None:
+        began = time.perf_counter()
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("TRUNCATE imp_row, imp_gift")
-                self._copy(cursor, rows)
+                self._copy(cursor, rows, gifts)
+                cursor.execute("TRUNCATE imp_known")
+                if known_keys:
+                    with cursor.cursor.copy("COPY imp_known (key, line) FROM STDIN") as copy:
+                        for key in known_keys:
+                            copy.write_row(key)
+                cursor.execute(_SQL_SEEN)
+                STATEMENT_SECONDS["(COPY)"] += time.perf_counter() - began
                 counts = self._apply(cursor) if rows else (0, 0, 0, 0, 0)
             if errors:
                 ImportRejection.objects.bulk_create(
@@ -305,14 +399,10 @@ class Importer:
                     for e in errors
                 )
             imported, updated, unchanged, rejected, callbacks = counts
-            try:
-                position = binary.tell()
-            except (OSError, ValueError):
-                position = 0
             ImportRun.objects.filter(pk=self.run.pk).update(
                 imported=F("imported") + imported,
                 updated=F("updated") + updated,
-                unchanged=F("unchanged") + unchanged,
+                unchanged=F("unchanged") + unchanged + len(known_keys),
                 rejected=F("rejected") + rejected + len(errors),
                 needs_callback=F("needs_callback") + callbacks,
                 rows_read=read,
@@ -320,87 +410,99 @@ class Importer:
                 resume_line=last_line,
                 heartbeat_at=timezone.now(),
             )
+        STATEMENT_SECONDS["(batch)"] += time.perf_counter() - began
         self.run.refresh_from_db()
         if self.progress:
             self.progress(self.run)
 
-    def _copy(self, cursor, rows: list[ParsedRow]) -> None:
+    def _stage(
+        self, row: ParsedRow, fingerprint: str, staged: list[tuple], gifts: list[tuple]
+    ) -> None:
+        """The row as staging-table tuples (compact: a batch waiting holds only these)."""
         municipality = self.municipality
         carrier = self.carrier
-        fold = normalize.normalize_kana
-        with cursor.cursor.copy(f"COPY imp_row ({', '.join(ROW_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                donor, d = row.donor, row.donation
-                kana = fold(donor.kana)
-                phone = donor.phone or ""
-                email = donor.email
-                if donor.donor_number:
-                    grp = f"n:{donor.donor_number}"
-                elif phone and kana:
-                    grp = f"p:{phone}|{kana}"
-                elif email and kana:
-                    grp = f"e:{email}|{kana}"
-                else:
-                    grp = f"l:{row.line}"
-                reject, column = self._too_long(row, kana)
-                copy.write_row(
-                    (
-                        row.line,
-                        self._key(row),
-                        grp,
-                        reject,
-                        column,
-                        donor.donor_number,
-                        donor.name,
-                        kana,
-                        donor.postal_code,
-                        donor.prefecture,
-                        donor.address,
-                        donor.building,
-                        is_resident_address(municipality, donor.prefecture, donor.address),
-                        phone,
-                        email,
-                        d.portal,
-                        d.portal_order_number,
-                        d.external_id,
-                        self._import_key(row),
-                        d.donated_at,
-                        d.paid_on,
-                        d.amount,
-                        d.payment_method,
-                        d.gift_declined,
-                        d.one_stop_requested,
-                        d.one_stop_received_on,
-                        d.receipt_issued_on,
-                        d.note,
-                        row.needs_callback,
-                    )
+        fold = _kana_without_noise
+        donor, d = row.donor, row.donation
+        kana = fold(donor.kana)
+        phone = donor.phone or ""
+        email = donor.email
+        if donor.donor_number:
+            grp = f"n:{donor.donor_number}"
+        elif phone and kana:
+            grp = f"p:{phone}|{kana}"
+        elif email and kana:
+            grp = f"e:{email}|{kana}"
+        else:
+            grp = f"l:{row.line}"
+        reject, column = self._too_long(row, kana)
+        staged.append(
+            (
+                row.line,
+                self._key(row),
+                grp,
+                reject,
+                column,
+                donor.donor_number,
+                donor.name,
+                kana,
+                donor.postal_code,
+                donor.prefecture,
+                donor.address,
+                donor.building,
+                is_resident_address(municipality, donor.prefecture, donor.address),
+                phone,
+                email,
+                d.portal,
+                d.portal_order_number,
+                d.external_id,
+                self._import_key(row),
+                d.donated_at,
+                d.paid_on,
+                d.amount,
+                d.payment_method,
+                d.gift_declined,
+                d.one_stop_requested,
+                d.one_stop_received_on,
+                d.receipt_issued_on,
+                d.note,
+                row.needs_callback,
+                fingerprint,
+            )
+        )
+        for g in row.gifts:
+            gifts.append(
+                (
+                    row.line,
+                    g.group,
+                    g.code or g.name[:30] or "未設定",
+                    g.name,
+                    g.desired_date,
+                    g.desired_time_slot,
+                    carrier(g.carrier) if g.carrier else None,
+                    g.tracking_number,
+                    g.tracking_valid,
+                    g.shipped_on,
+                    g.ship_to_name,
+                    fold(g.ship_to_kana),
+                    g.ship_to_postal_code,
+                    g.ship_to_address,
+                    g.ship_to_phone or "",
+                    self.tracking_column.get(g.group, ""),
                 )
+            )
+
+    def _copy(self, cursor, staged: list[tuple], gifts: list[tuple]) -> None:
+        with cursor.cursor.copy(f"COPY imp_row ({', '.join(ROW_COLUMNS)}) FROM STDIN") as copy:
+            for values in staged:
+                copy.write_row(values)
         with cursor.cursor.copy(f"COPY imp_gift ({', '.join(GIFT_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                for g in row.gifts:
-                    code = g.code or g.name[:30] or "未設定"
-                    copy.write_row(
-                        (
-                            row.line,
-                            g.group,
-                            code,
-                            g.name,
-                            g.desired_date,
-                            g.desired_time_slot,
-                            carrier(g.carrier) if g.carrier else None,
-                            g.tracking_number,
-                            g.tracking_valid,
-                            g.shipped_on,
-                            g.ship_to_name,
-                            fold(g.ship_to_kana),
-                            g.ship_to_postal_code,
-                            g.ship_to_address,
-                            g.ship_to_phone or "",
-                            self.tracking_column.get(g.group, ""),
-                        )
-                    )
-        cursor.execute("ANALYZE imp_row; ANALYZE imp_gift")
+            for values in gifts:
+                copy.write_row(values)
+        if (
+            not self.analyzed and staged
+        ):  # batches look alike: the first one's statistics serve them all
+            cursor.execute("ANALYZE imp_row; ANALYZE imp_gift")
+            self.analyzed = True
 
     def _too_long(self, row: ParsedRow, kana: str) -> tuple[str | None, str]:
         for name, limit, block in _LIMITS_ROW:
@@ -580,15 +682,102 @@ class Importer:
         ImportRejection.objects.bulk_update(rejections, ["raw"], batch_size=1000)
 
 
+# Seconds spent per statement (its first words), for benchmarks.imports.
+STATEMENT_SECONDS: Counter[str] = Counter()
+
+
+_KANA_NOISE = re.compile(r"[\s・･,、.。]")
+
+
+def _kana_without_noise(kana: str) -> str:
+    """normalize.normalize_kana of a reading the reader already folded."""
+    return _KANA_NOISE.sub("", kana) if kana else ""
+
+
+def _position(binary) -> int:
+    try:
+        return binary.tell()
+    except (OSError, ValueError):
+        return 0
+
+
+class _InlineSink:
+    """Applies each batch as it comes, on this thread's connection."""
+
+    def __init__(self, importer: Importer):
+        self.importer = importer
+
+    def start(self) -> None:
+        self.importer._create_tables()
+
+    def put(self, item: tuple) -> None:
+        self.importer._do(item)
+
+    def close(self) -> None:
+        self.importer._drop_tables()
+
+
+class _ThreadSink(_InlineSink):
+    """Applies batches on a thread (its own connection); one batch waits while one is applied,
+    so memory holds at most three batches. An error there stops the run at the next put."""
+
+    def __init__(self, importer: Importer):
+        super().__init__(importer)
+        self.queue: queue.Queue[tuple | None] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="import-apply", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            try:
+                self.importer._create_tables()
+            except BaseException as error:
+                self.error = error
+            while (item := self.queue.get()) is not None:
+                if self.error is None:
+                    try:
+                        self.importer._do(item)
+                    except BaseException as error:
+                        self.error = error
+        finally:
+            try:
+                self.importer._drop_tables()
+            except Exception:  # the connection may be gone; the session's tables go with it
+                logger.debug("Dropping import tables failed", exc_info=True)
+            connection.close()
+
+    def put(self, item: tuple) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(item)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def run_sql(cursor, sql: str, m: int, **params: Any) -> None:
     for statement in sql.split(";\n"):
         if statement.strip():
+            began = time.perf_counter()
             cursor.execute(statement, {"m": m, **params} if "%(" in statement else None)
+            STATEMENT_SECONDS[" ".join(statement.split()[:8])] += time.perf_counter() - began
 
+
+_SQL_SEEN = """
+INSERT INTO imp_seen (key, line)
+    SELECT key, min(line) FROM (
+        SELECT key, line FROM imp_row UNION ALL SELECT key, line FROM imp_known
+    ) k GROUP BY key
+    ON CONFLICT (key) DO NOTHING
+"""
 
 _SQL_MATCH = """
-INSERT INTO imp_seen (key, line) SELECT key, min(line) FROM imp_row GROUP BY key
-    ON CONFLICT (key) DO NOTHING;
 UPDATE imp_row r SET reject = s.line || '行目と同じ番号の寄附です（同じファイル内の重複した行は最初の行だけを取り込みます）',
         reject_column = ''
     FROM imp_seen s WHERE s.key = r.key AND s.line <> r.line AND r.reject IS NULL;
@@ -645,7 +834,7 @@ WITH src AS (
     RETURNING d.donor_number
 )
 UPDATE imp_row r SET changed = true FROM up
-    WHERE r.donor_number = up.donor_number AND r.reject IS NULL;
+    WHERE r.donor_number = up.donor_number AND r.reject IS NULL AND NOT r.changed;
 UPDATE imp_row r SET donor_id = d.id FROM {donor} d
     WHERE d.municipality_id = %(m)s AND NOT (d.donor_number = '')
     AND d.donor_number = r.donor_number AND r.donor_number <> '' AND r.reject IS NULL;
@@ -681,22 +870,24 @@ INSERT INTO {donor} (id, municipality_id, donor_number, name, name_kana, postal_
     FROM imp_row WHERE new_donor;
 WITH added AS (
     INSERT INTO {phone} (donor_id, municipality_id, e164, raw)
-    SELECT DISTINCT donor_id, %(m)s, phone, phone FROM imp_row
-    WHERE reject IS NULL AND phone <> ''
+    SELECT DISTINCT donor_id, %(m)s, phone, phone FROM imp_row r
+    WHERE reject IS NULL AND phone <> '' AND NOT EXISTS (
+        SELECT 1 FROM {phone} p WHERE p.donor_id = r.donor_id AND p.e164 = r.phone)
     ON CONFLICT (donor_id, e164) DO NOTHING
     RETURNING donor_id
 )
 UPDATE imp_row r SET changed = true FROM added WHERE r.donor_id = added.donor_id
-    AND r.reject IS NULL;
+    AND r.reject IS NULL AND NOT r.changed;
 WITH added AS (
     INSERT INTO {email} (donor_id, municipality_id, address)
-    SELECT DISTINCT donor_id, %(m)s, email FROM imp_row
-    WHERE reject IS NULL AND email <> ''
+    SELECT DISTINCT donor_id, %(m)s, email FROM imp_row r
+    WHERE reject IS NULL AND email <> '' AND NOT EXISTS (
+        SELECT 1 FROM {email} e WHERE e.donor_id = r.donor_id AND e.address = r.email)
     ON CONFLICT (donor_id, address) DO NOTHING
     RETURNING donor_id
 )
 UPDATE imp_row r SET changed = true FROM added WHERE r.donor_id = added.donor_id
-    AND r.reject IS NULL
+    AND r.reject IS NULL AND NOT r.changed
 """
 
 _SQL_DONATIONS = """
@@ -719,6 +910,7 @@ WITH changed AS (
     RETURNING d.id
 )
 UPDATE imp_row r SET changed = true FROM changed WHERE r.donation_id = changed.id
+    AND NOT r.changed
 """
 
 _SQL_SHIPMENTS = """
@@ -747,7 +939,8 @@ INSERT INTO {shipment} (id, municipality_id, donation_id, gift_item_id, delivery
         CASE WHEN g.shipped_on IS NOT NULL THEN 'shipped' ELSE 'pending' END, now()
     FROM imp_gift g JOIN imp_row r ON r.line = g.line WHERE g.new_shipment;
 UPDATE imp_row r SET changed = true
-    WHERE r.line IN (SELECT line FROM imp_gift WHERE new_shipment);
+    FROM (SELECT DISTINCT line FROM imp_gift WHERE new_shipment) x
+    WHERE x.line = r.line AND NOT r.changed AND NOT r.new_donation;
 WITH changed AS (
     UPDATE {shipment} s SET {sets}, updated_at = now()
     FROM imp_gift g
@@ -755,7 +948,8 @@ WITH changed AS (
     AND ({old}) IS DISTINCT FROM ({new})
     RETURNING g.line
 )
-UPDATE imp_row r SET changed = true WHERE r.line IN (SELECT line FROM changed)
+UPDATE imp_row r SET changed = true FROM (SELECT DISTINCT line FROM changed) x
+    WHERE x.line = r.line AND NOT r.changed
 """
 
 _SQL_FINISH = """
@@ -766,6 +960,9 @@ INSERT INTO {callback} (municipality_id, donor_id, donation_id, run_id, reasons,
     WHERE r.reject IS NULL AND cardinality(r.callback) > 0
     AND NOT EXISTS (SELECT 1 FROM {callback} c WHERE c.donation_id = r.donation_id)
     ON CONFLICT DO NOTHING;
+INSERT INTO {imported_row} (municipality_id, fingerprint, run_id)
+    SELECT %(m)s, fingerprint, %(run)s FROM imp_row WHERE reject IS NULL
+    ON CONFLICT (municipality_id, fingerprint) DO NOTHING;
 INSERT INTO {rejection} (run_id, line, "column", reason, raw)
     SELECT %(run)s, line, left(COALESCE(reject_column, ''), 100), left(reject, 300), '[]'::jsonb
     FROM imp_row WHERE reject IS NOT NULL

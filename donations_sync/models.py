@@ -386,3 +386,28 @@ class DonorCallback(models.Model):
 
     def __str__(self) -> str:
         return f"要確認：{'、'.join(self.reasons)}"
+
+
+class ImportedRow(models.Model):
+    """A row an import applied, by the fingerprint of its raw cells (and the mapping read with).
+
+    A later import meeting the same fingerprint for the same municipality knows the row is
+    unchanged without parsing it: re-importing an export costs reading it, not parsing it.
+    """
+
+    municipality = models.ForeignKey(Municipality, on_delete=models.CASCADE, related_name="+")
+    fingerprint = models.CharField(max_length=32)  # BLAKE2b-128 hex
+    run = models.ForeignKey(
+        ImportRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "取込済みの行"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["municipality", "fingerprint"], name="importedrow_fingerprint_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.fingerprint

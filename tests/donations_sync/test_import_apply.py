@@ -14,6 +14,7 @@ from donations_sync.models import (
     Donation,
     DonorCallback,
     GiftItem,
+    ImportedRow,
     ImportRejection,
     ImportRun,
     Shipment,
@@ -150,8 +151,12 @@ def test_choice_file_imports_then_reimports_unchanged(city_a, carriers) -> None:
     assert two[1].carrier == carriers["yamato"]  # クロネコヤマト
     assert GiftItem.objects.filter(municipality=city_a).count() == 2
 
+    # Again: rows applied before are known by their fingerprint and not parsed; they still
+    # hold their numbers, so the repeated D002 is rejected again, as are the bad rows.
+    assert ImportedRow.objects.filter(municipality=city_a).count() == 2
     again = run_import(city_a, "choice", data)
     assert counts(again) == (0, 0, 2, 3)
+    assert "4行目と同じ番号" in ImportRejection.objects.get(run=again, line=7).reason
     assert Donation.objects.filter(municipality=city_a).count() == 2
     assert Shipment.objects.filter(municipality=city_a).count() == 3
 
@@ -433,3 +438,40 @@ def test_unknown_municipality_stays_apart(db, carriers) -> None:
     run = run_import(other, "choice", choice_file([choice_row("D900", 市区町村="札幌市")]))
     assert Donor.objects.get(municipality=other).is_resident
     assert run.imported == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_batches_apply_on_a_second_connection(
+    city_a, carriers, monkeypatch
+) -> None:
+    """As a worker runs it: committed batches, applied by the statement thread."""
+    from donations_sync import import_apply  # noqa: PLC0415
+
+    monkeypatch.setattr(import_apply, "BATCH_ROWS", 3)
+    threads: set[str] = set()
+    progress: list[int] = []
+    real_batch = import_apply.Importer._batch
+
+    def batch(self, *args, **kwargs):
+        import threading  # noqa: PLC0415
+
+        threads.add(threading.current_thread().name)
+        return real_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(import_apply.Importer, "_batch", batch)
+    rows = [choice_row(f"T{i:03d}") for i in range(7)] + [choice_row("T000")]
+    run = services.import_run_create(
+        municipality=city_a,
+        style="choice",
+        file=choice_file(rows),
+        original_name="t.csv",
+        queue=False,
+    )
+    run = services.import_run_execute(
+        run_id=run.pk, progress=lambda r: progress.append(r.rows_read)
+    )
+    assert threads == {"import-apply"}
+    assert run.status == ImportRun.Status.DONE
+    assert counts(run) == (7, 0, 0, 1) and progress[:3] == [3, 6, 8]
+    assert ImportRejection.objects.get(run=run).raw[0] == "T000"
+    assert Donation.objects.filter(municipality=city_a).count() == 7

@@ -496,3 +496,24 @@ def test_large_file_streams_in_constant_memory(tmp_path: Path) -> None:
         f"\n{count} rows, {size / 1e6:.1f} MB, {count / elapsed:,.0f} rows/s under tracemalloc, "
         f"peak {peak / 1e6:.1f} MB"
     )
+
+
+def test_mobile_fast_path_agrees_with_the_phone_normalizer() -> None:
+    import random
+
+    from crm import normalize
+    from donations_sync.imports import reader
+
+    rng = random.Random(7)
+    samples = [
+        "０９０−１２３４−５６７８",
+        "090 1234 5678",
+        "(080)1234-5678",
+        "09001234567",
+        "+819012345678",
+    ]
+    for _ in range(2000):
+        digits = f"0{rng.choice('789')}0{rng.randint(0, 9)}{rng.randint(0, 9_999_999):07d}"
+        samples.append(f"{digits[:3]}-{digits[3:7]}-{digits[7:]}")
+    for raw in samples:
+        assert reader._normalize_phone(raw) == normalize.normalize_phone(raw), raw
