@@ -22,11 +22,13 @@ import uuid
 from collections.abc import Callable
 from typing import IO, Any
 
+from django.core.exceptions import PermissionDenied
 from django.core.files import File
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from crm.access import can_write, is_supervisor
 from crm.models import Municipality, User
 from donations_sync.import_apply import Importer
 from donations_sync.imports import PRESETS, ImportFileError
@@ -107,8 +109,13 @@ def import_run_create(
     ``mapping``: a saved one's, else the one given, else the style's preset, snapshotted on the
     run. A mapping naming fields that do not exist raises ImportFileError here. ``queue=False``
     (the management command in the foreground) leaves starting it to the caller; the sweep
-    still picks it up if nobody does.
+    still picks it up if nobody does. A person (``created_by``) must supervise the municipality
+    (PermissionDenied otherwise); the command runs as nobody.
     """
+    if created_by is not None and not (
+        is_supervisor(created_by) and can_write(created_by, municipality.pk)
+    ):
+        raise PermissionDenied("この自治体に取り込む権限がありません。")
     used = _mapping_for(style, mapping, saved_mapping)
     check_mapping(used)
     run = ImportRun(

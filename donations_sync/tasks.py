@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from donations_sync import services
+from donations_sync.models import ImportRun
 
 logger = logging.getLogger("donations_sync.imports")
 
@@ -14,7 +15,8 @@ logger = logging.getLogger("donations_sync.imports")
 @shared_task(name="donations_sync.import_run_execute", ignore_result=True)
 def import_run_execute(run_id: int) -> None:
     # No autoretry: a failure is recorded on the run (status 取込不可), which can be re-run.
-    services.import_run_execute(run_id=run_id)
+    if ImportRun.objects.filter(pk=run_id).exists():  # not deleted meanwhile
+        services.import_run_execute(run_id=run_id)
 
 
 @shared_task(name="donations_sync.import_runs_sweep", ignore_result=True)

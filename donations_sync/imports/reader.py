@@ -293,8 +293,8 @@ class CsvImport:
                     raw,
                 )
                 continue
-            undecodable = next((i for i, cell in enumerate(raw) if "\ufffd" in cell), None)
-            if undecodable is not None:
+            if "\ufffd" in "\x00".join(raw):  # rare: only then find the column
+                undecodable = next(i for i, cell in enumerate(raw) if "\ufffd" in cell)
                 reason = f"{self.encoding}として読めない文字があります"
                 yield RowError(line, self.header[undecodable], reason, raw)
                 continue

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from crm import selectors as crm_selectors
 from crm.models import Donor, DonorEmail, DonorPhone
 from donations_sync import selectors as sync_selectors
 from donations_sync import services
@@ -154,8 +155,16 @@ def test_choice_file_imports_then_reimports_unchanged(city_a, carriers) -> None:
     # Again: rows applied before are known by their fingerprint and not parsed; they still
     # hold their numbers, so the repeated D002 is rejected again, as are the bad rows.
     assert ImportedRow.objects.filter(municipality=city_a).count() == 2
+    written = [
+        list(model.objects.order_by("pk").values_list("pk", "updated_at"))
+        for model in (Donor, Donation, Shipment)
+    ]
     again = run_import(city_a, "choice", data)
     assert counts(again) == (0, 0, 2, 3)
+    assert written == [  # nothing written
+        list(model.objects.order_by("pk").values_list("pk", "updated_at"))
+        for model in (Donor, Donation, Shipment)
+    ]
     assert "4行目と同じ番号" in ImportRejection.objects.get(run=again, line=7).reason
     assert Donation.objects.filter(municipality=city_a).count() == 2
     assert Shipment.objects.filter(municipality=city_a).count() == 3
@@ -278,6 +287,9 @@ def test_caller_id_lookup_finds_an_imported_donor(city_a, carriers) -> None:
     # As Twilio sends the caller ID, and as an agent types it.
     assert sync_selectors.donor_ids_by_phone([city_a.pk], "+819012345678") == [donor.pk]
     assert sync_selectors.donor_ids_by_phone([city_a.pk], "090-1234-5678") == [donor.pk]
+    # The console's reading search (ﾀｶﾊｼ ｻｷｺ was imported in half-width kana).
+    assert crm_selectors.donor_ids_by_kana_prefix([city_a.pk], "たかはし") == [donor.pk]
+    assert crm_selectors.donor_ids_by_email([city_a.pk], "SAKIKO@example.jp") == [donor.pk]
 
 
 def test_incomplete_donor_goes_on_the_callback_list_once(city_a, carriers) -> None:
@@ -475,3 +487,89 @@ def test_outside_a_transaction_batches_apply_on_a_second_connection(
     assert counts(run) == (7, 0, 0, 1) and progress[:3] == [3, 6, 8]
     assert ImportRejection.objects.get(run=run).raw[0] == "T000"
     assert Donation.objects.filter(municipality=city_a).count() == 7
+
+
+def test_the_sweep_runs_a_queued_run_no_worker_took(city_a, carriers, eager_celery) -> None:
+    from django.conf import settings  # noqa: PLC0415
+
+    from donations_sync import tasks  # noqa: PLC0415
+
+    entry = settings.CELERY_BEAT_SCHEDULE["import-runs-sweep"]
+    assert entry["task"] == tasks.import_runs_sweep.name
+    # Recorded, but its message was lost (broker down at the commit).
+    run = services.import_run_create(
+        municipality=city_a,
+        style="choice",
+        file=choice_file([choice_row("S001")]),
+        original_name="s.csv",
+        queue=False,
+    )
+    assert tasks.import_runs_sweep.apply().get() == 0  # too recent: its message may be coming
+    ImportRun.objects.filter(pk=run.pk).update(created_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    assert tasks.import_runs_sweep.apply().get() == 1
+    run.refresh_from_db()
+    assert run.status == ImportRun.Status.DONE and run.imported == 1
+    assert tasks.import_runs_sweep.apply().get() == 0
+
+
+def test_a_run_that_fails_midway_is_recorded_and_can_be_rerun(
+    city_a, carriers, monkeypatch
+) -> None:
+    from donations_sync import import_apply  # noqa: PLC0415
+
+    monkeypatch.setattr(import_apply, "BATCH_ROWS", 2)
+    real_apply = import_apply.Importer._apply
+    calls = []
+
+    def failing_apply(self, cursor):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("connection lost")
+        return real_apply(self, cursor)
+
+    monkeypatch.setattr(import_apply.Importer, "_apply", failing_apply)
+    data = choice_file([choice_row(f"F{i:02d}") for i in range(5)])
+    run = run_import(city_a, "choice", data)
+    assert run.status == ImportRun.Status.FAILED
+    assert "取込中にエラーが発生しました" in run.error
+    assert run.imported == 2 and run.resume_line == 3  # the first batch stands
+
+    rerun = services.import_run_rerun(run=run, created_by=None)
+    rerun = services.import_run_execute(run_id=rerun.pk)
+    assert rerun.status == ImportRun.Status.DONE
+    assert counts(rerun) == (3, 0, 2, 0)
+    assert Donation.objects.filter(municipality=city_a).count() == 5
+
+
+def test_only_a_supervisor_of_the_municipality_may_import(
+    city_a, city_b, agent_a, supervisor
+) -> None:
+    from django.core.exceptions import PermissionDenied  # noqa: PLC0415
+
+    from crm.models import User  # noqa: PLC0415
+    from tests.factories import UserFactory  # noqa: PLC0415
+
+    supervisor_b = UserFactory(
+        username="supervisor_b", role=User.Role.SUPERVISOR, municipalities=[city_b]
+    )
+    data = choice_file([choice_row("P001")])
+    for user in (agent_a, supervisor_b):
+        with pytest.raises(PermissionDenied):
+            services.import_run_create(
+                municipality=city_a,
+                style="choice",
+                file=data,
+                original_name="p.csv",
+                created_by=user,
+                queue=False,
+            )
+    assert not ImportRun.objects.exists()
+    run = services.import_run_create(
+        municipality=city_a,
+        style="choice",
+        file=data,
+        original_name="p.csv",
+        created_by=supervisor,
+        queue=False,
+    )
+    assert run.created_by == supervisor
