@@ -779,19 +779,24 @@ INSERT INTO imp_seen (key, line)
     ON CONFLICT (key) DO NOTHING
 """
 
+# Lookups into the mirror are correlated subqueries (one index probe per staged row), not joins:
+# a join's plan would hash the whole donation or shipment table, which grows with every batch.
 _SQL_MATCH = """
 UPDATE imp_row r SET reject = s.line || '行目と同じ番号の寄附です（同じファイル内の重複した行は最初の行だけを取り込みます）',
         reject_column = ''
     FROM imp_seen s WHERE s.key = r.key AND s.line <> r.line AND r.reject IS NULL;
-UPDATE imp_row r SET donation_id = d.id FROM {donation} d
-    WHERE d.municipality_id = %(m)s AND r.portal_order_number <> '' AND d.portal = r.portal
-    AND d.portal_order_number = r.portal_order_number AND NOT (d.portal_order_number = '');
-UPDATE imp_row r SET donation_id = d.id FROM {donation} d
-    WHERE r.donation_id IS NULL AND d.municipality_id = %(m)s AND r.external_id <> ''
-    AND d.external_id = r.external_id AND NOT (d.external_id = '');
-UPDATE imp_row r SET donation_id = d.id FROM {donation} d
-    WHERE r.donation_id IS NULL AND d.municipality_id = %(m)s AND r.import_key <> ''
-    AND d.import_key = r.import_key AND NOT (d.import_key = '');
+UPDATE imp_row r SET donation_id = (
+        SELECT d.id FROM {donation} d WHERE d.municipality_id = %(m)s AND d.portal = r.portal
+        AND d.portal_order_number = r.portal_order_number AND NOT (d.portal_order_number = ''))
+    WHERE r.portal_order_number <> '';
+UPDATE imp_row r SET donation_id = (
+        SELECT d.id FROM {donation} d WHERE d.municipality_id = %(m)s
+        AND d.external_id = r.external_id AND NOT (d.external_id = ''))
+    WHERE r.donation_id IS NULL AND r.external_id <> '';
+UPDATE imp_row r SET donation_id = (
+        SELECT d.id FROM {donation} d WHERE d.municipality_id = %(m)s
+        AND d.import_key = r.import_key AND NOT (d.import_key = ''))
+    WHERE r.donation_id IS NULL AND r.import_key <> '';
 UPDATE imp_gift g SET gift_item_id = gi.id FROM {gift} gi
     WHERE gi.municipality_id = %(m)s AND gi.code = g.code;
 UPDATE imp_gift g SET shipment_id = x.id FROM (
@@ -804,9 +809,10 @@ UPDATE imp_gift g SET shipment_id = x.id FROM (
 UPDATE imp_row r SET reject = '伝票番号 ' || g.tracking_number || ' は別の配送で使われています',
         reject_column = g.tracking_column
     FROM imp_gift g WHERE g.line = r.line AND r.reject IS NULL AND g.tracking_number <> ''
-    AND g.carrier_id IS NOT NULL AND EXISTS (
+    AND g.carrier_id IS NOT NULL AND (
         SELECT 1 FROM {shipment} s WHERE s.carrier_id = g.carrier_id
-        AND s.tracking_number = g.tracking_number AND s.id IS DISTINCT FROM g.shipment_id);
+        AND s.tracking_number = g.tracking_number AND NOT (s.tracking_number = '')
+        AND s.id IS DISTINCT FROM g.shipment_id LIMIT 1) IS NOT NULL;
 UPDATE imp_row r SET reject = '伝票番号 ' || x.tracking_number || ' がこのファイルの別の行（'
         || x.first_line || '行目）にもあります',
         reject_column = x.tracking_column
@@ -837,9 +843,10 @@ WITH src AS (
 )
 UPDATE imp_row r SET changed = true FROM up
     WHERE r.donor_number = up.donor_number AND r.reject IS NULL AND NOT r.changed;
-UPDATE imp_row r SET donor_id = d.id FROM {donor} d
-    WHERE d.municipality_id = %(m)s AND NOT (d.donor_number = '')
-    AND d.donor_number = r.donor_number AND r.donor_number <> '' AND r.reject IS NULL;
+UPDATE imp_row r SET donor_id = (
+        SELECT d.id FROM {donor} d WHERE d.municipality_id = %(m)s
+        AND NOT (d.donor_number = '') AND d.donor_number = r.donor_number)
+    WHERE r.donor_number <> '' AND r.reject IS NULL;
 UPDATE imp_row r SET donor_id = d.donor_id FROM {donation} d
     WHERE d.id = r.donation_id AND r.donor_id IS NULL AND r.reject IS NULL;
 UPDATE imp_row r SET donor_id = x.donor_id FROM (
