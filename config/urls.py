@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("crm.urls")),
     path("api/", include("tickets.api_urls")),
+    path("", include("donations_sync.urls")),
     path("", include("tickets.urls")),
     path("", include("knowledge.urls")),
     path("telephony/", include("telephony.urls")),

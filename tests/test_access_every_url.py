@@ -20,6 +20,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
@@ -28,6 +29,9 @@ from helpdesk.models import FollowUp
 from config.asgi import application
 from config.routing import websocket_urlpatterns
 from crm.models import Donor, PersonalDataAccess, User
+from donations_sync.imports import PRESETS
+from donations_sync.live import import_run_group
+from donations_sync.models import DonorCallback, ImportMapping, ImportRejection, ImportRun
 from knowledge.models import Article, CannedReply
 from telephony.events import agent_group, wallboard_group
 from telephony.models import AgentPresence, Call, Disposition
@@ -81,7 +85,10 @@ def _path_param(name: str, records: dict[str, int | str]) -> str:
         "donor",
         "ticket",
         "inquiry",
+        "callback",  # before "call", which it contains
         "call",
+        "run",
+        "mapping",
         "message",
         "outbound",
         "rule",
@@ -112,7 +119,8 @@ def _body(response) -> str:
 
 
 @pytest.fixture
-def city_a_records(city_a):
+def city_a_records(city_a, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path  # the import run's stored file
     shipment = ShipmentFactory(
         donation__donor__municipality=city_a,
         donation__donor__name=SECRET_NAME,
@@ -178,6 +186,29 @@ def city_a_records(city_a):
         municipality_id=city_a.id,
     )
     AgentPresence.objects.create(user=viewer, state="ringing", since=timezone.now())
+    raw = f"寄附者番号,氏名\r\nD-1,{SECRET_NAME}\r\n".encode("cp932")
+    run = ImportRun.objects.create(
+        municipality=city_a,
+        style="choice",
+        mapping=PRESETS["choice"],
+        raw_file=ContentFile(raw, name="secret.csv"),
+        original_name="秘密の件名.csv",
+        detected_encoding="cp932",
+        status=ImportRun.Status.DONE,
+        rejected=1,
+        unknown_columns=["秘密の件名"],
+    )
+    ImportRejection.objects.create(run=run, line=2, reason=SECRET_NAME, raw=["D-1", SECRET_NAME])
+    mapping = ImportMapping.objects.create(
+        municipality=city_a, style="choice", name="秘密の件名", mapping=PRESETS["choice"]
+    )
+    callback = DonorCallback.objects.create(
+        municipality=city_a,
+        donor=donor,
+        donation=shipment.donation,
+        run=run,
+        reasons=["秘密の件名"],
+    )
     return {
         "municipality": city_a.id,
         "donor": donor.id,
@@ -194,6 +225,9 @@ def city_a_records(city_a):
         "pk": canned.id,
         "access": access.id,
         "user": viewer.id,
+        "run": run.id,
+        "mapping": mapping.id,
+        "callback": callback.id,
         "disposition": disposition.code,
         "category": category.code if category else "",
     }
@@ -252,6 +286,12 @@ def _valid_fields(records: dict[str, Any]) -> dict[str, Any]:
         "page": "1",
         "attempt": "1",
         "next": "/",
+        # The import pages' forms.
+        "style": "choice",
+        "saved_mapping": records["mapping"],
+        "encoding": "cp932",
+        "outcome": "confirmed",
+        "donation__amount": "寄附金額",
     }
 
 
@@ -281,6 +321,11 @@ def _city_a_state(city_a) -> tuple:
         Call.objects.get(municipality=city_a).status,
         list(
             AgentPresence.objects.filter(user__municipalities=city_a).values_list("state", "reason")
+        ),
+        ImportRun.objects.filter(municipality=city_a).count(),
+        list(ImportMapping.objects.filter(municipality=city_a).values_list("name", "mapping")),
+        list(
+            DonorCallback.objects.filter(municipality=city_a).values_list("resolved_at", "outcome")
         ),
     )
 
@@ -370,6 +415,10 @@ async def _city_a_events(records: dict[str, Any], outsider: User) -> None:
     await layer.group_send(
         presence_group(records["ticket"]),
         {"type": "presence.update", "conn": "a", "name": SECRET_NAME, "state": "viewing"},
+    )
+    await layer.group_send(
+        import_run_group(records["run"]),
+        {"type": "import.progress", "run_id": records["run"], "status_label": SECRET_NAME},
     )
     for kind in ("call.ring", "call.update"):
         await layer.group_send(agent_group(outsider.pk), {"type": kind, "call_id": records["call"]})
