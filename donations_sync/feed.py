@@ -294,7 +294,7 @@ def _find_or_create_shipment(
     else:
         # A shipment imported from a CSV before the core named it: its first change links it.
         shipment = (
-            Shipment.objects.select_for_update()
+            Shipment.objects.select_for_update(of=("self",))
             .filter(
                 donation=donation,
                 gift_item=gift_item,
@@ -461,7 +461,7 @@ def change_receive(*, change: Any, source: str) -> str:
     if change_id is None:
         record = CoreChange(change_id=None, source=source, outcome=QUARANTINED, payload=payload)
         _apply_into(record, change)
-        return record.outcome
+        return str(record.outcome)
     try:
         # The unique id claims the change: a concurrent receipt of the same id (pull and push
         # at once) waits here for this transaction and then finds it taken.
@@ -472,7 +472,7 @@ def change_receive(*, change: Any, source: str) -> str:
     except IntegrityError:
         return DUPLICATE
     _apply_into(record, change)
-    return record.outcome
+    return str(record.outcome)
 
 
 @transaction.atomic
