@@ -28,6 +28,7 @@ from helpdesk.models import FollowUp
 from config.asgi import application
 from config.routing import websocket_urlpatterns
 from crm.models import Donor, PersonalDataAccess, User
+from donations_sync.models import CoreChange
 from knowledge.models import Article, CannedReply
 from telephony.events import agent_group, wallboard_group
 from telephony.models import AgentPresence, Call, Disposition
@@ -88,6 +89,7 @@ def _path_param(name: str, records: dict[str, int | str]) -> str:
         "attachment",
         "kind",
         "user",
+        "change",
         "pk",
     ):
         if key in name:
@@ -178,6 +180,17 @@ def city_a_records(city_a):
         municipality_id=city_a.id,
     )
     AgentPresence.objects.create(user=viewer, state="ringing", since=timezone.now())
+    # A change from the core kept as 保留 for city A (its data names the donor).
+    core_change = CoreChange.objects.create(
+        change_id="secret-change",
+        kind="donation",
+        municipality=city_a,
+        municipality_code=city_a.code,
+        source=CoreChange.Source.PUSH,
+        outcome=CoreChange.Outcome.QUARANTINED,
+        reason="秘密の件名",
+        payload={"id": "secret-change", "data": {"name": SECRET_NAME, "email": SECRET_EMAIL}},
+    )
     return {
         "municipality": city_a.id,
         "donor": donor.id,
@@ -194,6 +207,7 @@ def city_a_records(city_a):
         "pk": canned.id,
         "access": access.id,
         "user": viewer.id,
+        "change": core_change.id,
         "disposition": disposition.code,
         "category": category.code if category else "",
     }
@@ -282,6 +296,7 @@ def _city_a_state(city_a) -> tuple:
         list(
             AgentPresence.objects.filter(user__municipalities=city_a).values_list("state", "reason")
         ),
+        list(CoreChange.objects.filter(municipality=city_a).values_list("outcome", "attempts")),
     )
 
 
