@@ -448,9 +448,19 @@ def _announce(record: CoreChange, applied: Applied) -> None:
         "created": applied.created,
         "fields": list(applied.fields),
     }
-    transaction.on_commit(
-        lambda: core_change_applied.send_robust(sender=CoreChange, **kwargs), robust=True
-    )
+
+    def send() -> None:
+        # A receiver's failure (a ticket notification) must not undo or hide the others.
+        for receiver, answer in core_change_applied.send_robust(sender=CoreChange, **kwargs):
+            if isinstance(answer, Exception):
+                logger.error(
+                    "core_change_applied receiver %r failed for %s: %r",
+                    receiver,
+                    kwargs["change_id"],
+                    answer,
+                )
+
+    transaction.on_commit(send, robust=True)
 
 
 @transaction.atomic
@@ -500,14 +510,17 @@ def unreadable_receive(*, raw: bytes, reason: str, source: str) -> CoreChange:
 
 
 @transaction.atomic
-def core_change_retry(*, change: CoreChange) -> CoreChange:
+def core_change_retry(*, actor: Any = None, change: CoreChange) -> CoreChange:
     """Apply a 保留 change again (after its municipality, donation or carrier was added)."""
     record = CoreChange.objects.select_for_update().get(pk=change.pk)
     if record.outcome != QUARANTINED:
         return record
     record.attempts += 1
+    record.retried_at = timezone.now()
+    record.retried_by = actor if getattr(actor, "pk", None) else None
     if record.payload is None:
-        record.save(update_fields=["attempts"])  # unreadable bytes stay unreadable
+        # Unreadable bytes stay unreadable.
+        record.save(update_fields=["attempts", "retried_at", "retried_by"])
         return record
     _apply_into(record, record.payload)
     return record

@@ -435,6 +435,10 @@ class CoreChange(models.Model):
     attempts = models.PositiveIntegerField("処理回数", default=1)
     received_at = models.DateTimeField("受信日時", auto_now_add=True)
     applied_at = models.DateTimeField("反映日時", null=True, blank=True)
+    retried_by = models.ForeignKey(
+        "crm.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    retried_at = models.DateTimeField("最後の再処理", null=True, blank=True)
 
     objects = MunicipalityScopedQuerySet.as_manager()
 

@@ -248,5 +248,6 @@ def test_retry_from_the_list(login, kept, city_a, city_b):
     assert "再処理しました（反映済）" in response.content.decode()
     change_a.refresh_from_db()
     assert change_a.outcome == "applied" and change_a.attempts == 3
+    assert change_a.retried_by.role == User.Role.SUPERVISOR and change_a.retried_at
     assert "A-ONLY-1" not in _page(supervisor_a)
     assert Donation.objects.get(external_id="A-ONLY-1").core_updated_at is not None
