@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -266,12 +266,18 @@ def _find_or_create_shipment(
 ) -> tuple[Shipment | None, bool, Donation]:
     core_id = _text(data, "shipment_id", "基幹システム配送ID", required=True)
     ref = CoreShipmentId.objects.filter(core_id=core_id).first()
+    donation = None
+    if ref is None:
+        # Locks the donation: two changes creating or linking the same new shipment at once
+        # (a pull and a push) take turns here, and the second finds the first's link below.
+        donation = _donation(municipality, data.get("donation"))
+        ref = CoreShipmentId.objects.filter(core_id=core_id).first()
     if ref is not None:
         shipment = Shipment.objects.select_for_update().get(pk=ref.shipment_id)
         if shipment.municipality_id != municipality.pk:
             raise Refused(f"配送（基幹ID {core_id}）は別の自治体の配送です", municipality)
         return shipment, False, shipment.donation
-    donation = _donation(municipality, data.get("donation"))
+    assert donation is not None
     gift_code = _text(data, "gift_code", "返礼品コード", required=True, limit=30)
     gift_item = GiftItem.objects.filter(municipality=municipality, code=gift_code).first()
     if gift_item is None:
@@ -421,8 +427,10 @@ def _apply_into(record: CoreChange, change: Any) -> None:
         record.outcome = QUARANTINED
         record.reason = exc.reason[:500]
         record.municipality = exc.municipality
-    except (IntegrityError, DatabaseError) as exc:
-        # A constraint we did not foresee: kept with the database's words, not lost.
+    except (IntegrityError, DataError) as exc:
+        # A constraint or a value we did not foresee: kept with the database's words, not lost.
+        # Transient failures (deadlock, lost connection) are not the change's fault: they
+        # propagate, the page rolls back and is pulled again (a push answers 500 and is resent).
         record.outcome = QUARANTINED
         record.reason = f"データベースが受け付けませんでした: {exc}"[:500]
     else:

@@ -436,3 +436,33 @@ def test_client_refuses_a_wrong_token_permanently(core):
     with pytest.raises(CorePermanentError) as raised:
         client.get("changes")
     assert raised.value.status == 401
+
+
+def test_the_console_reads_what_the_feed_applied(core, shipment, city_a):
+    number = yamato("61112223334")
+    core.changes = [
+        change(
+            "v1",
+            "donation",
+            T1,
+            {"external_id": "EXT-0001", "status": "paid", "paid_on": "2026-11-29"},
+        ),
+        shipment_change(
+            "v2",
+            T2,
+            status="shipped",
+            shipped_on="2026-11-30",
+            carrier="yamato",
+            tracking_number=number,
+        ),
+    ]
+    feed.feed_pull()
+    from donations_sync import selectors
+
+    printed = f"{number[:4]}-{number[4:8]}-{number[8:]}"
+    assert selectors.shipment_ids_by_tracking_number([city_a.id], printed) == [shipment.pk]
+    views = selectors.donation_views_for_donors(
+        city_a.id, [shipment.donation.donor_id], per_donor=5
+    )[shipment.donation.donor_id]
+    assert "入金済 11/29" in views[0].state
+    assert views[0].shipments[0].state == f"発送済（ヤマト {printed}）"
