@@ -126,11 +126,25 @@ def change_id_of(change: Any) -> str | None:
 # --- Finding our records ---------------------------------------------------------------------
 
 
-def _municipality(code: str) -> Municipality:
-    municipality = Municipality.objects.filter(code=code).first()
-    if municipality is None:
-        raise Refused(f"団体コード「{code}」の自治体が登録されていません")
-    return municipality
+class Lookups:
+    """Municipalities and carriers by code, read once per page (or push) instead of per change."""
+
+    def __init__(self) -> None:
+        self._municipalities: dict[str, Municipality | None] = {}
+        self._carriers: dict[str, Carrier | None] = {}
+
+    def municipality(self, code: str) -> Municipality:
+        if code not in self._municipalities:
+            self._municipalities[code] = Municipality.objects.filter(code=code).first()
+        municipality = self._municipalities[code]
+        if municipality is None:
+            raise Refused(f"団体コード「{code}」の自治体が登録されていません")
+        return municipality
+
+    def carrier(self, code: str) -> Carrier | None:
+        if code not in self._carriers:
+            self._carriers[code] = Carrier.objects.filter(code=code).first()
+        return self._carriers[code]
 
 
 def _donation(municipality: Municipality, key: Any) -> Donation:
@@ -273,7 +287,11 @@ def _find_or_create_shipment(
         donation = _donation(municipality, data.get("donation"))
         ref = CoreShipmentId.objects.filter(core_id=core_id).first()
     if ref is not None:
-        shipment = Shipment.objects.select_for_update().get(pk=ref.shipment_id)
+        shipment = (
+            Shipment.objects.select_for_update(of=("self",))
+            .select_related("donation")
+            .get(pk=ref.shipment_id)
+        )
         if shipment.municipality_id != municipality.pk:
             raise Refused(f"配送（基幹ID {core_id}）は別の自治体の配送です", municipality)
         return shipment, False, shipment.donation
@@ -329,7 +347,7 @@ def _find_or_create_shipment(
 
 
 def _apply_shipment(
-    municipality: Municipality, changed_at: datetime.datetime, data: dict
+    municipality: Municipality, changed_at: datetime.datetime, data: dict, lookups: Lookups
 ) -> Applied:
     shipment, created, donation = _find_or_create_shipment(municipality, data)
     assert shipment is not None
@@ -350,7 +368,7 @@ def _apply_shipment(
         _set(shipment, "shipped_on", timezone.localdate(changed_at), changed)
     if "carrier" in data:
         code = _text(data, "carrier", "配送業者コード", limit=30)
-        carrier = Carrier.objects.filter(code=code).first() if code else None
+        carrier = lookups.carrier(code) if code else None
         if code and carrier is None:
             raise Refused(f"配送業者コード「{code}」が登録されていません", municipality)
         _set(shipment, "carrier", carrier, changed)
@@ -390,7 +408,7 @@ def _apply_shipment(
     return Applied(APPLIED, donation=donation, shipment=shipment, created=created, fields=changed)
 
 
-def _apply(change: Any) -> tuple[Applied, Municipality, datetime.datetime]:
+def _apply(change: Any, lookups: Lookups) -> tuple[Applied, Municipality, datetime.datetime]:
     if not isinstance(change, dict):
         raise Refused("変更がオブジェクトではありません")
     if change_id_of(change) is None:
@@ -399,7 +417,7 @@ def _apply(change: Any) -> tuple[Applied, Municipality, datetime.datetime]:
     if kind not in ("donation", "shipment"):
         raise Refused(f"種別（type）「{kind}」は不明です（donation・shipment）")
     code = _text(change, "municipality_code", "団体コード", required=True, limit=20)
-    municipality = _municipality(code)
+    municipality = lookups.municipality(code)
     try:
         changed_at = _changed_at(change)
         data = change.get("data")
@@ -408,21 +426,21 @@ def _apply(change: Any) -> tuple[Applied, Municipality, datetime.datetime]:
         if kind == "donation":
             applied = _apply_donation(municipality, changed_at, data)
         else:
-            applied = _apply_shipment(municipality, changed_at, data)
+            applied = _apply_shipment(municipality, changed_at, data, lookups)
     except Refused as exc:
         exc.municipality = exc.municipality or municipality
         raise
     return applied, municipality, changed_at
 
 
-def _apply_into(record: CoreChange, change: Any) -> None:
-    """Apply ``change`` and write how it ended on ``record`` (saved)."""
+def _apply_into(record: CoreChange, change: Any, lookups: Lookups) -> None:
+    """Apply ``change`` and write how it ended on ``record`` (not saved)."""
     if isinstance(change, dict):
         record.kind = str(change.get("type") or "")[:12]
         record.municipality_code = str(change.get("municipality_code") or "")[:20]
     try:
         with transaction.atomic():
-            applied, municipality, changed_at = _apply(change)
+            applied, municipality, changed_at = _apply(change, lookups)
     except Refused as exc:
         record.outcome = QUARANTINED
         record.reason = exc.reason[:500]
@@ -443,7 +461,6 @@ def _apply_into(record: CoreChange, change: Any) -> None:
         if applied.outcome == APPLIED:
             record.applied_at = timezone.now()
             _announce(record, applied)
-    record.save()
 
 
 def _announce(record: CoreChange, applied: Applied) -> None:
@@ -471,25 +488,30 @@ def _announce(record: CoreChange, applied: Applied) -> None:
     transaction.on_commit(send, robust=True)
 
 
-@transaction.atomic
-def change_receive(*, change: Any, source: str) -> str:
+class _AlreadyReceived(Exception):
+    pass
+
+
+def change_receive(*, change: Any, source: str, lookups: Lookups | None = None) -> str:
     """Apply one change from the core once. Returns applied, stale, quarantined or duplicate."""
+    lookups = lookups or Lookups()
     change_id = change_id_of(change)
     payload = change if isinstance(change, dict) else {"value": change}
-    if change_id is None:
-        record = CoreChange(change_id=None, source=source, outcome=QUARANTINED, payload=payload)
-        _apply_into(record, change)
-        return str(record.outcome)
-    try:
-        # The unique id claims the change: a concurrent receipt of the same id (pull and push
-        # at once) waits here for this transaction and then finds it taken.
-        with transaction.atomic():
-            record = CoreChange.objects.create(
-                change_id=change_id, source=source, outcome=QUARANTINED, payload=payload
-            )
-    except IntegrityError:
+    if change_id is not None and CoreChange.objects.filter(change_id=change_id).exists():
         return DUPLICATE
-    _apply_into(record, change)
+    try:
+        with transaction.atomic():
+            record = CoreChange(change_id=change_id, source=source, payload=payload)
+            _apply_into(record, change, lookups)
+            try:
+                record.save(force_insert=True)
+            except IntegrityError as exc:
+                # The same id, received at the same moment by another worker (a pull and a
+                # push): its transaction committed first. Undo this one's apply, announcement
+                # included.
+                raise _AlreadyReceived from exc
+    except _AlreadyReceived:
+        return DUPLICATE
     return str(record.outcome)
 
 
@@ -526,11 +548,9 @@ def core_change_retry(*, actor: Any = None, change: CoreChange) -> CoreChange:
     record.attempts += 1
     record.retried_at = timezone.now()
     record.retried_by = actor if getattr(actor, "pk", None) else None
-    if record.payload is None:
-        # Unreadable bytes stay unreadable.
-        record.save(update_fields=["attempts", "retried_at", "retried_by"])
-        return record
-    _apply_into(record, record.payload)
+    if record.payload is not None:
+        _apply_into(record, record.payload, Lookups())  # unreadable bytes stay unreadable
+    record.save()
     return record
 
 
@@ -608,9 +628,12 @@ def _pull_page(client: CoreClient, result: PullResult) -> bool:
             _record_failure(cursor, str(exc), exc.retry_after)
             logger.warning("core feed pull failed (%s in a row): %s", cursor.failures, exc)
             return False
+        lookups = Lookups()
         for change in page.changes:
             result.received += 1
-            result.count(change_receive(change=change, source=CoreChange.Source.PULL))
+            result.count(
+                change_receive(change=change, source=CoreChange.Source.PULL, lookups=lookups)
+            )
         cursor.cursor = page.next_cursor
         cursor.pulled_at = timezone.now()
         cursor.failures = 0
@@ -681,8 +704,12 @@ def push_receive(*, body: bytes) -> tuple[int, dict[str, Any]]:
             raw=body, reason="changes が一覧ではありません", source=CoreChange.Source.PUSH
         )
         return 400, {"error": "changes must be a list", "kept_as": kept.pk}
+    lookups = Lookups()
     results = [
-        {"id": change_id_of(change), "outcome": change_receive(change=change, source="push")}
+        {
+            "id": change_id_of(change),
+            "outcome": change_receive(change=change, source="push", lookups=lookups),
+        }
         for change in changes
     ]
     return 200, {"results": results}

@@ -165,3 +165,64 @@ def test_two_runs_never_pull_at_the_same_time(core, records):
     assert CoreChange.objects.count() == 2
     shipment.refresh_from_db()
     assert shipment.status == "shipped"
+
+
+def test_the_same_change_pulled_and_pushed_at_once_is_applied_once(core, records, settings):
+    import hashlib
+    import hmac
+    import json
+
+    from django.test import Client
+
+    from donations_sync.signals import core_change_applied
+
+    settings.CORE_FEED_PUSH = True
+    settings.CORE_FEED_SECRET = "s" * 40
+    shipment, other = records
+    same = change("both", "donation", T.format(10), {"external_id": "EXT-2", "status": "paid"})
+    core.changes = [same]
+    body = json.dumps(same).encode()
+    stamp = str(int(time.time()))
+    mac = hmac.new(b"s" * 40, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    announced: list[str] = []
+    core_change_applied.connect(
+        lambda sender, change_id, **kw: announced.append(change_id), weak=False, dispatch_uid="t"
+    )
+    answers = {}
+
+    def pull() -> None:
+        try:
+            answers["pull"] = feed.feed_pull().outcomes
+        finally:
+            connections.close_all()
+
+    def push() -> None:
+        try:
+            response = Client().post(
+                "/core/feed/",
+                body,
+                content_type="application/json",
+                HTTP_X_CORE_TIMESTAMP=stamp,
+                HTTP_X_CORE_SIGNATURE=f"sha256={mac}",
+            )
+            answers["push"] = response.json()["results"][0]["outcome"]
+        finally:
+            connections.close_all()
+
+    try:
+        with transaction.atomic():
+            Donation.objects.select_for_update().get(pk=other.pk)
+            threads = [threading.Thread(target=pull), threading.Thread(target=push)]
+            for thread in threads:
+                thread.start()
+            # Both have seen no receipt of "both" yet and wait for the donation.
+            _wait(lambda: _backends_waiting_for_a_lock() == 2)
+        for thread in threads:
+            thread.join(15)
+    finally:
+        core_change_applied.disconnect(dispatch_uid="t")
+    outcomes = sorted([answers["push"], *answers["pull"]])
+    assert outcomes == ["applied", "duplicate"]
+    assert announced == ["both"]
+    assert CoreChange.objects.filter(change_id="both").count() == 1
+    assert Donation.objects.get(pk=other.pk).status == "paid"
