@@ -24,7 +24,7 @@ from tests.processes import database_url
 ROOT = Path(__file__).resolve().parents[2]
 T = "2026-11-30T{:02d}:00:00+09:00"
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture
