@@ -315,6 +315,14 @@ def _find_or_create_shipment(
             raise Refused(
                 f"置き換え元の配送（基幹ID {replaces_id}）がこの寄附に見つかりません", municipality
             )
+        # A re-shipment we requested ourselves already has its row (waiting for the core's
+        # answer): the core's first word about it links that row instead of adding another.
+        shipment = (
+            Shipment.objects.select_for_update(of=("self",))
+            .filter(replaces=replaced, gift_item=gift_item, core_ref__isnull=True)
+            .order_by("id")
+            .first()
+        )
     else:
         # A shipment imported from a CSV before the core named it: its first change links it.
         shipment = (

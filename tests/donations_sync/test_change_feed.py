@@ -466,3 +466,33 @@ def test_the_console_reads_what_the_feed_applied(core, shipment, city_a):
     )[shipment.donation.donor_id]
     assert "入金済 11/29" in views[0].state
     assert views[0].shipments[0].state == f"発送済（ヤマト {printed}）"
+
+
+def test_a_reshipment_we_requested_is_linked_not_added_again(core, shipment):
+    ours = ShipmentFactory(
+        donation=shipment.donation,
+        gift_item=shipment.gift_item,
+        replaces=shipment,
+        status="requested",
+        shipped_on=None,
+        tracking_number="",
+    )
+    number = yamato("52223334445")
+    core.changes = [
+        shipment_change("l1", T1, status="returned"),
+        shipment_change(
+            "l2",
+            T2,
+            shipment_id="S-7",
+            replaces="S-1",
+            status="shipped",
+            shipped_on="2026-12-02",
+            carrier="yamato",
+            tracking_number=number,
+        ),
+    ]
+    feed.feed_pull()
+    ours.refresh_from_db()
+    assert ours.core_ref.core_id == "S-7"
+    assert ours.status == "shipped" and ours.tracking_number == number
+    assert Shipment.objects.filter(replaces=shipment).count() == 1
