@@ -279,9 +279,15 @@ if PRODUCTION and CORE_FEED_PUSH and len(CORE_FEED_SECRET) < 32:
     raise environ.ImproperlyConfigured(
         "CORE_FEED_SECRET must be set (32 characters or more) when CORE_FEED_PUSH is on"
     )
+# Applied and stale receipts of the feed are kept this long (保留 ones until resolved).
+CORE_FEED_RECEIPT_DAYS = env.int("CORE_FEED_RECEIPT_DAYS", default=180)
 CELERY_BEAT_SCHEDULE["core-feed-pull"] = {
     "task": "donations_sync.feed_tasks.core_feed_pull",
     "schedule": CORE_FEED_PULL_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["core-feed-receipts-prune"] = {
+    "task": "donations_sync.feed_tasks.core_feed_receipts_prune",
+    "schedule": 24 * 60 * 60,
 }
 
 # --- Security (IPA list: session management, clickjacking, CSRF, cookies) ---

@@ -675,6 +675,20 @@ def feed_pull(*, client: CoreClient | None = None, max_pages: int | None = None)
     return result
 
 
+def receipts_prune(*, older_than_days: int | None = None) -> int:
+    """Forget applied and stale receipts older than CORE_FEED_RECEIPT_DAYS; 保留 ones stay.
+
+    The core resends a change within minutes or hours, not months; a change resent after its
+    receipt is gone is still refused if it is older than the record, and one carrying the
+    record's own time writes the same values again."""
+    days = settings.CORE_FEED_RECEIPT_DAYS if older_than_days is None else older_than_days
+    cutoff = timezone.now() - datetime.timedelta(days=days)
+    deleted, _ = CoreChange.objects.filter(
+        outcome__in=[APPLIED, STALE], received_at__lt=cutoff
+    ).delete()
+    return deleted
+
+
 # --- Push ------------------------------------------------------------------------------------
 
 

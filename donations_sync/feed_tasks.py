@@ -21,3 +21,8 @@ def core_feed_pull() -> dict:
         "deferred": result.deferred,
         "error": result.error,
     }
+
+
+@shared_task(name="donations_sync.feed_tasks.core_feed_receipts_prune", ignore_result=True)
+def core_feed_receipts_prune() -> int:
+    return feed.receipts_prune()

@@ -496,3 +496,24 @@ def test_a_reshipment_we_requested_is_linked_not_added_again(core, shipment):
     assert ours.core_ref.core_id == "S-7"
     assert ours.status == "shipped" and ours.tracking_number == number
     assert Shipment.objects.filter(replaces=shipment).count() == 1
+
+
+def test_old_receipts_are_forgotten_but_quarantined_ones_stay(core, shipment):
+    from donations_sync.feed_tasks import core_feed_receipts_prune
+
+    core.changes = [
+        change("old-applied", "donation", T1, {"external_id": "EXT-0001", "status": "paid"}),
+        change("old-kept", "donation", T1, {"external_id": "EXT-NONE"}),
+        change("new-applied", "donation", T2, {"external_id": "EXT-0001", "status": "paid"}),
+    ]
+    feed.feed_pull()
+    long_ago = timezone.now() - dt.timedelta(days=181)
+    CoreChange.objects.filter(change_id__startswith="old").update(received_at=long_ago)
+    assert django_settings.CELERY_BEAT_SCHEDULE["core-feed-receipts-prune"]["task"] in (
+        celery_app.tasks
+    )
+    assert core_feed_receipts_prune.apply().get() == 1
+    assert set(CoreChange.objects.values_list("change_id", flat=True)) == {
+        "old-kept",
+        "new-applied",
+    }
