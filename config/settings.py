@@ -257,6 +257,39 @@ CELERY_BEAT_SCHEDULE: dict = {
     "jobs-sweep": {"task": "jobs.sweep", "schedule": JOBS_SWEEP_SECONDS},
 }
 
+# --- The donation & fulfillment core (donations_sync.core_client, donations_sync.feed) ---
+# Pulling its change feed is on when CORE_API_URL is set; receiving its pushes (POST /core/feed/)
+# is on when CORE_FEED_PUSH is. Production refuses to start with a feed on and its secret unset.
+CORE_API_URL = env.str("CORE_API_URL", default="")
+CORE_API_TOKEN = env.str("CORE_API_TOKEN", default="")
+CORE_API_CONNECT_TIMEOUT = env.float("CORE_API_CONNECT_TIMEOUT", default=5.0)
+CORE_API_READ_TIMEOUT = env.float("CORE_API_READ_TIMEOUT", default=30.0)
+CORE_FEED_PUSH = env.bool("CORE_FEED_PUSH", default=False)
+CORE_FEED_SECRET = env.str("CORE_FEED_SECRET", default="")
+# A pushed request whose X-Core-Timestamp is further than this from our clock is refused.
+CORE_FEED_REPLAY_WINDOW_SECONDS = env.int("CORE_FEED_REPLAY_WINDOW_SECONDS", default=300)
+CORE_FEED_PAGE_SIZE = env.int("CORE_FEED_PAGE_SIZE", default=200)
+CORE_FEED_MAX_PAGES_PER_RUN = env.int("CORE_FEED_MAX_PAGES_PER_RUN", default=50)
+CORE_FEED_PULL_SECONDS = env.float("CORE_FEED_PULL_SECONDS", default=60)
+# After a failed pull the next one waits PULL_SECONDS × 2^(failures−1), at most this long.
+CORE_FEED_BACKOFF_MAX_SECONDS = env.int("CORE_FEED_BACKOFF_MAX_SECONDS", default=30 * 60)
+if PRODUCTION and CORE_API_URL and not CORE_API_TOKEN:
+    raise environ.ImproperlyConfigured("CORE_API_TOKEN must be set when CORE_API_URL is")
+if PRODUCTION and CORE_FEED_PUSH and len(CORE_FEED_SECRET) < 32:
+    raise environ.ImproperlyConfigured(
+        "CORE_FEED_SECRET must be set (32 characters or more) when CORE_FEED_PUSH is on"
+    )
+# Applied and stale receipts of the feed are kept this long (保留 ones until resolved).
+CORE_FEED_RECEIPT_DAYS = env.int("CORE_FEED_RECEIPT_DAYS", default=180)
+CELERY_BEAT_SCHEDULE["core-feed-pull"] = {
+    "task": "donations_sync.feed_tasks.core_feed_pull",
+    "schedule": CORE_FEED_PULL_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["core-feed-receipts-prune"] = {
+    "task": "donations_sync.feed_tasks.core_feed_receipts_prune",
+    "schedule": 24 * 60 * 60,
+}
+
 # --- Security (IPA list: session management, clickjacking, CSRF, cookies) ---
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -14,4 +14,6 @@ urlpatterns = [
     path("escalation/", include("escalation.urls")),
     path("analysis/", include("analysis.urls")),
     path("administration/", include("administration.urls")),
+    # The donation & fulfillment core: its signed pushes and the 保留 changes.
+    path("core/", include("donations_sync.feed_urls")),
 ]

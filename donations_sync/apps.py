@@ -18,3 +18,5 @@ class DonationsSyncConfig(AppConfig):
         import_run_progressed.connect(
             announce_import_progress, sender=ImportRun, dispatch_uid="import-progress-push"
         )
+        # Registers the beat task (autodiscovery only finds modules named tasks.py).
+        from donations_sync import feed_tasks  # noqa: F401

@@ -411,3 +411,99 @@ class ImportedRow(models.Model):
 
     def __str__(self) -> str:
         return self.fingerprint
+
+
+# --- The core's change feed (donations_sync.feed) ----------------------------------------
+
+
+class CoreFeedCursor(models.Model):
+    """Where the pull of the core's change feed stands. Saved in the same transaction as the
+    page it follows, and locked (SELECT … FOR UPDATE SKIP LOCKED) by the run that pulls."""
+
+    name = models.CharField(max_length=30, unique=True, default="core")
+    cursor = models.CharField("カーソル", max_length=500, blank=True)
+    pulled_at = models.DateTimeField("最終取得日時", null=True, blank=True)
+    failures = models.PositiveIntegerField("連続失敗回数", default=0)
+    next_attempt_at = models.DateTimeField("次回取得", null=True, blank=True)
+    last_error = models.CharField("最後のエラー", max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "基幹システム変更取得位置"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.cursor or '（先頭）'}"
+
+
+class CoreChange(models.Model):
+    """Every change the core sent, pulled or pushed, once per change id, and how it ended.
+
+    The receipt log makes the feed idempotent (a change id seen before is a duplicate); the
+    quarantined ones (unknown municipality or record, unreadable data) wait here with their
+    reason until someone retries them, and unreadable pushes are kept with their raw body.
+    """
+
+    class Source(models.TextChoices):
+        PULL = "pull", "取得"
+        PUSH = "push", "受信"
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied", "反映済"
+        STALE = "stale", "古い更新（反映せず）"
+        QUARANTINED = "quarantined", "保留"
+
+    # Null only for input that named no id (unreadable JSON, a change without "id").
+    change_id = models.CharField("変更ID", max_length=100, null=True, blank=True, unique=True)
+    kind = models.CharField("種別", max_length=12, blank=True)
+    municipality = models.ForeignKey(
+        Municipality, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    municipality_code = models.CharField("団体コード", max_length=20, blank=True)
+    changed_at = models.DateTimeField("基幹システム変更日時", null=True, blank=True)
+    source = models.CharField("経路", max_length=4, choices=Source.choices)
+    outcome = models.CharField("結果", max_length=12, choices=Outcome.choices)
+    reason = models.CharField("理由", max_length=500, blank=True)
+    payload = models.JSONField("内容", null=True, blank=True)
+    raw = models.TextField("受信データ（読めなかったもの）", blank=True)
+    raw_sha256 = models.CharField(max_length=64, blank=True)
+    donation = models.ForeignKey(
+        Donation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    shipment = models.ForeignKey(
+        Shipment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    attempts = models.PositiveIntegerField("処理回数", default=1)
+    received_at = models.DateTimeField("受信日時", auto_now_add=True)
+    applied_at = models.DateTimeField("反映日時", null=True, blank=True)
+    retried_by = models.ForeignKey(
+        "crm.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    retried_at = models.DateTimeField("最後の再処理", null=True, blank=True)
+
+    objects = MunicipalityScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "基幹システムの変更"
+        indexes = [
+            models.Index(
+                fields=["municipality", "-received_at"],
+                condition=models.Q(outcome="quarantined"),
+                name="corechange_quarantined",
+            ),
+            models.Index(fields=["raw_sha256"], name="corechange_raw_sha256"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.change_id or '（ID なし）'} {self.get_outcome_display()}"
+
+
+class CoreShipmentId(models.Model):
+    """The core's own id of a shipment: how its later changes find our row."""
+
+    core_id = models.CharField("基幹システム配送ID", max_length=100, unique=True)
+    shipment = models.OneToOneField(Shipment, on_delete=models.CASCADE, related_name="core_ref")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "基幹システム配送ID"
+
+    def __str__(self) -> str:
+        return self.core_id

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from crm import normalize
+from crm.access import is_operator_admin
 from crm.models import Carrier, DonorPhone
 from crm.rows import row_date, row_datetime
 from crm.selectors import DEFAULT_LIMIT
-from donations_sync.models import Donation, GiftItem, Shipment
+from donations_sync.models import CoreChange, Donation, GiftItem, Shipment
 from donations_sync.presenters import DonationView, present_donation
 
 
@@ -164,3 +165,19 @@ def _shipment(municipality_id: int, row: tuple) -> Shipment:
     if row[28] is not None:
         shipment.carrier = Carrier(id=row[28], short_name=row[29], tracking_url_template=row[30])
     return shipment
+
+
+# --- The core's change feed ------------------------------------------------------------------
+
+
+def core_changes_quarantined(user) -> QuerySet[CoreChange]:
+    """保留 changes the user may see: their municipalities' ones; those naming no known
+    municipality (or unreadable) only for operator admins."""
+    qs = CoreChange.objects.visible_to(user)
+    if is_operator_admin(user):
+        qs = CoreChange.objects.filter(Q(pk__in=qs.values("pk")) | Q(municipality__isnull=True))
+    return (
+        qs.filter(outcome=CoreChange.Outcome.QUARANTINED)
+        .select_related("municipality")
+        .order_by("-received_at", "-id")
+    )

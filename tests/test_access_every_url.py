@@ -31,7 +31,13 @@ from config.routing import websocket_urlpatterns
 from crm.models import Donor, PersonalDataAccess, User
 from donations_sync.imports import PRESETS
 from donations_sync.live import import_run_group
-from donations_sync.models import DonorCallback, ImportMapping, ImportRejection, ImportRun
+from donations_sync.models import (
+    CoreChange,
+    DonorCallback,
+    ImportMapping,
+    ImportRejection,
+    ImportRun,
+)
 from knowledge.models import Article, CannedReply
 from telephony.events import agent_group, wallboard_group
 from telephony.models import AgentPresence, Call, Disposition
@@ -95,6 +101,7 @@ def _path_param(name: str, records: dict[str, int | str]) -> str:
         "attachment",
         "kind",
         "user",
+        "change",
         "pk",
     ):
         if key in name:
@@ -209,6 +216,17 @@ def city_a_records(city_a, settings, tmp_path):
         run=run,
         reasons=["秘密の件名"],
     )
+    # A change from the core kept as 保留 for city A (its data names the donor).
+    core_change = CoreChange.objects.create(
+        change_id="secret-change",
+        kind="donation",
+        municipality=city_a,
+        municipality_code=city_a.code,
+        source=CoreChange.Source.PUSH,
+        outcome=CoreChange.Outcome.QUARANTINED,
+        reason="秘密の件名",
+        payload={"id": "secret-change", "data": {"name": SECRET_NAME, "email": SECRET_EMAIL}},
+    )
     return {
         "municipality": city_a.id,
         "donor": donor.id,
@@ -228,6 +246,7 @@ def city_a_records(city_a, settings, tmp_path):
         "run": run.id,
         "mapping": mapping.id,
         "callback": callback.id,
+        "change": core_change.id,
         "disposition": disposition.code,
         "category": category.code if category else "",
     }
@@ -327,6 +346,7 @@ def _city_a_state(city_a) -> tuple:
         list(
             DonorCallback.objects.filter(municipality=city_a).values_list("resolved_at", "outcome")
         ),
+        list(CoreChange.objects.filter(municipality=city_a).values_list("outcome", "attempts")),
     )
 
 

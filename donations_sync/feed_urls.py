@@ -1,0 +1,13 @@
+from django.urls import path
+
+from donations_sync import feed_views
+
+urlpatterns = [
+    path("feed/", feed_views.core_feed_push, name="core_feed_push"),
+    path("feed/quarantine/", feed_views.core_feed_quarantine, name="core_feed_quarantine"),
+    path(
+        "feed/quarantine/<int:change_id>/retry/",
+        feed_views.core_feed_retry,
+        name="core_feed_retry",
+    ),
+]
