@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('crm', '0008_audit_presence_reset'),
-        ('donations_sync', '0002_imports'),
+        ('donations_sync', '0004_imported_row_fingerprints'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
