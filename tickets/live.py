@@ -17,3 +17,14 @@ def announce_tickets_changed(municipality_id: int) -> None:
         console_group(municipality_id),
         {"type": "tickets.changed", "municipality_id": municipality_id},
     )
+
+
+def ticket_group(ticket_id: int) -> str:
+    """Everyone with the ticket's page open (tickets.consumers.TicketPresenceConsumer)."""
+    return f"ticket.{ticket_id}.presence"
+
+
+def announce_ticket_changed(ticket_id: int, *, part: str) -> None:
+    """After commit: open pages of this ticket refresh ``part`` (e.g. "escalation") without a
+    reload; the page's own poll catches up when the push is lost."""
+    push_after_commit(ticket_group(ticket_id), {"type": "ticket.changed", "part": part})

@@ -191,6 +191,11 @@ if (presence && window.WebSocket) {
       if (editing) socket.send({ state: "editing" });
     },
     onMessage: (msg) => {
+      if (msg.type === "ticket_changed") {
+        // Parts added by other apps (e.g. the escalation panel) refresh themselves.
+        document.dispatchEvent(new CustomEvent("ticket:changed", { detail: { part: msg.part } }));
+        return;
+      }
       if (msg.type !== "presence") return;
       if (msg.state === "left") others.delete(msg.conn);
       else others.set(msg.conn, { name: msg.name, state: msg.state });
