@@ -167,7 +167,9 @@ def contacts_a(city_a, city_official_a):
 
 @pytest.fixture
 def damaged():
-    return Category.objects.get(code="damaged")
+    # Seeded by migration; recreated if a transactional test's flush took it.
+    category, _ = Category.objects.get_or_create(code="damaged", defaults={"name": "破損・傷み"})
+    return category
 
 
 @pytest.fixture
@@ -188,7 +190,7 @@ def damaged_rule(city_a, damaged):
 
 
 @pytest.fixture
-def open_ticket(city_a, agent_a):
+def open_ticket(city_a, agent_a, damaged):
     def _open(**fields):
         values = {
             "channel": "phone",

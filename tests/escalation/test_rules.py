@@ -13,7 +13,7 @@ from escalation.models import Escalation, EscalationNotification, EscalationRule
 from telephony import services as telephony_services
 from telephony.models import Call, Disposition
 from tickets import services as ticket_services
-from tickets.models import InquiryEvent
+from tickets.models import Category, InquiryEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +46,7 @@ def test_a_matching_ticket_escalates_when_it_is_opened(
 def test_a_ticket_not_matching_does_not_escalate(
     open_ticket, damaged_rule, contacts_a, django_capture_on_commit_callbacks
 ):
+    Category.objects.get_or_create(code="receipt", defaults={"name": "受領証明書"})
     with django_capture_on_commit_callbacks(execute=True):
         open_ticket(category="damaged", severity="normal")
         open_ticket(category="receipt", severity="urgent")
