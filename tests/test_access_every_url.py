@@ -27,7 +27,9 @@ from helpdesk.models import FollowUp
 
 from config.asgi import application
 from config.routing import websocket_urlpatterns
-from crm.models import Donor, PersonalDataAccess, User
+from crm.models import CityContact, Donor, PersonalDataAccess, User
+from escalation import services as escalation_services
+from escalation.models import CityInstruction, Escalation, EscalationNotification, EscalationRule
 from knowledge.models import Article, CannedReply
 from telephony.events import agent_group, wallboard_group
 from telephony.models import AgentPresence, Call, Disposition
@@ -77,6 +79,9 @@ def _walk(patterns, prefix=""):
 
 def _path_param(name: str, records: dict[str, int | str]) -> str:
     for key in (
+        "escalation_rule",
+        "escalation",
+        "notification",
         "municipality",
         "donor",
         "ticket",
@@ -178,6 +183,21 @@ def city_a_records(city_a):
         municipality_id=city_a.id,
     )
     AgentPresence.objects.create(user=viewer, state="ringing", since=timezone.now())
+    escalation_rule = EscalationRule.objects.create(
+        municipality=city_a, name="秘密の件名", kind="damaged_gift", severities=["urgent"]
+    )
+    CityContact.objects.create(
+        municipality=city_a, name=SECRET_NAME, department="秘密の件名", phone=SECRET_PHONE
+    )
+    escalation = escalation_services.escalation_open(
+        actor=None,
+        inquiry=inquiry,
+        kind="damaged_gift",
+        source="manual",
+        reason="秘密の件名",
+        urgent=True,
+    )
+    notification = EscalationNotification.objects.filter(escalation=escalation).first()
     return {
         "municipality": city_a.id,
         "donor": donor.id,
@@ -196,6 +216,9 @@ def city_a_records(city_a):
         "user": viewer.id,
         "disposition": disposition.code,
         "category": category.code if category else "",
+        "escalation": escalation.id,
+        "escalation_rule": escalation_rule.id,
+        "notification": notification.id,
     }
 
 
@@ -251,6 +274,13 @@ def _valid_fields(records: dict[str, Any]) -> dict[str, Any]:
         "action": "view",
         "page": "1",
         "attempt": "1",
+        # Escalation: a report, an instruction, a rule that would point at city A.
+        "mode": "report",
+        "reason": "外部からの報告",
+        "outcome": "外部からの完了",
+        "rule": records["escalation_rule"],
+        "month": "2026-11",
+        "Digits": "1",
         "next": "/",
     }
 
@@ -282,6 +312,10 @@ def _city_a_state(city_a) -> tuple:
         list(
             AgentPresence.objects.filter(user__municipalities=city_a).values_list("state", "reason")
         ),
+        list(Escalation.objects.filter(municipality=city_a).values_list("status", "outcome")),
+        CityInstruction.objects.filter(municipality=city_a).count(),
+        list(EscalationRule.objects.filter(municipality=city_a).values_list("name", "active")),
+        Escalation.objects.count(),
     )
 
 
