@@ -423,6 +423,8 @@ ESCALATION_MAX_STEPS = env.int("ESCALATION_MAX_STEPS", default=12)
 ESCALATION_SEND_MAX_TRIES = env.int("ESCALATION_SEND_MAX_TRIES", default=5)
 ESCALATION_RETRY_SECONDS = env.int("ESCALATION_RETRY_SECONDS", default=60)
 ESCALATION_SEND_LEASE_SECONDS = env.int("ESCALATION_SEND_LEASE_SECONDS", default=300)
+# A notification still queued this long after it was written lost its task: the beat resends it.
+ESCALATION_DISPATCH_GRACE_SECONDS = env.int("ESCALATION_DISPATCH_GRACE_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE.update(
     {
         "escalations-tick": {

@@ -198,7 +198,9 @@ def escalation_open(
         ticket_services.inquiry_record_escalation(
             actor=actor, inquiry=inquiry, title=f"市へ報告: {kind.label}", body=body
         )
-    _notify_step(escalation, now=now, first=True)
+    batch = StepBatch(now)
+    batch.step(escalation, first=True)
+    batch.commit()
     return escalation
 
 
@@ -325,90 +327,123 @@ def _security_officers() -> list[tuple[str, str]]:
     return [("情報セキュリティ責任者", a) for a in settings.ESCALATION_SECURITY_OFFICER_EMAILS]
 
 
-def _notify_step(
-    escalation: Escalation,
-    *,
-    now: datetime.datetime,
-    first: bool = False,
-    clock: CityClock | None = None,
-) -> list[EscalationNotification]:
-    """Queue this step's notifications and set when the next step is due."""
-    plan = Plan.of(escalation)
-    contacts = contacts_for(escalation.municipality_id, plan.contacts_to_notify)
-    rows: list[EscalationNotification] = []
+class StepBatch:
+    """The notifications and timeline entries of escalation steps taken together (one beat
+    advancing many escalations), written a statement per table by ``commit``."""
 
-    def add(recipient: str, channel: str, to: str, name: str, contact=None) -> None:
-        rows.append(
-            EscalationNotification(
-                escalation=escalation,
-                municipality_id=escalation.municipality_id,
-                step=escalation.step,
-                recipient=recipient,
-                contact=contact,
-                name=name[:120],
-                channel=channel,
-                to=to,
-                created_at=now,
-                next_try_at=now,
+    STEP_FIELDS = ("first_notified_at", "next_contact_at", "next_action_at", "step")
+
+    def __init__(self, now: datetime.datetime) -> None:
+        self.now = now
+        self.contacts: dict[tuple[int, int], list[CityContact]] = {}
+        self.clocks: dict[int, CityClock] = {}
+        self.rows: list[EscalationNotification] = []
+        self.entries: list[ticket_services.EscalationEntry] = []
+        self.stepped: list[Escalation] = []
+        self.updated: dict[str, list[Escalation]] = {}
+
+    def _contacts(self, municipality_id: int, limit: int) -> list[CityContact]:
+        key = (municipality_id, limit)
+        if key not in self.contacts:
+            self.contacts[key] = contacts_for(municipality_id, limit)
+        return self.contacts[key]
+
+    def _clock(self, municipality_id: int) -> CityClock:
+        if municipality_id not in self.clocks:
+            self.clocks[municipality_id] = CityClock.for_municipality(municipality_id)
+        return self.clocks[municipality_id]
+
+    def entry(self, escalation: Escalation, title: str, body: str = "", **kw) -> None:
+        if escalation.inquiry_id:
+            self.entries.append(
+                ticket_services.EscalationEntry(
+                    inquiry_id=escalation.inquiry_id, title=title, body=body, **kw
+                )
             )
-        )
 
-    contact = contacts[escalation.step % len(contacts)] if contacts else None
-    if contact is not None:
-        if contact.email:
-            add(Recipient.CITY, Channel.EMAIL, contact.email, contact.name, contact)
-        if contact.phone and escalation.urgent:
-            add(Recipient.CITY, Channel.SMS, contact.phone, contact.name, contact)
-        if contact.phone and plan.voice_call:
-            add(Recipient.CITY, Channel.VOICE, contact.phone, contact.name, contact)
-    if first:
-        provider = escalation.inquiry.provider if escalation.inquiry_id else None
-        if plan.notify_provider and provider is not None and provider.email:
-            add(Recipient.PROVIDER, Channel.EMAIL, provider.email, provider.name)
-        if escalation.kind == Kind.PERSONAL_DATA:
-            for name, address in _security_officers():
-                add(Recipient.SECURITY, Channel.EMAIL, address, name)
-    created = EscalationNotification.objects.bulk_create(rows, ignore_conflicts=True)
-    # ignore_conflicts returns no ids: read back what this step holds.
-    ids = list(
-        EscalationNotification.objects.filter(
-            escalation=escalation, step=escalation.step, status=NStatus.QUEUED
-        ).values_list("pk", flat=True)
-    )
-    if escalation.first_notified_at is None and ids:
-        escalation.first_notified_at = now
-    # Reminders cycle through the contacts until acknowledged, at most ESCALATION_MAX_STEPS.
-    if contacts and escalation.step + 1 < settings.ESCALATION_MAX_STEPS:
-        escalation.next_contact_at = _next_contact_time(escalation, plan, now, clock)
-    else:
-        escalation.next_contact_at = None
-    _set_next_action(escalation)
-    escalation.save(
-        update_fields=["first_notified_at", "next_contact_at", "next_action_at", "step"]
-    )
-    if escalation.inquiry_id and contact is not None:
-        channels = "・".join(
-            sorted({Channel(r.channel).label for r in rows if r.recipient == Recipient.CITY})
-        )
-        ticket_services.inquiry_record_escalation(
-            actor=None,
-            inquiry=escalation.inquiry,
-            title=f"市へ通知（第{escalation.step + 1}報）: {contact.department} {contact.name}",
-            body=channels,
-        )
-    elif escalation.inquiry_id and first:
-        ticket_services.inquiry_record_escalation(
-            actor=None,
-            inquiry=escalation.inquiry,
-            title="市へ通知できません: 自治体担当者が登録されていません",
-            operator_only=True,
-        )
-    if ids:
-        transaction.on_commit(
-            lambda: signals.notifications_queued.send(Escalation, notification_ids=ids),
-            robust=True,
-        )
-    return created
+    def save(self, escalation: Escalation, *fields: str) -> None:
+        self.updated.setdefault(",".join(sorted(fields)), []).append(escalation)
+
+    def step(self, escalation: Escalation, *, first: bool = False) -> None:
+        """Notify the contact this step calls for and set when the next step is due."""
+        now = self.now
+        plan = Plan.of(escalation)
+        contacts = self._contacts(escalation.municipality_id, plan.contacts_to_notify)
+        rows: list[EscalationNotification] = []
+
+        def add(recipient: str, channel: str, to: str, name: str, contact=None) -> None:
+            rows.append(
+                EscalationNotification(
+                    escalation=escalation,
+                    municipality_id=escalation.municipality_id,
+                    step=escalation.step,
+                    recipient=recipient,
+                    contact=contact,
+                    name=name[:120],
+                    channel=channel,
+                    to=to,
+                    created_at=now,
+                    next_try_at=now,
+                )
+            )
+
+        contact = contacts[escalation.step % len(contacts)] if contacts else None
+        if contact is not None:
+            if contact.email:
+                add(Recipient.CITY, Channel.EMAIL, contact.email, contact.name, contact)
+            if contact.phone and escalation.urgent:
+                add(Recipient.CITY, Channel.SMS, contact.phone, contact.name, contact)
+            if contact.phone and plan.voice_call:
+                add(Recipient.CITY, Channel.VOICE, contact.phone, contact.name, contact)
+        if first:
+            provider = escalation.inquiry.provider if escalation.inquiry_id else None
+            if plan.notify_provider and provider is not None and provider.email:
+                add(Recipient.PROVIDER, Channel.EMAIL, provider.email, provider.name)
+            if escalation.kind == Kind.PERSONAL_DATA:
+                for name, address in _security_officers():
+                    add(Recipient.SECURITY, Channel.EMAIL, address, name)
+        if escalation.first_notified_at is None and rows:
+            escalation.first_notified_at = now
+        # Reminders cycle through the contacts until acknowledged, at most ESCALATION_MAX_STEPS.
+        if contacts and escalation.step + 1 < settings.ESCALATION_MAX_STEPS:
+            clock = None if plan.wall_clock else self._clock(escalation.municipality_id)
+            escalation.next_contact_at = _next_contact_time(escalation, plan, now, clock)
+        else:
+            escalation.next_contact_at = None
+        _set_next_action(escalation)
+        self.rows.extend(rows)
+        self.stepped.append(escalation)
+        if contact is not None:
+            channels = "・".join(
+                sorted({Channel(r.channel).label for r in rows if r.recipient == Recipient.CITY})
+            )
+            self.entry(
+                escalation,
+                f"市へ通知（第{escalation.step + 1}報）: {contact.department} {contact.name}",
+                channels,
+            )
+        elif first:
+            self.entry(
+                escalation,
+                "市へ通知できません: 自治体担当者が登録されていません",
+                operator_only=True,
+            )
+
+    def commit(self) -> list[int]:
+        """Write everything collected; the notifications go to the workers after the commit."""
+        created = EscalationNotification.objects.bulk_create(self.rows)
+        if self.stepped:
+            Escalation.objects.bulk_update(self.stepped, list(self.STEP_FIELDS), batch_size=500)
+        for fields, escalations in self.updated.items():
+            Escalation.objects.bulk_update(escalations, fields.split(","), batch_size=500)
+        ticket_services.inquiries_record_escalation(self.entries)
+        ids = [row.pk for row in created]
+        if ids:
+            transaction.on_commit(
+                lambda: signals.notifications_queued.send(Escalation, notification_ids=ids),
+                robust=True,
+            )
+        return ids
 
 
 def _claim(notification_id: int) -> EscalationNotification | None:
@@ -735,64 +770,59 @@ def escalation_close(*, actor: User, escalation: Escalation, outcome: str = "") 
 # --- clocks (Celery beat) -------------------------------------------------------------------
 
 
-def _advance(escalation: Escalation, now: datetime.datetime, clocks: dict[int, CityClock]) -> None:
+def _advance(escalation: Escalation, batch: StepBatch) -> None:
+    now = batch.now
     if (
         escalation.deadline_at
         and not escalation.deadline_passed_at
         and escalation.deadline_at <= now
     ):
         escalation.deadline_passed_at = now
-        escalation.save(update_fields=["deadline_passed_at"])
-        if escalation.inquiry_id:
-            ticket_services.inquiry_record_escalation(
-                actor=None,
-                inquiry=escalation.inquiry,
-                title="報告期限（覚知から60分）を経過: 市の確認が未了",
-            )
+        batch.save(escalation, "deadline_passed_at")
+        batch.entry(escalation, "報告期限（覚知から60分）を経過: 市の確認が未了")
     if escalation.next_contact_at and escalation.next_contact_at <= now:
         escalation.step += 1
-        clock = None
-        if not Plan.of(escalation).wall_clock:
-            clock = clocks.get(escalation.municipality_id)
-            if clock is None:
-                clock = clocks[escalation.municipality_id] = CityClock.for_municipality(
-                    escalation.municipality_id
-                )
-        _notify_step(escalation, now=now, clock=clock)
+        batch.step(escalation)
     else:
         _set_next_action(escalation)
-        escalation.save(update_fields=["next_action_at"])
+        batch.save(escalation, "next_action_at")
 
 
-def escalations_tick(*, now: datetime.datetime | None = None, batch: int = 200) -> dict[str, int]:
+def escalations_tick(*, now: datetime.datetime | None = None, batch: int = 500) -> dict[str, int]:
     """One beat: advance every escalation whose next step or deadline is due, hand queued
     attempts whose time has come to the workers, and mark abandoned sends as unknown.
 
     Rows are taken with SKIP LOCKED, so two beats (or a beat and a slow worker) never advance
     one escalation twice; everything is read from the database, so nothing is lost by a restart.
+    Each batch is written a statement per table (``StepBatch``).
     """
     now = now or timezone.now()
     advanced = 0
-    clocks: dict[int, CityClock] = {}
     while True:
         with transaction.atomic():
             due = list(
                 Escalation.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("rule", "inquiry__ticket", "inquiry__provider")
+                .select_related("rule", "inquiry__provider")
                 .filter(status=Status.OPEN, next_action_at__lte=now)
                 .order_by("next_action_at")[:batch]
             )
+            work = StepBatch(now)
             for escalation in due:
-                _advance(escalation, now, clocks)
+                _advance(escalation, work)
+            work.commit()
         advanced += len(due)
         if len(due) < batch:
             break
     stranded = EscalationNotification.objects.filter(
         status=NStatus.SENDING, lease_until__lt=now
     ).update(status=NStatus.UNKNOWN, last_error="送信中に処理が中断しました（送信結果不明）")
+    # Queued rows are handed over after their commit; one still queued a while later lost its
+    # message (broker down, worker gone). Retries are due at their own time.
+    lost = now - datetime.timedelta(seconds=settings.ESCALATION_DISPATCH_GRACE_SECONDS)
     waiting = list(
         EscalationNotification.objects.filter(
-            status__in=[NStatus.QUEUED, NStatus.RETRYING], next_try_at__lte=now
+            Q(status=NStatus.QUEUED, next_try_at__lte=lost)
+            | Q(status=NStatus.RETRYING, next_try_at__lte=now)
         ).values_list("pk", flat=True)[:500]
     )
     if waiting:

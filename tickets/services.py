@@ -619,3 +619,43 @@ def inquiry_record_escalation(
     )
     live.announce_ticket_changed(inquiry.pk, part="escalation")
     return followup
+
+
+@dataclass
+class EscalationEntry:
+    """A system-written 市へ報告 entry (the fields of ``inquiries_record_escalation``)."""
+
+    inquiry_id: int
+    title: str
+    body: str = ""
+    operator_only: bool = False
+
+
+@transaction.atomic
+def inquiries_record_escalation(entries: Sequence[EscalationEntry]) -> list[FollowUp]:
+    """Several system entries at once (escalation's clock advancing many escalations in one
+    beat): a statement per table rather than per entry; tickets locked in id order."""
+    if not entries:
+        return []
+    locked = {
+        inquiry.pk: inquiry
+        for inquiry in Inquiry.objects.select_for_update(of=("self",))
+        .select_related("ticket")
+        .filter(pk__in={e.inquiry_id for e in entries})
+        .order_by("pk")
+    }
+    followups = events.record_many(
+        [
+            events.Entry(
+                inquiry=locked[e.inquiry_id],
+                actor=None,
+                kind=Kind.ESCALATION,
+                title=e.title,
+                comment=e.body,
+                operator_only=e.operator_only,
+            )
+            for e in entries
+        ]
+    )
+    live.announce_tickets_part_changed(sorted(locked), part="escalation")
+    return followups
