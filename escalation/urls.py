@@ -15,5 +15,10 @@ urlpatterns = [
     path("rules/", views.rule_list, name="rules"),
     path("rules/new/", views.rule_create, name="rule_create"),
     path("rules/<int:escalation_rule_id>/", views.rule_edit, name="rule_edit"),
+    path(
+        "municipalities/<int:municipality_id>/city-totp/",
+        views.municipality_city_totp,
+        name="municipality_city_totp",
+    ),
     path("voice/<int:notification_id>/", views.voice_gather, name="voice_gather"),
 ]

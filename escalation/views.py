@@ -11,9 +11,11 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from crm import services as crm_services
 from crm.access import (
     can_write,
     is_city_official,
+    is_operator_admin,
     is_supervisor,
     scoped_or_404,
     visible_municipality_ids,
@@ -206,11 +208,31 @@ def _require_supervisor(request: HttpRequest) -> None:
 @require_GET
 def rule_list(request: HttpRequest) -> HttpResponse:
     _require_supervisor(request)
+    user = request.user
     return render(
         request,
         "escalation/rules.html",
-        {"rules": selectors.rules_visible(request.user).prefetch_related("categories")},
+        {
+            "rules": selectors.rules_visible(user).prefetch_related("categories"),
+            # Operator admins set, per municipality, whether its officials must pass TOTP.
+            "totp_municipalities": Municipality.objects.visible_to(user)
+            if is_operator_admin(user)
+            else [],
+        },
     )
+
+
+@login_required
+@require_POST
+def municipality_city_totp(request: HttpRequest, municipality_id: int) -> HttpResponse:
+    if not is_operator_admin(request.user):
+        raise Http404
+    municipality = scoped_or_404(Municipality.objects.all(), request.user, pk=municipality_id)
+    crm_services.municipality_city_totp_set(
+        actor=request.user, municipality=municipality, required=request.POST.get("required") == "1"
+    )
+    messages.success(request, f"{municipality.name}の職員の二要素認証の設定を変更しました。")
+    return redirect("escalation:rules")
 
 
 def _rule_form_page(request: HttpRequest, rule: EscalationRule | None) -> HttpResponse:
