@@ -26,3 +26,4 @@ class EscalationConfig(AppConfig):
             tasks.queue_notifications, dispatch_uid="escalation-queue-notifications"
         )
         page_part_add("ticket_summary", "escalation/_ticket_panel.html")
+        page_part_add("console_incoming", "escalation/_console_part.html")

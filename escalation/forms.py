@@ -20,6 +20,13 @@ class ReportForm(forms.Form):
         label="対応案", required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
     urgent = forms.BooleanField(label="緊急（SMSでも通知）", required=False)
+    # Personal-data incidents: the 60 minutes run from first awareness, which may be earlier.
+    aware_at = forms.DateTimeField(
+        label="覚知日時（個人情報の事故）",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M"],
+    )
 
 
 class InstructionForm(forms.Form):

@@ -129,3 +129,12 @@ def escalation_figures(*, municipality_id: int, month: str) -> Figures:
         avg_minutes_to_acknowledge=minutes(totals["acknowledge"]),
         by_kind=by_kind,
     )
+
+
+def console_alerts(user: Any, *, limit: int = 10) -> list[Escalation]:
+    """Open complaint clusters and escalations still waiting for the city, oldest first."""
+    return list(
+        escalations_visible(user)
+        .filter(Q(status=Status.OPEN) | Q(kind="cluster", status=Status.ACKNOWLEDGED))
+        .order_by("opened_at")[:limit]
+    )

@@ -194,6 +194,7 @@ def ticket_report(request: HttpRequest, ticket_id: int) -> HttpResponse:
         kind=data["kind"],
         question=data["mode"] == "question",
         urgent=data["urgent"],
+        aware_at=data["aware_at"],
     )
     messages.success(request, "市へ報告しました。")
     return redirect("ticket_detail", inquiry.pk)

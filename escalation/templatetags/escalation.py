@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
-from crm.access import can_write
+from crm.access import can_write, is_supervisor
 from escalation import selectors
 from escalation.forms import ReportForm
 
@@ -37,3 +37,14 @@ def minutes_since(value, now) -> int:
     if value is None:
         return 0
     return int((now - value).total_seconds() // 60)
+
+
+@register.inclusion_tag("escalation/_console_alerts.html", takes_context=True)
+def escalation_console_alerts(context: template.Context) -> dict[str, Any]:
+    """The supervisor's alerts on the console: complaint clusters and reports the city has not
+    acknowledged, in the municipalities they supervise."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not is_supervisor(user):
+        return {"alerts": []}
+    return {"alerts": selectors.console_alerts(user), "now": timezone.now()}

@@ -201,3 +201,24 @@ def test_a_fresh_process_resumes_the_clock_from_the_database(
     deputy = EscalationNotification.objects.get(escalation=escalation, step=1)
     assert deputy.to == "deputy@city.otaru.example.jp" and deputy.status == "sent"
     assert any(b"deputy@city.otaru.example.jp" in m for m in sink.messages)
+
+
+@pytest.mark.django_db
+def test_the_60_minutes_run_from_first_awareness(
+    login, city_a, open_ticket, contacts_a, agent_a, django_capture_on_commit_callbacks
+):
+    with time_machine.travel(tokyo(2026, 11, 24, 10, 40), tick=False):
+        inquiry = open_ticket(title="誤送信")
+        with django_capture_on_commit_callbacks(execute=True):
+            login(agent_a).post(
+                reverse("escalation:ticket_report", args=[inquiry.pk]),
+                {
+                    "mode": "report",
+                    "kind": "personal_data",
+                    "reason": "メールの誤送信（10:15 に気づいた）",
+                    "aware_at": "2026-11-24T10:15",
+                },
+            )
+    escalation = Escalation.objects.get(inquiry=inquiry)
+    assert escalation.aware_at == tokyo(2026, 11, 24, 10, 15)
+    assert escalation.deadline_at == tokyo(2026, 11, 24, 11, 15)

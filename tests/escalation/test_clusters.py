@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from escalation import services
@@ -38,9 +39,7 @@ def _complaints(open_ticket, provider, *, count: int, days_ago: float) -> list[I
     return made
 
 
-def test_a_spike_against_the_usual_rate_escalates_with_its_tickets(
-    city_a, open_ticket, cluster_rule, contacts_a, django_capture_on_commit_callbacks
-):
+def _spike(city_a, open_ticket, capture) -> Escalation:
     spiking = ProviderFactory(municipality=city_a, name="小樽海産A")
     usual = ProviderFactory(municipality=city_a, name="小樽海産B")
     # Usually one complaint a week about A, two a week about B.
@@ -54,7 +53,7 @@ def test_a_spike_against_the_usual_rate_escalates_with_its_tickets(
     for _ in range(5):
         open_ticket(category=None, provider=spiking)
 
-    with django_capture_on_commit_callbacks(execute=True):
+    with capture(execute=True):
         opened = services.clusters_detect()
     [escalation] = opened
     assert escalation.kind == Kind.CLUSTER and escalation.source == Escalation.Source.CLUSTER
@@ -69,6 +68,30 @@ def test_a_spike_against_the_usual_rate_escalates_with_its_tickets(
 
     # The next scan in the same week adds nothing.
     assert services.clusters_detect() == []
+    return escalation
+
+
+def test_a_spike_against_the_usual_rate_escalates_with_its_tickets(
+    city_a, open_ticket, cluster_rule, contacts_a, django_capture_on_commit_callbacks
+):
+    _spike(city_a, open_ticket, django_capture_on_commit_callbacks)
+
+
+def test_the_cluster_shows_on_the_supervisors_console_only(
+    login,
+    city_a,
+    open_ticket,
+    cluster_rule,
+    contacts_a,
+    supervisor_a,
+    agent_a,
+    django_capture_on_commit_callbacks,
+):
+    escalation = _spike(city_a, open_ticket, django_capture_on_commit_callbacks)
+    console = login(supervisor_a).get(reverse("console")).content.decode()
+    assert 'id="escalation-alerts"' in console and escalation.title in console
+    assert "苦情の集中" in console
+    assert 'id="escalation-alerts"' not in login(agent_a).get(reverse("console")).content.decode()
 
 
 def test_fewer_than_the_minimum_never_escalate(city_a, open_ticket, cluster_rule):
