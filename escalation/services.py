@@ -523,20 +523,26 @@ def notification_send(*, notification_id: int) -> EscalationNotification | None:
     row = _claim(notification_id)
     if row is None:
         return EscalationNotification.objects.filter(pk=notification_id).first()
+    base = settings.TWILIO_PUBLIC_BASE_URL.rstrip("/")
+    status_url = base + reverse("escalation:delivery_status", args=[row.pk])
     if row.channel == Channel.EMAIL:
         _send_mail(row)
     elif row.channel == Channel.SMS:
         _send_twilio(
-            row, lambda: twilio_outbound.sms_send(to=row.to, body=messages.sms_body(row.escalation))
+            row,
+            lambda: twilio_outbound.sms_send(
+                to=row.to, body=messages.sms_body(row.escalation), status_callback=status_url
+            ),
         )
     else:
-        gather_url = settings.TWILIO_PUBLIC_BASE_URL.rstrip("/") + reverse(
-            "escalation:voice_gather", args=[row.pk]
-        )
+        gather_url = base + reverse("escalation:voice_gather", args=[row.pk])
         _send_twilio(
             row,
             lambda: twilio_outbound.voice_call_place(
-                to=row.to, message=messages.voice_message(row.escalation), gather_url=gather_url
+                to=row.to,
+                message=messages.voice_message(row.escalation),
+                gather_url=gather_url,
+                status_callback=status_url,
             ),
         )
     return row
@@ -613,6 +619,36 @@ def _send_mail(row: EscalationNotification) -> None:
             backend.close()
         except Exception:  # noqa: S110 (QUIT after acceptance changes nothing)
             pass
+
+
+# Twilio's final word on a message or call that was accepted.
+UNDELIVERED = {"failed", "undelivered"}
+
+
+@transaction.atomic
+def notification_delivery_status(
+    *, notification_id: int, sid: str, status: str, error_code: str = ""
+) -> bool:
+    """Twilio's status callback for an SMS or automated call: kept on the attempt; an SMS that
+    could not be delivered fails the attempt (the next contact may then be tried at once)."""
+    row = (
+        EscalationNotification.objects.select_for_update()
+        .filter(pk=notification_id, provider_sid=sid)
+        .exclude(channel=Channel.EMAIL)
+        .first()
+    )
+    if row is None:
+        return False
+    row.provider_status = status[:30]
+    fields = ["provider_status"]
+    if row.channel == Channel.SMS and status in UNDELIVERED and row.status == NStatus.SENT:
+        row.status = NStatus.FAILED
+        row.last_error = f"Twilio: {status}" + (f" ({error_code})" if error_code else "")
+        fields += ["status", "last_error"]
+    row.save(update_fields=fields)
+    if row.status == NStatus.FAILED and row.recipient == Recipient.CITY:
+        _failed_contact_moves_on(row)
+    return True
 
 
 # --- the city's answers ---------------------------------------------------------------------

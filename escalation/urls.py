@@ -20,5 +20,6 @@ urlpatterns = [
         views.municipality_city_totp,
         name="municipality_city_totp",
     ),
+    path("status/<int:notification_id>/", views.delivery_status, name="delivery_status"),
     path("voice/<int:notification_id>/", views.voice_gather, name="voice_gather"),
 ]

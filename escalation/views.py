@@ -272,3 +272,16 @@ def voice_gather(request: HttpRequest, notification_id: int) -> HttpResponse:
     return HttpResponse(
         acknowledged_twiml(bool(acknowledged)), content_type="text/xml; charset=utf-8"
     )
+
+
+@twilio_webhook
+def delivery_status(request: HttpRequest, notification_id: int) -> HttpResponse:
+    """Twilio's status callback of an SMS (MessageStatus) or automated call (CallStatus)."""
+    post = request.POST
+    services.notification_delivery_status(
+        notification_id=notification_id,
+        sid=post.get("MessageSid") or post.get("CallSid", ""),
+        status=post.get("MessageStatus") or post.get("CallStatus", ""),
+        error_code=post.get("ErrorCode", ""),
+    )
+    return HttpResponse(status=204)

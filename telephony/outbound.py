@@ -70,11 +70,13 @@ def _classify(exc: Exception) -> TwilioSendError:
     return TwilioOutcomeUnknown(f"{type(exc).__name__}: {exc}")
 
 
-def sms_send(*, to: str, body: str, from_: str = "") -> Sent:
-    """One SMS. Never retried here: the caller decides, knowing the outcome's kind."""
+def sms_send(*, to: str, body: str, from_: str = "", status_callback: str = "") -> Sent:
+    """One SMS. Never retried here: the caller decides, knowing the outcome's kind.
+    ``status_callback``: where Twilio posts the delivery status (sent, delivered, failed …)."""
+    extra = {"status_callback": status_callback} if status_callback else {}
     try:
         message = rest_client().messages.create(
-            to=to, from_=from_ or settings.ESCALATION_SMS_FROM, body=body
+            to=to, from_=from_ or settings.ESCALATION_SMS_FROM, body=body, **extra
         )
     except Exception as exc:
         raise _classify(exc) from exc
@@ -105,13 +107,17 @@ def acknowledged_twiml(acknowledged: bool) -> str:
     return str(response)
 
 
-def voice_call_place(*, to: str, message: str, gather_url: str, from_: str = "") -> Sent:
+def voice_call_place(
+    *, to: str, message: str, gather_url: str, from_: str = "", status_callback: str = ""
+) -> Sent:
     """An automated call that reads ``message`` and asks to press 1 to acknowledge."""
+    extra = {"status_callback": status_callback} if status_callback else {}
     try:
         call = rest_client().calls.create(
             to=to,
             from_=from_ or settings.ESCALATION_VOICE_FROM or settings.ESCALATION_SMS_FROM,
             twiml=acknowledgement_twiml(message=message, gather_url=gather_url),
+            **extra,
         )
     except Exception as exc:
         raise _classify(exc) from exc

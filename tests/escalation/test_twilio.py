@@ -122,3 +122,37 @@ def test_pressing_1_on_the_automated_call_acknowledges(
     assert escalation.acknowledged_by == city_official_a  # the primary contact's log-in
     row.refresh_from_db()
     assert row.acknowledged_at is not None
+
+
+def test_twilio_reports_an_undelivered_sms_and_the_deputy_is_tried(
+    twilio_api, urgent_ticket, django_capture_on_commit_callbacks
+):
+    from crm.models import CityContact
+
+    CityContact.objects.filter(escalation_order=1).update(email="")  # reachable by SMS only
+    escalation = urgent_ticket()
+    row = _sms_row(escalation)
+    assert row.status == "sent"
+    assert (
+        twilio_api.sms()[0]["form"]["StatusCallback"]
+        == f"{PUBLIC_BASE}/escalation/status/{row.pk}/"
+    )
+    url = f"{PUBLIC_BASE}/escalation/status/{row.pk}/"
+    params = {
+        "AccountSid": ACCOUNT_SID,
+        "MessageSid": row.provider_sid,
+        "MessageStatus": "undelivered",
+        "ErrorCode": "30003",
+    }
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
+    path = reverse("escalation:delivery_status", args=[row.pk])
+    assert Client().post(path, params).status_code == 403  # unsigned
+    assert Client().post(path, params, HTTP_X_TWILIO_SIGNATURE=signature).status_code == 204
+    row.refresh_from_db()
+    assert row.status == "failed" and row.provider_status == "undelivered"
+    assert "30003" in row.last_error
+    with django_capture_on_commit_callbacks(execute=True):
+        services.escalations_tick()
+    escalation.refresh_from_db()
+    assert escalation.step == 1
+    assert _sms_row(escalation, step=1).to == "+819011110002"
