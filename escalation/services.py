@@ -38,6 +38,7 @@ from escalation.models import (
     Kind,
 )
 from telephony import outbound as twilio_outbound
+from telephony import twilio_api
 from tickets import services as ticket_services
 from tickets.mail import outbound as mail_outbound
 from tickets.models import OPEN_STATUSES, Inquiry, InquiryEvent
@@ -525,6 +526,12 @@ def notification_send(*, notification_id: int) -> EscalationNotification | None:
         return EscalationNotification.objects.filter(pk=notification_id).first()
     base = settings.TWILIO_PUBLIC_BASE_URL.rstrip("/")
     status_url = base + reverse("escalation:delivery_status", args=[row.pk])
+    if row.channel != Channel.EMAIL and not (
+        twilio_api.rest_configured() and settings.ESCALATION_SMS_FROM
+    ):
+        # Development credentials or no sending number: Twilio would refuse anyway.
+        _settle(row, status=NStatus.FAILED, last_error="Twilio（SMS・音声）が設定されていません")
+        return row
     if row.channel == Channel.EMAIL:
         _send_mail(row)
     elif row.channel == Channel.SMS:
