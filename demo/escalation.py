@@ -1,6 +1,7 @@
 """Demo city escalation for ``manage.py seed_demo``: each municipality's rules, its first contact
 linked to the demo city official, and a few reports on damaged-gift tickets (one acknowledged
-with the city's instruction, one still waiting)."""
+with the city's instruction, one still waiting). Personal-data incidents are reported by hand
+(「市へ報告」, kind 個人情報の事故), which puts them on the 60-minute clock."""
 
 from __future__ import annotations
 
@@ -18,13 +19,6 @@ RULES = [
     # (name, kind, categories, severities, extra)
     ("破損・傷み（緊急）", Kind.DAMAGED_GIFT, ["damaged"], ["urgent"], {"urgent": True}),
     ("口コミ対応", Kind.PORTAL_REVIEW, ["portal_review"], [], {"notify_provider": True}),
-    (
-        "個人情報の事故",
-        Kind.PERSONAL_DATA,
-        [],
-        ["urgent"],
-        {"deadline_minutes": 60, "business_hours": False, "next_contact_minutes": 15},
-    ),
     ("破損の集中", Kind.CLUSTER, ["damaged"], [], {"cluster_min_count": 5}),
 ]
 
@@ -45,7 +39,6 @@ def _seed(rng: random.Random, clock: DemoClock, end: datetime.datetime) -> dict[
                 name=name,
                 kind=kind,
                 severities=severities,
-                on_open=kind != Kind.PERSONAL_DATA,
                 **extra,
             )
             rule.categories.set(Category.objects.filter(code__in=categories))

@@ -85,6 +85,17 @@ class RuleForm(forms.ModelForm):
             "cluster_baseline_windows",
         ]
 
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("kind") != Kind.CLUSTER:
+            if not (data.get("categories") or data.get("severities") or data.get("channels")):
+                raise forms.ValidationError(
+                    "分類・重要度・受付経路のいずれかを指定してください（すべての問合せは報告しません）。"
+                )
+            if not (data.get("on_open") or data.get("on_reclassify") or data.get("on_message")):
+                raise forms.ValidationError("報告する契機を一つ以上選んでください。")
+        return data
+
     def __init__(self, *args, municipalities=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if municipalities is not None:

@@ -146,3 +146,26 @@ def test_supervisors_edit_rules_agents_may_not(login, supervisor_a, agent_a, cit
     assert "個人情報の事故" in client.get(reverse("escalation:rules")).content.decode()
     edit = client.get(reverse("escalation:rule_edit", args=[rule.pk]))
     assert edit.status_code == 200
+
+
+def test_a_rule_must_name_what_it_reports(login, supervisor_a, city_a):
+    from escalation.models import EscalationRule
+
+    response = login(supervisor_a).post(
+        reverse("escalation:rule_create"),
+        {
+            "municipality": city_a.pk,
+            "name": "すべて",
+            "kind": "other",
+            "on_open": "on",
+            "contacts_to_notify": 3,
+            "next_contact_minutes": 30,
+            "cluster_window_days": 7,
+            "cluster_min_count": 5,
+            "cluster_factor": "3",
+            "cluster_baseline_windows": 8,
+        },
+    )
+    assert response.status_code == 200
+    assert "いずれかを指定してください" in response.content.decode()
+    assert not EscalationRule.objects.exists()
