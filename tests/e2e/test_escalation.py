@@ -83,6 +83,13 @@ def test_urgent_damaged_gift_reaches_the_city_and_its_instruction_the_agent_live
     )
     agent_context.set_default_timeout(15_000)
     agent = agent_context.new_page()
+    refused: list[str] = []
+
+    def on_console(message) -> None:
+        if "Content Security Policy" in message.text:
+            refused.append(message.text)
+
+    agent.on("console", on_console)
     browser_login(agent, agent_a)
     agent.goto(f"/tickets/{inquiry.pk}/")
     agent.select_option("select[name=severity]", "urgent")
@@ -110,6 +117,7 @@ def test_urgent_damaged_gift_reaches_the_city_and_its_instruction_the_agent_live
     )
     city_context.set_default_timeout(15_000)
     city = city_context.new_page()
+    city.on("console", on_console)
     city.goto(link)
     assert "/login/" in city.url  # the link asks for a log-in first
     browser_login(city, contacts_a[0].user)
@@ -127,5 +135,6 @@ def test_urgent_damaged_gift_reaches_the_city_and_its_instruction_the_agent_live
     assert agent.evaluate("window.__sameDocument") is True
     escalation.refresh_from_db()
     assert escalation.status == "acknowledged"
+    assert refused == []  # the panel, its script and the city's pages under the CSP
     agent_context.close()
     city_context.close()
