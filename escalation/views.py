@@ -49,10 +49,22 @@ def escalation_list(request: HttpRequest) -> HttpResponse:
         month=request.GET.get("month", ""),
     )
     now = timezone.now()
+    # A month of one municipality: its figures (what the monthly report reads).
+    month = request.GET.get("month", "")
+    visible = sorted(visible_municipality_ids(user))
+    municipality_id = _int(request.GET.get("municipality")) or (
+        visible[0] if len(visible) == 1 else None
+    )
+    figures = (
+        selectors.escalation_figures(municipality_id=municipality_id, month=month)
+        if month and municipality_id in visible and selectors.month_bounds(month)
+        else None
+    )
     return render(
         request,
         "escalation/list.html",
         {
+            "figures": figures,
             "rows": rows,
             "now": now,
             "state": state,

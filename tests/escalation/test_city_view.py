@@ -115,6 +115,10 @@ def test_closing_and_the_monthly_figures(
     assert escalation.title in closed.content.decode()
     waiting = supervisor.get(reverse("escalation:list"), {"state": "waiting"})
     assert escalation.title not in waiting.content.decode()
+    # The city's own month, with its figures.
+    own = client.get(reverse("escalation:list"), {"state": "all", "month": month})
+    assert 'id="escalation-figures"' in own.content.decode()
+    assert "1件（確認済 1・完了 1・確認待ち 0）" in own.content.decode()
 
 
 def test_supervisors_edit_rules_agents_may_not(login, supervisor_a, agent_a, city_a, damaged):
