@@ -8,7 +8,8 @@ async function refresh() {
   if (!panel || !body) return;
   try {
     const response = await fetch(panel.dataset.url, {
-      headers: { "X-Requested-With": "fetch" },
+      // A background refresh: it does not count as activity for the idle time-out.
+      headers: { "X-Background-Refresh": "1" },
       credentials: "same-origin",
     });
     if (response.ok) {

@@ -132,6 +132,8 @@ def test_urgent_damaged_gift_reaches_the_city_and_its_instruction_the_agent_live
     # The agent sees the city's instruction on the open page, without a reload.
     expect(agent.locator("#escalation-panel")).to_contain_text(INSTRUCTION)
     expect(agent.locator("#escalation-panel")).to_contain_text("確認済")
+    expect(agent.locator("#timeline")).to_contain_text(INSTRUCTION)  # and on the timeline
+    expect(agent.locator("#timeline")).to_contain_text("市の指示")
     assert agent.evaluate("window.__sameDocument") is True
     escalation.refresh_from_db()
     assert escalation.status == "acknowledged"

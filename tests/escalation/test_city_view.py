@@ -88,6 +88,11 @@ def test_the_citys_instruction_reaches_the_ticket_timeline_and_the_agents_panel(
     assert "代替品を至急発送してください" in page
     panel = agent.get(reverse("escalation:ticket_panel", args=[escalation.inquiry_id]))
     assert "代替品を至急発送してください" in panel.content.decode()
+    # The open page refetches its timeline alone when it hears of the change.
+    timeline = agent.get(reverse("ticket_timeline_part", args=[escalation.inquiry_id]))
+    assert timeline.status_code == 200
+    assert "代替品を至急発送してください" in timeline.content.decode()
+    assert 'id="timeline"' in timeline.content.decode()
     # The city's own ticket page shows it as well.
     city_page = login(city_official_a).get(reverse("ticket_detail", args=[escalation.inquiry_id]))
     assert "代替品を至急発送してください" in city_page.content.decode()
