@@ -40,8 +40,8 @@ def escalation_list(
     municipality_id: int | None = None,
     rule_id: int | None = None,
     month: str = "",
-    limit: int = 200,
-) -> list[Escalation]:
+) -> QuerySet[Escalation]:
+    """The escalations the user may see, filtered; the page orders them (keyset by opened_at)."""
     qs = escalations_visible(user)
     if state == "waiting":
         qs = qs.filter(status=Status.OPEN)
@@ -56,7 +56,7 @@ def escalation_list(
     bounds = month_bounds(month) if month else None
     if bounds:
         qs = qs.filter(opened_at__gte=bounds[0], opened_at__lt=bounds[1])
-    return list(qs.order_by("-opened_at", "-id")[:limit])
+    return qs
 
 
 def escalations_for_inquiry(user: Any, inquiry_id: int) -> list[Escalation]:

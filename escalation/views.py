@@ -21,12 +21,15 @@ from crm.access import (
     visible_municipality_ids,
 )
 from crm.models import Municipality
+from crm.pagination import bounded_count, keyset_page
 from escalation import selectors, services
 from escalation.forms import CloseForm, InstructionForm, ReportForm, RuleForm
 from escalation.models import Escalation, EscalationRule
 from telephony.outbound import acknowledged_twiml
 from telephony.twilio_api import twilio_webhook
 from tickets.models import Inquiry
+
+PAGE_SIZE = 50
 
 
 def _int(value: str | None) -> int | None:
@@ -48,6 +51,16 @@ def escalation_list(request: HttpRequest) -> HttpResponse:
         rule_id=_int(request.GET.get("rule")),
         month=request.GET.get("month", ""),
     )
+    page = keyset_page(
+        rows,
+        key="opened_at",
+        size=PAGE_SIZE,
+        after=request.GET.get("after"),
+        before=request.GET.get("before"),
+    )
+    query = request.GET.copy()
+    for name in ("after", "before"):
+        query.pop(name, None)
     now = timezone.now()
     # A month of one municipality: its figures (what the monthly report reads).
     month = request.GET.get("month", "")
@@ -65,7 +78,9 @@ def escalation_list(request: HttpRequest) -> HttpResponse:
         "escalation/list.html",
         {
             "figures": figures,
-            "rows": rows,
+            "page": page,
+            "count": bounded_count(rows),
+            "querystring": query.urlencode(),
             "now": now,
             "state": state,
             "states": [

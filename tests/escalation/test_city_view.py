@@ -178,3 +178,22 @@ def test_a_rule_must_name_what_it_reports(login, supervisor_a, city_a):
     assert response.status_code == 200
     assert "いずれかを指定してください" in response.content.decode()
     assert not EscalationRule.objects.exists()
+
+
+def test_the_list_pages_by_cursor(login, city_a, open_ticket, supervisor_a, settings):
+    from escalation import services
+    from escalation.views import PAGE_SIZE
+
+    inquiry = open_ticket()
+    for n in range(PAGE_SIZE + 3):
+        services.escalation_open(
+            actor=None, inquiry=inquiry, kind="other", source="manual", title=f"報告{n:03d}"
+        )
+    client = login(supervisor_a)
+    first = client.get(reverse("escalation:list")).content.decode()
+    assert f"報告{PAGE_SIZE + 2:03d}" in first and "報告000" not in first
+    assert "53件" in first
+    cursor = first.split("after=")[1].split('"')[0]
+    second = client.get(reverse("escalation:list") + f"?state=active&after={cursor}")
+    assert "報告000" in second.content.decode()
+    assert f"報告{PAGE_SIZE + 2:03d}" not in second.content.decode()
