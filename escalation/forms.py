@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils import timezone
 
 from escalation.models import EscalationRule, Kind
 from tickets.models import Category, Channel, Severity
@@ -27,6 +28,12 @@ class ReportForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M"],
     )
+
+    def clean_aware_at(self):
+        value = self.cleaned_data.get("aware_at")
+        if value is not None and value > timezone.now():
+            raise forms.ValidationError("覚知日時に未来の日時は指定できません。")
+        return value
 
 
 class InstructionForm(forms.Form):
