@@ -210,7 +210,12 @@ def ticket_report(request: HttpRequest, ticket_id: int) -> HttpResponse:
         raise PermissionDenied
     form = ReportForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "報告理由を入力してください。")
+        errors = [
+            f"{form.fields[name].label}: {e}" if name in form.fields else e
+            for name, es in form.errors.items()
+            for e in es
+        ]
+        messages.error(request, " ".join(errors))
         return redirect("ticket_detail", inquiry.pk)
     data = form.cleaned_data
     services.escalation_report(
