@@ -39,6 +39,7 @@ from escalation.models import (
 )
 from telephony import outbound as twilio_outbound
 from telephony import twilio_api
+from tickets import live
 from tickets import services as ticket_services
 from tickets.mail import outbound as mail_outbound
 from tickets.models import OPEN_STATUSES, Inquiry, InquiryEvent
@@ -202,6 +203,8 @@ def escalation_open(
     batch = StepBatch(now)
     batch.step(escalation, first=True)
     batch.commit()
+    # Supervisors' consoles list what waits for the city: they refresh at once.
+    live.announce_tickets_changed(municipality_id)
     return escalation
 
 
@@ -726,6 +729,7 @@ def _acknowledge(
         ]
     )
     _cancel_reminders(escalation)
+    live.announce_tickets_changed(escalation.municipality_id)
     if escalation.inquiry_id:
         ticket_services.inquiry_record_escalation(
             actor=actor,

@@ -46,5 +46,5 @@ def escalation_console_alerts(context: template.Context) -> dict[str, Any]:
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not is_supervisor(user):
-        return {"alerts": []}
-    return {"alerts": selectors.console_alerts(user), "now": timezone.now()}
+        return {"enabled": False}
+    return {"enabled": True, "alerts": selectors.console_alerts(user), "now": timezone.now()}
