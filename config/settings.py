@@ -441,3 +441,39 @@ CELERY_BEAT_SCHEDULE["import-runs-sweep"] = {
     "task": "donations_sync.import_runs_sweep",
     "schedule": env.float("IMPORT_SWEEP_SECONDS", default=60),
 }
+# --- City escalation (escalation/) ---
+# Links in notifications point here (the address city officials log in at).
+ESCALATION_SITE_URL = env.str("ESCALATION_SITE_URL", default="http://localhost:8000")
+ESCALATION_MAIL_FROM = env.str("ESCALATION_MAIL_FROM", default="")  # empty: DEFAULT_FROM_EMAIL
+ESCALATION_MAIL_FROM_NAME = env.str(
+    "ESCALATION_MAIL_FROM_NAME", default="ふるさと納税コールセンター"
+)
+# "iso-2022-jp" (what many city mail systems expect) or "utf-8".
+ESCALATION_MAIL_CHARSET = env.str("ESCALATION_MAIL_CHARSET", default="iso-2022-jp")
+# Twilio numbers that send escalation SMS and place the automated acknowledgement calls.
+ESCALATION_SMS_FROM = env.str("ESCALATION_SMS_FROM", default="")
+ESCALATION_VOICE_FROM = env.str("ESCALATION_VOICE_FROM", default="")
+# The operator's information-security officer(s), told of every personal-data incident.
+ESCALATION_SECURITY_OFFICER_EMAILS = env.list("ESCALATION_SECURITY_OFFICER_EMAILS", default=[])
+ESCALATION_PERSONAL_DATA_MINUTES = env.int("ESCALATION_PERSONAL_DATA_MINUTES", default=60)
+# Manual reports: minutes (in the city's business hours) before the next contact is tried.
+ESCALATION_NEXT_CONTACT_MINUTES = env.int("ESCALATION_NEXT_CONTACT_MINUTES", default=30)
+# Reminders cycle through the contacts until acknowledged, at most this many steps.
+ESCALATION_MAX_STEPS = env.int("ESCALATION_MAX_STEPS", default=12)
+ESCALATION_SEND_MAX_TRIES = env.int("ESCALATION_SEND_MAX_TRIES", default=5)
+ESCALATION_RETRY_SECONDS = env.int("ESCALATION_RETRY_SECONDS", default=60)
+ESCALATION_SEND_LEASE_SECONDS = env.int("ESCALATION_SEND_LEASE_SECONDS", default=300)
+# A notification still queued this long after it was written lost its task: the beat resends it.
+ESCALATION_DISPATCH_GRACE_SECONDS = env.int("ESCALATION_DISPATCH_GRACE_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "escalations-tick": {
+            "task": "escalation.tasks.escalations_tick",
+            "schedule": env.float("ESCALATION_TICK_SECONDS", default=30),
+        },
+        "escalation-clusters": {
+            "task": "escalation.tasks.clusters_detect",
+            "schedule": env.float("ESCALATION_CLUSTER_SECONDS", default=900),
+        },
+    }
+)

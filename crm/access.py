@@ -74,10 +74,25 @@ def can_take_calls(user: Any) -> bool:
     return _role(user) in call_taking_roles()
 
 
-def passed_two_factor(user: Any, session: Any) -> bool:
-    """Has ``user`` passed TOTP in this ``session``, where they must?
+def needs_two_factor(user: Any) -> bool:
+    """Operator staff must pass TOTP (TWO_FACTOR_REQUIRED); a city official must where their
+    municipality asks it of its officials (Municipality.city_officials_use_totp)."""
+    if not _signed_in(user):
+        return False
+    if is_operator_staff(user):
+        return bool(settings.TWO_FACTOR_REQUIRED)
+    from crm.models import Municipality
 
-    Operator staff must (TWO_FACTOR_REQUIRED), city officials need not. Passed means: the
+    ids = visible_municipality_ids(user)
+    return (
+        bool(ids) and Municipality.objects.filter(pk__in=ids, city_officials_use_totp=True).exists()
+    )
+
+
+def passed_two_factor(user: Any, session: Any) -> bool:
+    """Has ``user`` passed TOTP in this ``session``, where they must (``needs_two_factor``)?
+
+    Passed means: the
     session names an OTP device that still exists, belongs to this user and is confirmed, so
     deleting or replacing someone's devices ends what their sessions had passed. Over HTTP,
     django-otp's middleware has already loaded that device from this same session with the same
@@ -85,7 +100,7 @@ def passed_two_factor(user: Any, session: Any) -> bool:
     """
     if not _signed_in(user):
         return False
-    if not settings.TWO_FACTOR_REQUIRED or not is_operator_staff(user):
+    if not needs_two_factor(user):
         return True
     device = getattr(user, "otp_device", _UNSET)
     if device is _UNSET:

@@ -31,6 +31,9 @@ class Municipality(models.Model):
     contract_end = models.DateField("契約終了日", null=True, blank=True)
     # Call recordings are operator material; a city may ask to hear the calls of its inquiries.
     city_may_play_recordings = models.BooleanField("自治体職員による通話録音の再生", default=False)
+    # Operator staff always pass TOTP; the city decides for its own officials (escalations are
+    # acknowledged and instructed from their log-ins).
+    city_officials_use_totp = models.BooleanField("自治体職員の二要素認証", default=False)
 
     objects = MunicipalityScopedQuerySet.as_manager(municipality_field="id")
 

@@ -7,15 +7,16 @@ from typing import Any
 
 from axes.utils import reset as axes_reset
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from crm import enrolment, lockout
+from crm.access import needs_two_factor
 from crm.audit import audit_record, client_ip
-from crm.models import AuditLog, EnrolmentLink, PersonalDataAccess, User
+from crm.models import AuditLog, EnrolmentLink, Municipality, PersonalDataAccess, User
 
 
 def personal_data_access_record(
@@ -49,9 +50,9 @@ def enrolment_link_issue(
 ) -> str:
     """A new enrolment link for ``user``; returns its token, which is stored only as a hash.
     Earlier unused links of the user stop working."""
-    if not user.is_operator_staff:
+    if not user.is_operator_staff and not needs_two_factor(user):
         raise ValidationError(
-            "自治体職員は二要素認証を使わないため、登録用リンクは発行できません。"
+            "この自治体の職員は二要素認証を使わない設定のため、登録用リンクは発行できません。"
         )
     now = timezone.now()
     EnrolmentLink.objects.filter(user=user, used_at__isnull=True, revoked_at__isnull=True).update(
@@ -156,3 +157,12 @@ def login_lock_clear(
         **detail,
     )
     return cleared
+
+
+@transaction.atomic
+def municipality_city_totp_set(*, actor: User, municipality: Municipality, required: bool) -> None:
+    """Whether the city's own officials must pass TOTP (operator admins decide, with the city)."""
+    if not actor.is_operator_admin:
+        raise PermissionDenied("運営管理者のみ変更できます。")
+    municipality.city_officials_use_totp = required
+    municipality.save(update_fields=["city_officials_use_totp"])

@@ -27,7 +27,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from crm import enrolment, lockout, services
-from crm.access import passed_two_factor
+from crm.access import needs_two_factor, passed_two_factor
 from crm.audit import audit_record
 from crm.models import AuditLog, EnrolmentLink, Municipality, User
 
@@ -120,7 +120,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
 def two_factor_enrol(request: HttpRequest, token: str) -> HttpResponse:
     """Enrol an authenticator app with a one-time link issued by an operator admin."""
     user = request.user
-    if not user.is_operator_staff:
+    if not needs_two_factor(user):
         return redirect("home")
     link = enrolment.usable_link(user, token)
     if link is None:

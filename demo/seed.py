@@ -27,6 +27,7 @@ from crm.models import (
     Provider,
 )
 from demo import data
+from demo import escalation as demo_escalation
 from demo import mail as demo_mail
 from demo import telephony as demo_telephony
 from demo import tickets as demo_tickets
@@ -295,7 +296,12 @@ def seed_demo(
 # Each app's content, in layer order so that later ones build on earlier ones (mail threads onto
 # tickets, calls open and link tickets). The label keeps one generator per app, so that one app's
 # content does not shift another's.
-APP_CONTENT = (("tickets", demo_tickets), ("ticketmail", demo_mail), ("telephony", demo_telephony))
+APP_CONTENT = (
+    ("tickets", demo_tickets),
+    ("ticketmail", demo_mail),
+    ("telephony", demo_telephony),
+    ("escalation", demo_escalation),
+)
 
 
 def seed_installed_apps(*, seed: int, today: datetime.date, stdout: Any) -> dict[str, int]:

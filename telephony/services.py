@@ -908,6 +908,13 @@ def call_wrap_up(
     ):
         _presence_set_state(actor.pk, next_state, call=None, at=timezone.now())
     events.call_changed(call=call)
+    call_id, code, actor_id = call.pk, disposition.code, actor.pk
+    transaction.on_commit(
+        lambda: signals.call_wrapped_up.send(
+            sender=Call, call_id=call_id, disposition_code=code, actor_id=actor_id
+        ),
+        robust=True,
+    )
     return call
 
 

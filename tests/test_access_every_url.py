@@ -28,7 +28,7 @@ from helpdesk.models import FollowUp
 
 from config.asgi import application
 from config.routing import websocket_urlpatterns
-from crm.models import Donor, PersonalDataAccess, User
+from crm.models import CityContact, Donor, PersonalDataAccess, User
 from donations_sync.imports import PRESETS
 from donations_sync.live import import_run_group
 from donations_sync.models import (
@@ -38,6 +38,8 @@ from donations_sync.models import (
     ImportRejection,
     ImportRun,
 )
+from escalation import services as escalation_services
+from escalation.models import CityInstruction, Escalation, EscalationNotification, EscalationRule
 from knowledge.models import Article, CannedReply
 from telephony.events import agent_group, wallboard_group
 from telephony.models import AgentPresence, Call, Disposition
@@ -87,6 +89,9 @@ def _walk(patterns, prefix=""):
 
 def _path_param(name: str, records: dict[str, int | str]) -> str:
     for key in (
+        "escalation_rule",
+        "escalation",
+        "notification",
         "municipality",
         "donor",
         "ticket",
@@ -227,6 +232,21 @@ def city_a_records(city_a, settings, tmp_path):
         reason="秘密の件名",
         payload={"id": "secret-change", "data": {"name": SECRET_NAME, "email": SECRET_EMAIL}},
     )
+    escalation_rule = EscalationRule.objects.create(
+        municipality=city_a, name="秘密の件名", kind="damaged_gift", severities=["urgent"]
+    )
+    CityContact.objects.create(
+        municipality=city_a, name=SECRET_NAME, department="秘密の件名", phone=SECRET_PHONE
+    )
+    escalation = escalation_services.escalation_open(
+        actor=None,
+        inquiry=inquiry,
+        kind="damaged_gift",
+        source="manual",
+        reason="秘密の件名",
+        urgent=True,
+    )
+    notification = EscalationNotification.objects.filter(escalation=escalation).first()
     return {
         "municipality": city_a.id,
         "donor": donor.id,
@@ -249,6 +269,9 @@ def city_a_records(city_a, settings, tmp_path):
         "change": core_change.id,
         "disposition": disposition.code,
         "category": category.code if category else "",
+        "escalation": escalation.id,
+        "escalation_rule": escalation_rule.id,
+        "notification": notification.id,
     }
 
 
@@ -304,12 +327,18 @@ def _valid_fields(records: dict[str, Any]) -> dict[str, Any]:
         "action": "view",
         "page": "1",
         "attempt": "1",
+        # Escalation: a report, an instruction, a rule that would point at city A.
+        "mode": "report",
+        "reason": "外部からの報告",
+        "outcome": "外部からの完了",
+        "rule": records["escalation_rule"],
+        "month": "2026-11",
+        "Digits": "1",
         "next": "/",
         # The import pages' forms.
         "style": "choice",
         "saved_mapping": records["mapping"],
         "encoding": "cp932",
-        "outcome": "confirmed",
         "donation__amount": "寄附金額",
     }
 
@@ -347,6 +376,10 @@ def _city_a_state(city_a) -> tuple:
             DonorCallback.objects.filter(municipality=city_a).values_list("resolved_at", "outcome")
         ),
         list(CoreChange.objects.filter(municipality=city_a).values_list("outcome", "attempts")),
+        list(Escalation.objects.filter(municipality=city_a).values_list("status", "outcome")),
+        CityInstruction.objects.filter(municipality=city_a).count(),
+        list(EscalationRule.objects.filter(municipality=city_a).values_list("name", "active")),
+        Escalation.objects.count(),
     )
 
 

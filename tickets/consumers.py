@@ -15,14 +15,14 @@ from channels.db import database_sync_to_async
 
 from crm.access import is_operator_staff, visible_municipality_ids
 from crm.consumers import SessionBoundConsumer
-from tickets.live import console_group
+from tickets.live import console_group, ticket_group
 from tickets.models import Inquiry
 
 STATES = {"viewing", "editing"}
 
 
 def group_name(ticket_id: int) -> str:
-    return f"ticket.{ticket_id}.presence"
+    return ticket_group(ticket_id)
 
 
 @database_sync_to_async
@@ -86,6 +86,10 @@ class TicketPresenceConsumer(SessionBoundConsumer):
                 "ask_others": ask_others,
             },
         )
+
+    async def ticket_changed(self, event: dict[str, Any]) -> None:
+        # Only which part changed: the page fetches it through its own permission-checked view.
+        await self.send_json({"type": "ticket_changed", "part": event.get("part", "")})
 
     async def presence_update(self, event: dict[str, Any]) -> None:
         if event["conn"] == self.conn:

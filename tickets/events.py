@@ -73,8 +73,14 @@ def record_many(entries: Sequence[Entry]) -> list[FollowUp]:
         if e.inquiry is not inquiry:  # the caller's copy sees the same values
             for field in fields:
                 setattr(e.inquiry, field, getattr(inquiry, field))
+    # Inquiries whose only change is their activity time share one statement (a beat writing
+    # entries on many tickets); those whose search text grew are written one by one.
+    activity_only = [i.pk for i, fields in touched.values() if fields == {"last_activity_at"}]
+    if activity_only:
+        Inquiry.objects.filter(pk__in=activity_only).update(last_activity_at=now)
     for inquiry, fields in touched.values():
-        Inquiry.objects.filter(pk=inquiry.pk).update(**{f: getattr(inquiry, f) for f in fields})
+        if fields != {"last_activity_at"}:
+            Inquiry.objects.filter(pk=inquiry.pk).update(**{f: getattr(inquiry, f) for f in fields})
     return followups
 
 

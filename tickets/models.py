@@ -252,6 +252,8 @@ class InquiryEvent(models.Model):
         LINK = "link", "関連付け"
         UNLINK = "unlink", "関連付け解除"
         MERGE = "merge", "統合"
+        ESCALATION = "escalation", "市へ報告"
+        CITY_INSTRUCTION = "city_instruction", "市の指示"
 
     followup = models.OneToOneField(
         FollowUp, on_delete=models.CASCADE, primary_key=True, related_name="event"

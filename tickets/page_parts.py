@@ -13,6 +13,7 @@ PLACES = frozenset(
         "console_phone_bar",  # the console's phone bar, in base.html's phone_bar block
         "console_incoming",  # between the console's search and its ticket columns
         "ticket_actions",  # the operator's ticket page, after its own action forms
+        "ticket_summary",  # both ticket pages (operator's and city's), right after the header
         "ticket_calls",  # the city official's ticket page, after the timeline
     }
 )

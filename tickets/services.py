@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from helpdesk.models import FollowUp, Queue, Ticket
 
-from crm.access import require_write
+from crm.access import can_see_municipality, require_write
 from crm.models import Donor, Municipality, Provider
 from donations_sync.models import Donation, Shipment
 from tickets import events, live, memo
@@ -29,7 +29,12 @@ from tickets.models import (
     Status,
 )
 from tickets.search import normalize_for_search
-from tickets.signals import inquiry_replied
+from tickets.signals import (
+    inquiry_message_added,
+    inquiry_opened,
+    inquiry_reclassified,
+    inquiry_replied,
+)
 
 if TYPE_CHECKING:
     from crm.models import User
@@ -195,6 +200,13 @@ def inquiries_open(
     )
     events.record_opened(inquiries=inquiries, actor=actor)
     live.announce_tickets_changed(municipality.pk)
+    ids = [inquiry.pk for inquiry in inquiries]
+    actor_id = actor.pk if actor else None
+    # robust: a listener's failure (escalation rules, say) never undoes or fails the opening.
+    transaction.on_commit(
+        lambda: inquiry_opened.send(sender=Inquiry, inquiry_ids=ids, actor_id=actor_id),
+        robust=True,
+    )
     return inquiries
 
 
@@ -290,6 +302,10 @@ def inquiries_add_customer_messages(messages: Sequence[CustomerMessage]) -> list
     followups = events.record_many(entries)
     for municipality_id in {inquiry.municipality_id for inquiry in locked.values()}:
         live.announce_tickets_changed(municipality_id)
+    ids = sorted(locked)
+    transaction.on_commit(
+        lambda: inquiry_message_added.send(sender=Inquiry, inquiry_ids=ids), robust=True
+    )
     return followups
 
 
@@ -352,6 +368,7 @@ def inquiry_change_category(
     inquiry.category = new
     inquiry.save(update_fields=["category"])
     new_name = new.name if new else ""
+    _announce_reclassified(inquiry, actor, "category")
     return events.record(
         inquiry=inquiry,
         actor=actor,
@@ -373,12 +390,23 @@ def inquiry_change_severity(*, actor: User, inquiry: Inquiry, severity: str) -> 
     inquiry.save(update_fields=["severity"])
     inquiry.ticket.priority = SEVERITY_PRIORITY[new]
     inquiry.ticket.save(update_fields=["priority", "modified"])
+    _announce_reclassified(inquiry, actor, "severity")
     return events.record(
         inquiry=inquiry,
         actor=actor,
         kind=Kind.SEVERITY,
         title=f"重要度を「{new.label}」に変更",
         changes=[("severity", old.label, new.label)],
+    )
+
+
+def _announce_reclassified(inquiry: Inquiry, actor: User | None, field: str) -> None:
+    inquiry_id, actor_id = inquiry.pk, actor.pk if actor else None
+    transaction.on_commit(
+        lambda: inquiry_reclassified.send(
+            sender=Inquiry, inquiry_id=inquiry_id, actor_id=actor_id, field=field
+        ),
+        robust=True,
     )
 
 
@@ -553,3 +581,81 @@ def inquiry_merge(*, actor: User, duplicate: Inquiry, into: Inquiry) -> Inquiry:
         new_status=Status.DUPLICATE,
     )
     return into
+
+
+# --- entries written by the apps above tickets ------------------------------------------------
+
+ESCALATION_KINDS = (Kind.ESCALATION, Kind.CITY_INSTRUCTION)
+
+
+@transaction.atomic
+def inquiry_record_escalation(
+    *,
+    actor: User | None,
+    inquiry: Inquiry,
+    title: str,
+    body: str = "",
+    kind: str = Kind.ESCALATION,
+    operator_only: bool = False,
+) -> FollowUp:
+    """A 市へ報告 or 市の指示 entry on the timeline, written by city escalation.
+
+    The city's own officials may write these on their city's tickets (their instruction is
+    part of the record), unlike any other entry; ``actor=None`` is the system (rules, clocks).
+    """
+    if kind not in ESCALATION_KINDS:
+        raise InquiryError(f"not an escalation entry: {kind}")
+    if actor is not None and not can_see_municipality(actor, inquiry.municipality_id):
+        require_write(actor, inquiry.municipality_id)  # raises PermissionDenied
+    inquiry = _lock(inquiry)
+    followup = events.record(
+        inquiry=inquiry,
+        actor=actor,
+        kind=kind,
+        title=title,
+        comment=body,
+        public=False,
+        operator_only=operator_only,
+    )
+    live.announce_ticket_changed(inquiry.pk, part="escalation")
+    return followup
+
+
+@dataclass
+class EscalationEntry:
+    """A system-written 市へ報告 entry (the fields of ``inquiries_record_escalation``)."""
+
+    inquiry_id: int
+    title: str
+    body: str = ""
+    operator_only: bool = False
+
+
+@transaction.atomic
+def inquiries_record_escalation(entries: Sequence[EscalationEntry]) -> list[FollowUp]:
+    """Several system entries at once (escalation's clock advancing many escalations in one
+    beat): a statement per table rather than per entry; tickets locked in id order."""
+    if not entries:
+        return []
+    locked = {
+        inquiry.pk: inquiry
+        for inquiry in Inquiry.objects.select_for_update(of=("self",))
+        .select_related("ticket")
+        .filter(pk__in={e.inquiry_id for e in entries})
+        .order_by("pk")
+    }
+    followups = events.record_many(
+        [
+            events.Entry(
+                inquiry=locked[e.inquiry_id],
+                actor=None,
+                kind=Kind.ESCALATION,
+                title=e.title,
+                comment=e.body,
+                operator_only=e.operator_only,
+            )
+            for e in entries
+        ]
+    )
+    live.announce_tickets_part_changed(sorted(locked), part="escalation")
+    return followups

@@ -13,6 +13,9 @@ urlpatterns = [
     path("tickets/<int:ticket_id>/followup/", views.ticket_followup, name="ticket_followup"),
     path("tickets/<int:ticket_id>/deliveries/", views.ticket_deliveries, name="ticket_deliveries"),
     path(
+        "tickets/<int:ticket_id>/timeline/", views.ticket_timeline_part, name="ticket_timeline_part"
+    ),
+    path(
         "tickets/<int:ticket_id>/replies/<int:outbound_id>/retry/",
         views.ticket_reply_retry,
         name="ticket_reply_retry",

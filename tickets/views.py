@@ -341,6 +341,28 @@ def _report_delivery(request: HttpRequest, out: OutboundMessage | None, to: str)
 
 @login_required
 @require_GET
+def ticket_timeline_part(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    """The timeline alone, for the open page to refresh when the ticket changed (the city gave
+    an instruction, say). The page's own view recorded the personal-data access."""
+    inquiry = _inquiry_or_404(request, ticket_id)
+    timeline = selectors.ticket_timeline(request.user, inquiry)
+    deliveries = reply_deliveries(request.user, inquiry.pk)
+    for followup in timeline:
+        followup.delivery = deliveries.get(followup.pk)
+    return render(
+        request,
+        "tickets/_timeline.html",
+        {
+            "inquiry": inquiry,
+            "ticket": inquiry.ticket,
+            "timeline": timeline,
+            "can_write": can_write(request.user, inquiry.municipality_id),
+        },
+    )
+
+
+@login_required
+@require_GET
 def ticket_deliveries(request: HttpRequest, ticket_id: int) -> JsonResponse:
     """The delivery state of each reply, for the open page to follow a mail still waiting."""
     inquiry = _inquiry_or_404(request, ticket_id)

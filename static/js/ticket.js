@@ -170,6 +170,28 @@ if (deliveriesUrl) {
   setTimeout(poll, delay);
 }
 
+// --- timeline -----------------------------------------------------------------------------
+// Refetched when the ticket changed elsewhere (the city's instruction, say), so it reads the
+// same as after a reload. Delivery states keep their own poll above.
+const timelineSection = document.getElementById("timeline-section");
+
+async function refreshTimeline() {
+  if (!timelineSection) return;
+  try {
+    const response = await fetch(timelineSection.dataset.timelineUrl, {
+      headers: { "X-Background-Refresh": "1" },
+      credentials: "same-origin",
+    });
+    const current = document.getElementById("timeline");
+    if (!response.ok || !current) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    const list = fresh.getElementById("timeline");
+    if (list) current.replaceWith(document.importNode(list, true));
+  } catch (_) {
+    // offline for a moment: the next change or a reload shows it
+  }
+}
+
 // --- presence -----------------------------------------------------------------------------
 const presence = document.getElementById("presence");
 if (presence && window.WebSocket) {
@@ -191,6 +213,13 @@ if (presence && window.WebSocket) {
       if (editing) socket.send({ state: "editing" });
     },
     onMessage: (msg) => {
+      if (msg.type === "ticket_changed") {
+        // The timeline shows the new entry; parts added by other apps (e.g. the escalation
+        // panel) refresh themselves.
+        refreshTimeline();
+        document.dispatchEvent(new CustomEvent("ticket:changed", { detail: { part: msg.part } }));
+        return;
+      }
       if (msg.type !== "presence") return;
       if (msg.state === "left") others.delete(msg.conn);
       else others.set(msg.conn, { name: msg.name, state: msg.state });

@@ -159,6 +159,18 @@ def test_demo_shows_every_part_of_the_product():
     _calls_answered_abandoned_and_voicemail()
     _calendars_follow_the_specs()
     _mail_in_three_charsets_threaded_auto_reply_and_quarantine()
+    _escalations_with_rules_and_a_city_instruction()
+
+
+def _escalations_with_rules_and_a_city_instruction():
+    from escalation.models import CityInstruction, Escalation, EscalationRule
+
+    for city in Municipality.objects.all():
+        assert EscalationRule.objects.filter(municipality=city).count() >= 3
+        assert Escalation.objects.filter(municipality=city).exists()
+    assert Escalation.objects.filter(status="open").exists()
+    assert CityInstruction.objects.exists()
+    assert InquiryEvent.objects.filter(kind=InquiryEvent.Kind.CITY_INSTRUCTION).exists()
 
 
 @pytest.mark.parametrize("charset", ["iso-2022-jp", "shift_jis"])
