@@ -7,7 +7,6 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,6 +16,7 @@ from analysis.selectors import monthly_report_data
 from crm.access import can_see_municipality, is_supervisor
 from crm.models import Municipality, User
 from jobs.services import job_enqueue
+from tickets.mail.outbound import PrebuiltEmail, build
 
 logger = logging.getLogger("analysis")
 
@@ -105,6 +105,23 @@ def report_submit(
     return report
 
 
+def _send(*, subject: str, body: str, recipients: list[str], key: str) -> None:
+    """Through the mail app's builder: headers MIME-encoded and checked, the body UTF-8 (QP)."""
+    sender = settings.DEFAULT_FROM_EMAIL
+    domain = sender.rpartition("@")[2] or "localhost"
+    for index, address in enumerate(recipients):
+        message, _ = build(
+            from_name="ふるさと納税コールセンター",
+            from_address=sender,
+            to_address=address,
+            subject=subject,
+            body=body,
+            message_id=f"{key}.{index}.{int(timezone.now().timestamp())}@{domain}",
+            auto_submitted=False,
+        )
+        PrebuiltEmail(message, from_email=sender, to=[address]).send()
+
+
 def _addresses(users) -> list[str]:
     return sorted({u.email for u in users if u.email})
 
@@ -121,7 +138,8 @@ def report_city_mail_job(*, report_id: int) -> None:
     )
     if recipients:
         base = settings.ANALYSIS_PUBLIC_BASE_URL.rstrip("/")
-        EmailMessage(
+        _send(
+            key=f"analysis-report-{report.pk}",
             subject=f"【{report.municipality.name}】{report.month_label}の月次報告を提出しました",
             body=(
                 f"{report.municipality.name} ご担当者様\n\n"
@@ -130,9 +148,8 @@ def report_city_mail_job(*, report_id: int) -> None:
                 "下記よりログインのうえご確認ください。\n\n"
                 f"{base}/analysis/reports/{report.pk}/\n"
             ),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=recipients,
-        ).send()
+            recipients=recipients,
+        )
     MonthlyReport.objects.filter(pk=report.pk).update(city_notified_at=timezone.now())
 
 
@@ -181,7 +198,8 @@ def report_overdue_mail_job(*, report_id: int) -> None:
         logger.warning("Monthly report %s is overdue and has no supervisor to tell", report_id)
         return
     base = settings.ANALYSIS_PUBLIC_BASE_URL.rstrip("/")
-    EmailMessage(
+    _send(
+        key=f"analysis-overdue-{report.pk}",
         subject=f"【未提出】{report.municipality.name} {report.month_label}の月次報告",
         body=(
             f"{report.municipality.name}の{report.month_label}の月次報告が、"
@@ -189,6 +207,5 @@ def report_overdue_mail_job(*, report_id: int) -> None:
             "市への報告期限は翌月20日です。内容を確認し、満足度向上の方策を記入して提出してください。\n\n"
             f"{base}/analysis/reports/{report.pk}/\n"
         ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=recipients,
-    ).send()
+        recipients=recipients,
+    )
