@@ -25,6 +25,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from helpdesk.models import FollowUp
 
+from analysis import services as analysis_services
+from analysis.models import MonthlyReport
+from analysis.periods import Month
 from config.asgi import application
 from config.routing import websocket_urlpatterns
 from crm.models import Donor, PersonalDataAccess, User
@@ -88,6 +91,7 @@ def _path_param(name: str, records: dict[str, int | str]) -> str:
         "attachment",
         "kind",
         "user",
+        "report",
         "pk",
     ):
         if key in name:
@@ -178,6 +182,11 @@ def city_a_records(city_a):
         municipality_id=city_a.id,
     )
     AgentPresence.objects.create(user=viewer, state="ringing", since=timezone.now())
+    # City A's monthly report, submitted (the state a city official of A could read it in).
+    month = Month.containing(timezone.now())
+    report = analysis_services.report_generate(municipality=city_a, month=month)
+    report.state, report.measures, report.comments = "submitted", "秘密の件名", "秘密の件名"
+    report.save()
     return {
         "municipality": city_a.id,
         "donor": donor.id,
@@ -193,6 +202,7 @@ def city_a_records(city_a):
         "kind": "canned",
         "pk": canned.id,
         "access": access.id,
+        "report": report.id,
         "user": viewer.id,
         "disposition": disposition.code,
         "category": category.code if category else "",
@@ -252,6 +262,10 @@ def _valid_fields(records: dict[str, Any]) -> dict[str, Any]:
         "page": "1",
         "attempt": "1",
         "next": "/",
+        "month": Month.containing(timezone.now()).key(),
+        "measures": "外部からの方策",
+        "comments": "外部からの所見",
+        "submit": "1",
     }
 
 
@@ -281,6 +295,11 @@ def _city_a_state(city_a) -> tuple:
         Call.objects.get(municipality=city_a).status,
         list(
             AgentPresence.objects.filter(user__municipalities=city_a).values_list("state", "reason")
+        ),
+        list(
+            MonthlyReport.objects.filter(municipality=city_a).values_list(
+                "state", "comments", "measures", "generated_at"
+            )
         ),
     )
 
