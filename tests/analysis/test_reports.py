@@ -270,3 +270,30 @@ def test_beat_generates_on_the_first_and_alerts_after_the_fifteenth(
         mail.outbox[0].message().as_bytes(), policy=email.policy.default
     )
     assert parsed["Subject"].strip() == "【未提出】小樽市 2026年11月の月次報告"
+
+
+@pytest.mark.parametrize(
+    ("params", "shown", "not_shown"),
+    [
+        ({"hour": "23"}, ["メロンが届かない"], ["12月の問合せ", "いくらの容器が破損していた"]),
+        ({"day": "2026-11-30"}, ["メロンが届かない"], ["12月の問合せ", "出荷日の確認"]),
+        ({"channel": "email"}, ["寄附の方法について"], ["メロンが届かない"]),
+        ({"requester_type": "provider"}, ["出荷日の確認"], ["寄附の方法について"]),
+        ({"resolved": "1"}, ["受領証明書が届かない", "寄附の方法について"], ["出荷日の確認"]),
+        ({"complaint": "1", "carrier": "sagawa"}, ["メロンが届かない"], ["いくらの容器"]),
+    ],
+)
+def test_drilldown_filters(login, november, supervisor_a, city_a, params, shown, not_shown):
+    if params.get("carrier"):
+        from crm.models import Carrier
+
+        params = {**params, "carrier": str(Carrier.objects.get(code=params["carrier"]).pk)}
+    body = (
+        login(supervisor_a)
+        .get(f"/analysis/municipalities/{city_a.pk}/tickets/", {"month": "2026-11", **params})
+        .content.decode()
+    )
+    for title in shown:
+        assert title in body, title
+    for title in not_shown:
+        assert title not in body, title
