@@ -273,7 +273,7 @@ def _filename(report: MonthlyReport, ext: str) -> str:
 @login_required
 def report_pdf(request: HttpRequest, report_id: int) -> HttpResponse:
     report = _report(request.user, report_id)
-    context = {**_report_context(report.data, drill=""), "report": report}
+    context = {**_report_context(report.data, drill=""), "report": report, "pdf": True}
     response = HttpResponse(exports.report_pdf(report, context), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{_filename(report, "pdf")}"'
     return response

@@ -473,7 +473,7 @@ def main() -> None:
     from analysis.views import _report_context
 
     report = MonthlyReport.objects.get(municipality=city, month=month.first_day)
-    context = {**_report_context(report.data, drill=""), "report": report}
+    context = {**_report_context(report.data, drill=""), "report": report, "pdf": True}
     exports.report_pdf(report, context)  # fonts and Pango warm
     best, median = timed(lambda: exports.report_pdf(report, context), runs=3)
     size = len(exports.report_pdf(report, context))
