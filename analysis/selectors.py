@@ -16,6 +16,7 @@ import bisect
 import collections
 import datetime
 import functools
+import itertools
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
@@ -48,6 +49,7 @@ COMPLAINT_CATEGORY_CODES = ("damaged", "wrong_missing", "shipping_status")
 AGEING_BOUNDS = (1, 3, 7, 14, 30)
 AGEING_LABELS = ("1日未満", "1〜3日", "3〜7日", "7〜14日", "14〜30日", "30日以上")
 TOP_N = 10
+CLOCK_LOOKBACK_DAYS = 366
 FREQUENT_WORDS_N = 30
 # The word count reads at most this many complaint texts (newest first) per month.
 COMPLAINT_TEXTS_MAX = 1500
@@ -141,21 +143,33 @@ def business_clock(
     if connection.vendor != "postgresql":
         return _percentiles_python(rows, intervals)
     inner, params = rows.query.sql_with_params()
+    # Open hours as a running total: the business time up to any moment is the total before its
+    # interval plus the part of the interval already gone (width_bucket finds the interval by
+    # binary search), so each ticket costs two look-ups, not a join with every interval.
+    intervals = intervals or [(datetime.datetime(2000, 1, 1, tzinfo=TOKYO),) * 2]
+    starts = [start for start, _ in intervals]
+    lengths = [(end - start).total_seconds() for start, end in intervals]
+    totals = list(itertools.accumulate(lengths, initial=0.0))[:-1]
     sql = f"""
-        WITH iv(s, e) AS (SELECT * FROM unnest(%s::timestamptz[], %s::timestamptz[])),
-        t AS (SELECT row_number() OVER () AS n, b, x FROM ({inner}) AS q(b, x)),
+        WITH p AS (SELECT %s::timestamptz[] AS s, %s::float8[] AS len, %s::float8[] AS cum),
+        t AS (
+            SELECT q.b, q.x, width_bucket(q.b, p.s) AS ib, width_bucket(q.x, p.s) AS ix
+            FROM ({inner}) AS q(b, x), p
+        ),
         c AS (
-            SELECT t.n, COALESCE(SUM(GREATEST(0, EXTRACT(EPOCH FROM
-                       LEAST(t.x, iv.e) - GREATEST(t.b, iv.s)))), 0) AS secs
-            FROM t LEFT JOIN iv ON iv.s < t.x AND iv.e > t.b
-            GROUP BY t.n
+            SELECT
+                CASE WHEN ix = 0 THEN 0 ELSE p.cum[ix] + LEAST(GREATEST(
+                    EXTRACT(EPOCH FROM x - p.s[ix]), 0), p.len[ix]) END
+              - CASE WHEN ib = 0 THEN 0 ELSE p.cum[ib] + LEAST(GREATEST(
+                    EXTRACT(EPOCH FROM b - p.s[ib]), 0), p.len[ib]) END AS secs
+            FROM t, p
         )
         SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY secs),
                percentile_cont(0.9) WITHIN GROUP (ORDER BY secs)
         FROM c
     """  # noqa: S608 - the inner query is the ORM's, with its own parameters
     with connection.cursor() as cursor:
-        cursor.execute(sql, [[s for s, _ in intervals], [e for _, e in intervals], *params])
+        cursor.execute(sql, [starts, lengths, totals, *params])
         count, p50, p90 = cursor.fetchone()
     return {
         "count": count,
@@ -249,7 +263,7 @@ def _in_month(field: str, month: Month, *, dates: bool = False) -> Q:
 
 
 def headlines(
-    municipality_ids: Collection[int], months: Sequence[Month]
+    municipality_ids: Collection[int], months: Sequence[Month], *, shipments: bool = True
 ) -> dict[tuple[int, str], dict[str, Any]]:
     """The few figures compared across months and municipalities, keyed by (municipality,
     month key): one grouped statement per source for all the months together."""
@@ -325,6 +339,8 @@ def headlines(
             out[row["municipality_id"], month.key()].update(
                 donations=row[f"n{i}"], donation_amount=row[f"a{i}"]
             )
+    if not shipments:  # the caller counts them in a scan of its own
+        return out
     shipped = {
         f"s{i}": Count("pk", filter=_in_month("shipped_on", month, dates=True))
         for i, month in enumerate(months)
@@ -552,9 +568,9 @@ def monthly_report_data(
     resolved = Inquiry.objects.filter(
         municipality_id=municipality.pk, resolved_at__gte=month.start, resolved_at__lt=month.end
     ).exclude(status=Status.DUPLICATE)
-    earliest = resolved.order_by("created_at").values_list("created_at", flat=True).first()
-    first_day = min(month.first_day, earliest.astimezone(TOKYO).date()) if earliest else None
-    first_day = first_day or month.first_day
+    # Tickets resolved in the month may have come in long before: their clocks start at most
+    # CLOCK_LOOKBACK_DAYS before the month (older open hours are not counted).
+    first_day = month.first_day - datetime.timedelta(days=CLOCK_LOOKBACK_DAYS)
     last_day = max(month.next_first_day, now.astimezone(TOKYO).date())
     intervals = business_intervals(calendar, first_day, last_day)
     first_response = business_clock(inquiries, "created_at", "first_response_at", intervals)
@@ -583,7 +599,26 @@ def monthly_report_data(
     }
 
     # Complaints against the mirror's volumes of the month.
-    compared = headlines(ids, [month, month.previous(), month.year_ago()])
+    compared_months = [month, month.previous(), month.year_ago()]
+    compared = headlines(ids, compared_months, shipments=False)
+    # The municipality's shipments are read once: this month's states and the compared months'
+    # counts in one scan.
+    ship = Shipment.objects.filter(municipality_id=municipality.pk).aggregate(
+        shipped_previous=Count("pk", filter=_in_month("shipped_on", month.previous(), dates=True)),
+        shipped_year_ago=Count("pk", filter=_in_month("shipped_on", month.year_ago(), dates=True)),
+        shipped=Count("pk", filter=_in_month("shipped_on", month, dates=True)),
+        delivered=Count("pk", filter=_in_month("delivered_on", month, dates=True)),
+        returned=Count(
+            "pk",
+            filter=Q(status=Shipment.Status.RETURNED) & _in_month("shipped_on", month, dates=True),
+        ),
+        reshipped=Count(
+            "pk", filter=Q(replaces__isnull=False) & _in_month("shipped_on", month, dates=True)
+        ),
+    )
+    compared[municipality.pk, month.key()]["shipments"] = ship["shipped"]
+    compared[municipality.pk, month.previous().key()]["shipments"] = ship["shipped_previous"]
+    compared[municipality.pk, month.year_ago().key()]["shipments"] = ship["shipped_year_ago"]
     current = compared[municipality.pk, month.key()]
     previous = compared[municipality.pk, month.previous().key()]
     year_ago = compared[municipality.pk, month.year_ago().key()]
@@ -681,31 +716,6 @@ def monthly_report_data(
                 status=Donation.Status.CANCELLED,
                 donated_at__gte=month.start,
                 donated_at__lt=month.end,
-            ),
-        ),
-    )
-    ship = Shipment.objects.filter(municipality_id=municipality.pk).aggregate(
-        shipped=Count(
-            "pk", filter=Q(shipped_on__gte=month.first_day, shipped_on__lt=month.next_first_day)
-        ),
-        delivered=Count(
-            "pk",
-            filter=Q(delivered_on__gte=month.first_day, delivered_on__lt=month.next_first_day),
-        ),
-        returned=Count(
-            "pk",
-            filter=Q(
-                status=Shipment.Status.RETURNED,
-                shipped_on__gte=month.first_day,
-                shipped_on__lt=month.next_first_day,
-            ),
-        ),
-        reshipped=Count(
-            "pk",
-            filter=Q(
-                replaces__isnull=False,
-                shipped_on__gte=month.first_day,
-                shipped_on__lt=month.next_first_day,
             ),
         ),
     )
