@@ -85,7 +85,9 @@ def _charts(data: dict[str, Any], drill: str) -> dict[str, Any]:
                     label=r["day"],
                     value=r["count"],
                     href=href(day=r["day"]),
-                    tick=str(int(r["day"][-2:])) if int(r["day"][-2:]) % 5 in (0, 1) else "",
+                    tick=str(int(r["day"][-2:]))
+                    if int(r["day"][-2:]) in (1, 5, 10, 15, 20, 25, 30)
+                    else "",
                 )
                 for r in inq["daily"]
             ],
