@@ -142,3 +142,21 @@ def test_sections_not_yet_built_say_so(data):
     assert data["escalations"]["available"] is False
     assert "未集計" in data["escalations"]["note"]
     assert data["reshipments"]["available"] is False
+
+
+def test_the_embedded_databases_clock_agrees_with_postgresql(november, city_a):
+    """SQLite (the demo) computes the same business-hour clocks in Python."""
+    from analysis.selectors import _percentiles_python, business_clock, business_intervals
+    from telephony.calendar import BusinessCalendar
+    from tickets.models import Inquiry
+
+    calendar = BusinessCalendar.for_municipality(city_a.pk)
+    intervals = business_intervals(
+        calendar, datetime.date(2026, 10, 1), datetime.date(2026, 12, 31)
+    )
+    tickets = Inquiry.objects.filter(municipality=city_a)
+    for end in ("first_response_at", "resolved_at"):
+        in_sql = business_clock(tickets, "created_at", end, intervals)
+        pairs = tickets.filter(**{f"{end}__isnull": False}).values_list("created_at", end)
+        assert _percentiles_python(pairs, intervals) == pytest.approx(in_sql)
+        assert in_sql["count"] > 0
