@@ -297,3 +297,14 @@ def test_drilldown_filters(login, november, supervisor_a, city_a, params, shown,
         assert title in body, title
     for title in not_shown:
         assert title not in body, title
+
+
+def test_monthly_reports_command(november, city_a, city_b):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("monthly_reports", "--month", "2026-11", "--municipality", city_a.code, stdout=out)
+    assert "小樽市 2026年11月: 下書き（問合せ 4件）" in out.getvalue()
+    assert list(MonthlyReport.objects.values_list("municipality_id", flat=True)) == [city_a.pk]
