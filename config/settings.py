@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from cryptography.fernet import Fernet
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -474,6 +475,23 @@ CELERY_BEAT_SCHEDULE.update(
         "escalation-clusters": {
             "task": "escalation.tasks.clusters_detect",
             "schedule": env.float("ESCALATION_CLUSTER_SECONDS", default=900),
+        },
+    }
+)
+# --- Monthly analysis and the city's monthly report (analysis) ---
+# Links in the report mails (to the city, and to supervisors when a report is late).
+ANALYSIS_PUBLIC_BASE_URL = env.str("ANALYSIS_PUBLIC_BASE_URL", default=TWILIO_PUBLIC_BASE_URL)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        # On the 1st (Asia/Tokyo, CELERY_TIMEZONE) every municipality's previous month.
+        "analysis-generate-previous-month": {
+            "task": "analysis.generate_previous_month",
+            "schedule": crontab(minute=30, hour=3, day_of_month=1),
+        },
+        # Daily; from the 16th a report still in draft alerts its supervisors (once).
+        "analysis-alert-overdue": {
+            "task": "analysis.alert_overdue",
+            "schedule": crontab(minute=0, hour=9),
         },
     }
 )

@@ -26,6 +26,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from helpdesk.models import FollowUp
 
+from analysis import services as analysis_services
+from analysis.models import MonthlyReport
+from analysis.periods import Month
 from config.asgi import application
 from config.routing import websocket_urlpatterns
 from crm.models import CityContact, Donor, PersonalDataAccess, User
@@ -107,6 +110,7 @@ def _path_param(name: str, records: dict[str, int | str]) -> str:
         "kind",
         "user",
         "change",
+        "report",
         "pk",
     ):
         if key in name:
@@ -247,6 +251,11 @@ def city_a_records(city_a, settings, tmp_path):
         urgent=True,
     )
     notification = EscalationNotification.objects.filter(escalation=escalation).first()
+    # City A's monthly report, submitted (the state a city official of A could read it in).
+    month = Month.containing(timezone.now())
+    report = analysis_services.report_generate(municipality=city_a, month=month)
+    report.state, report.measures, report.comments = "submitted", "秘密の件名", "秘密の件名"
+    report.save()
     return {
         "municipality": city_a.id,
         "donor": donor.id,
@@ -262,6 +271,7 @@ def city_a_records(city_a, settings, tmp_path):
         "kind": "canned",
         "pk": canned.id,
         "access": access.id,
+        "report": report.id,
         "user": viewer.id,
         "run": run.id,
         "mapping": mapping.id,
@@ -332,7 +342,6 @@ def _valid_fields(records: dict[str, Any]) -> dict[str, Any]:
         "reason": "外部からの報告",
         "outcome": "外部からの完了",
         "rule": records["escalation_rule"],
-        "month": "2026-11",
         "Digits": "1",
         "next": "/",
         # The import pages' forms.
@@ -340,6 +349,10 @@ def _valid_fields(records: dict[str, Any]) -> dict[str, Any]:
         "saved_mapping": records["mapping"],
         "encoding": "cp932",
         "donation__amount": "寄附金額",
+        "month": Month.containing(timezone.now()).key(),
+        "measures": "外部からの方策",
+        "comments": "外部からの所見",
+        "submit": "1",
     }
 
 
@@ -380,6 +393,11 @@ def _city_a_state(city_a) -> tuple:
         CityInstruction.objects.filter(municipality=city_a).count(),
         list(EscalationRule.objects.filter(municipality=city_a).values_list("name", "active")),
         Escalation.objects.count(),
+        list(
+            MonthlyReport.objects.filter(municipality=city_a).values_list(
+                "state", "comments", "measures", "generated_at"
+            )
+        ),
     )
 
 

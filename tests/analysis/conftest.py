@@ -1,0 +1,284 @@
+"""A hand-built month (November 2026, city A) whose every figure is known.
+
+Tickets are opened, answered, re-classified and resolved through tickets' services at the
+Tokyo times chosen (time-machine); call records and the donation mirror are rows as telephony
+and donations_sync write them.
+
+Business hours: weekdays 09:00–17:00, closed on national holidays (文化の日 Tue 3 Nov 2026).
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from crm.models import User
+from donations_sync.models import Shipment
+from telephony.calendar_services import business_calendar_apply_preset
+from telephony.models import Call
+from tests.factories import (
+    CarrierFactory,
+    DonationFactory,
+    DonorFactory,
+    GiftItemFactory,
+    ProviderFactory,
+    ShipmentFactory,
+    UserFactory,
+)
+from tickets import services
+from tickets.models import Channel, Inquiry, Status
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def jst(*args: int) -> datetime.datetime:
+    return datetime.datetime(*args, tzinfo=TOKYO)
+
+
+@dataclass
+class Month:
+    tickets: dict[str, Inquiry]
+    agent: User
+
+
+@pytest.fixture(autouse=True)
+def eager_celery():
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+def _open(agent, city, at, **fields) -> Inquiry:
+    with time_machine.travel(at, tick=False):
+        return services.inquiry_open(actor=agent, municipality=city, **fields)
+
+
+def _reply(agent, inquiry, at) -> None:
+    with time_machine.travel(at, tick=False):
+        services.inquiry_reply(actor=agent, inquiry=inquiry, body="ご連絡ありがとうございます。")
+
+
+def _resolve(agent, inquiry, at) -> None:
+    with time_machine.travel(at, tick=False):
+        services.inquiry_change_status(actor=agent, inquiry=inquiry, status=Status.RESOLVED)
+
+
+@pytest.fixture
+def november(city_a, city_b) -> Month:
+    business_calendar_apply_preset(municipality=city_a, preset="weekdays")
+    agent = UserFactory(username="agent_month", role=User.Role.AGENT, municipalities=[city_a])
+    donor = DonorFactory(municipality=city_a, name="寄附 花子")
+    provider = ProviderFactory(municipality=city_a, name="小樽海産")
+    ikura = GiftItemFactory(municipality=city_a, provider=provider, name="いくら醤油漬け")
+    melon = GiftItemFactory(municipality=city_a, name="夕張メロン")
+    yamato = CarrierFactory()
+    sagawa = CarrierFactory(code="sagawa", name="佐川急便", short_name="佐川")
+
+    # The mirror's November: 3 donations (+1 cancelled), 4 shipments shipped in November.
+    d1 = DonationFactory(
+        donor=donor,
+        donated_at=jst(2026, 11, 1, 0, 0),
+        amount=10000,
+        portal="rakuten",
+        receipt_issued_on=datetime.date(2026, 11, 5),
+        one_stop_received_on=datetime.date(2026, 11, 20),
+    )
+    d2 = DonationFactory(
+        donor=donor,
+        donated_at=jst(2026, 11, 15, 12),
+        amount=20000,
+        portal="rakuten",
+        receipt_issued_on=datetime.date(2026, 11, 30),
+        paid_on=datetime.date(2026, 11, 16),
+        status="paid",
+    )
+    DonationFactory(donor=donor, donated_at=jst(2026, 11, 30, 23, 59), amount=5000, portal="choice")
+    DonationFactory(donor=donor, donated_at=jst(2026, 11, 20), amount=7000, status="cancelled")
+    DonationFactory(donor=donor, donated_at=jst(2026, 12, 1, 0, 0), amount=9000)  # December
+    DonationFactory(donor=donor, donated_at=jst(2026, 10, 31, 23, 59), amount=3000)  # October
+    s_ikura = ShipmentFactory(
+        donation=d1,
+        gift_item=ikura,
+        carrier=yamato,
+        shipped_on=datetime.date(2026, 11, 1),
+        delivered_on=datetime.date(2026, 11, 2),
+        status=Shipment.Status.DELIVERED,
+    )
+    s_melon = ShipmentFactory(
+        donation=d2, gift_item=melon, carrier=sagawa, shipped_on=datetime.date(2026, 11, 28)
+    )
+    ShipmentFactory(
+        donation=d2,
+        gift_item=melon,
+        carrier=yamato,
+        shipped_on=datetime.date(2026, 11, 29),
+        status=Shipment.Status.RETURNED,
+    )
+    ShipmentFactory(
+        donation=d1, gift_item=ikura, carrier=yamato, shipped_on=datetime.date(2026, 11, 30)
+    )
+    ShipmentFactory(
+        donation=d1, gift_item=ikura, carrier=yamato, shipped_on=datetime.date(2026, 12, 1)
+    )  # December
+
+    t = {}
+    # T1: Mon 2 Nov 16:00; answered Wed 4 Nov 10:00 across the holiday (1 h + 1 h business),
+    # resolved 11:00 (3 h).
+    t["t1"] = _open(
+        agent,
+        city_a,
+        jst(2026, 11, 2, 16),
+        channel=Channel.PHONE,
+        title="いくらの容器が破損していた",
+        category="damaged",
+        description="届いたいくらの容器が破損しており、中身が漏れていました。",
+        donor=donor,
+        shipments=[s_ikura],
+    )
+    _reply(agent, t["t1"], jst(2026, 11, 4, 10))
+    _resolve(agent, t["t1"], jst(2026, 11, 4, 11))
+    # T2: Fri 6 Nov 18:00 (after hours), mail; answered Mon 9 Nov 09:30 (0.5 h), resolved
+    # 10:00 (1 h).
+    t["t2"] = _open(
+        agent,
+        city_a,
+        jst(2026, 11, 6, 18),
+        channel=Channel.EMAIL,
+        title="寄附の方法について",
+        category="how_to_donate",
+        requester_type="prospective_donor",
+        description="クレジットカードで寄附できますか。",
+    )
+    _reply(agent, t["t2"], jst(2026, 11, 9, 9, 30))
+    _resolve(agent, t["t2"], jst(2026, 11, 9, 10))
+    # T3: Sat 31 Oct 23:59 (October), resolved Mon 2 Nov 09:30 (0.5 h): a November resolution.
+    t["t3"] = _open(
+        agent,
+        city_a,
+        jst(2026, 10, 31, 23, 59),
+        channel=Channel.PHONE,
+        title="受領証明書が届かない",
+        category="receipt",
+        description="",
+    )
+    _resolve(agent, t["t3"], jst(2026, 11, 2, 9, 30))
+    # T4: Mon 30 Nov 23:59 (November), opened as 配送状況 and moved to 誤配・欠品; open.
+    t["t4"] = _open(
+        agent,
+        city_a,
+        jst(2026, 11, 30, 23, 59),
+        channel=Channel.PHONE,
+        title="メロンが届かない",
+        category="shipping_status",
+        description="メロンが別の住所に誤配されたようです。箱も破損していました。",
+        donor=donor,
+        shipments=[s_melon],
+    )
+    with time_machine.travel(jst(2026, 12, 1, 9), tick=False):
+        services.inquiry_change_category(actor=agent, inquiry=t["t4"], category="wrong_missing")
+    # T5: Tue 1 Dec 00:00: December.
+    t["t5"] = _open(
+        agent,
+        city_a,
+        jst(2026, 12, 1, 0, 0),
+        channel=Channel.PHONE,
+        title="12月の問合せ",
+        category="damaged",
+        description="破損",
+    )
+    # T6: Tue 10 Nov 10:00 from a provider, answered 12:00 (2 h), still open (14–30 days old).
+    t["t6"] = _open(
+        agent,
+        city_a,
+        jst(2026, 11, 10, 10),
+        channel=Channel.PHONE,
+        title="出荷日の確認",
+        category="gift_contents",
+        requester_type="provider",
+        description="",
+    )
+    _reply(agent, t["t6"], jst(2026, 11, 10, 12))
+    # T7: Tue 20 Oct, still open (30 days and more at the end of November).
+    t["t7"] = _open(
+        agent,
+        city_a,
+        jst(2026, 10, 20, 10),
+        channel=Channel.FAX,
+        title="カタログ送付依頼",
+        category="catalogue",
+        description="",
+    )
+    # City B's ticket in the same month: never part of city A's figures.
+    _open(
+        UserFactory(username="agent_b_month", role=User.Role.AGENT, municipalities=[city_b]),
+        city_b,
+        jst(2026, 11, 2, 10),
+        channel=Channel.PHONE,
+        title="福山市の問合せ",
+        category="damaged",
+        description="福山市の破損",
+    )
+
+    def call(at, **fields):
+        fields.setdefault("direction", Call.Direction.INBOUND)
+        return Call.objects.create(municipality=city_a, offered_at=at, **fields)
+
+    base = jst(2026, 11, 11, 10)
+    s = datetime.timedelta(seconds=1)
+    call(
+        base,
+        status="completed",
+        answered_at=base + 10 * s,
+        queue_seconds=10,
+        talk_seconds=120,
+        ended_at=base + 130 * s,
+        wrapped_up_at=base + 160 * s,
+    )
+    call(
+        base,
+        status="completed",
+        answered_at=base + 40 * s,
+        queue_seconds=40,
+        talk_seconds=200,
+        ended_at=base + 240 * s,
+    )
+    call(base, status="abandoned_queue", queue_seconds=3, ended_at=base + 13 * s)
+    call(base, status="abandoned_queue", queue_seconds=20, ended_at=base + 30 * s)
+    call(
+        jst(2026, 11, 11, 20),
+        status="after_hours_hangup",
+        after_hours=True,
+        ended_at=jst(2026, 11, 11, 20, 1),
+    )
+    call(
+        jst(2026, 11, 11, 21),
+        status="voicemail",
+        after_hours=True,
+        voicemail=True,
+        ended_at=jst(2026, 11, 11, 21, 2),
+    )
+    call(base, status="abandoned_ivr", ended_at=base + 2 * s)
+    call(
+        base,
+        direction=Call.Direction.OUTBOUND,
+        status="completed",
+        answered_at=base + 5 * s,
+        talk_seconds=60,
+        ended_at=base + 65 * s,
+    )
+    call(
+        jst(2026, 10, 31, 23, 59, 59),
+        status="completed",
+        answered_at=jst(2026, 11, 1, 0, 0, 5),
+        queue_seconds=5,
+        talk_seconds=10,
+        ended_at=jst(2026, 11, 1, 0, 0, 15),
+    )
+    return Month(tickets=t, agent=agent)
