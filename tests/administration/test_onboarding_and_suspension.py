@@ -130,7 +130,9 @@ def test_onboarding_refuses_a_wrong_check_digit(admin):
     assert not Municipality.objects.exists()
 
 
-def test_suspended_municipality_tells_callers_and_holds_mail(admin, client, twilio_signing):
+def test_suspended_municipality_tells_callers_and_holds_mail(
+    admin, client, twilio_signing, mailoutbox, django_capture_on_commit_callbacks
+):
     city = _onboard(admin)
     agent = UserFactory(username="fujisawa_agent", role="agent", municipalities=[city])
     AgentPresence.objects.create(user=agent, state="available", since=timezone.now())

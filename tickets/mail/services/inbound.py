@@ -369,6 +369,7 @@ def _process(message: InboundMessage, *, force: bool) -> None:
             # sweep processes it as if it had just arrived.
             message.reason = decision.reason
             message.save(update_fields=["reason", "message_id", "from_address", "subject"])
+            sending.suspended_notice_promise(message=message, mail=mail)
         case _:
             inquiry, how = threads.find_inquiry(municipality_id=message.municipality_id, mail=mail)
             if inquiry is not None:
