@@ -33,6 +33,7 @@ from crm.models import (
 from crm.services import enrolment_link_issue
 from crm.sessions import user_sessions_end
 from telephony import calendar_services
+from telephony import services as telephony_services
 from telephony.lines import rules_changed
 from telephony.models import CalendarException, PhoneSettings
 from tickets import services as ticket_services
@@ -605,6 +606,8 @@ def staff_deactivate(*, actor: User, user: User, request: HttpRequest | None = N
     user.is_active = False
     user.save(update_fields=["is_active"])
     ended = user_sessions_end(user_id=user.pk)
+    # Off the wallboard at once (routing already skips inactive accounts).
+    telephony_services.agent_disconnected(user_id=user.pk)
     _audit(actor, request, "staff.deactivate", target=user.get_username(), sessions=ended)
     return ended
 

@@ -8,8 +8,10 @@ from asgiref.sync import sync_to_async
 from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.models import AuditLog, EnrolmentLink, User
+from telephony.models import AgentPresence
 from tests.conftest import PASSWORD, login_as
 from tests.crm.test_session_sockets import closed_for_session, open_socket, signed_in
 from tests.factories import UserFactory
@@ -250,6 +252,7 @@ def ticket_a(city_a, agent_a):
 async def test_deactivation_closes_every_session_and_socket(operator_admin, agent_a, ticket_a):
     first = await signed_in(agent_a)
     second = await signed_in(agent_a)
+    await AgentPresence.objects.acreate(user=agent_a, state="available", since=timezone.now())
     sockets = [
         await open_socket(first, "/ws/telephony/agent/"),
         await open_socket(first, "/ws/console/"),
@@ -264,5 +267,6 @@ async def test_deactivation_closes_every_session_and_socket(operator_admin, agen
     assert page.status_code == 302 and page["Location"].startswith(reverse("login"))
     audit = await AuditLog.objects.aget(detail__what="staff.deactivate")
     assert audit.detail["sessions"] == 2
+    assert (await AgentPresence.objects.aget(user=agent_a)).state == "offline"
     for comm in sockets:
         await comm.disconnect()
