@@ -222,6 +222,8 @@ def test_ivr_options_and_phone_settings(admin, city_a):
         "1": {"label": "寄附者の方", "requester_type": "donor"},
         "2": {"label": "事業者の方", "requester_type": "provider"},
     }
+    page = admin.get(_url("municipality_detail", city_a.pk)).content.decode()
+    assert 'name="label_1" value="寄附者の方"' in page and 'name="label_3"' in page
     admin.post(
         _url("phone_settings_save", city_a.pk),
         {
