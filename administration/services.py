@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth import password_validation, update_session_auth_hash
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -394,7 +395,11 @@ def city_contact_delete(
 ) -> None:
     _require_admin(actor)
     code, pk = contact.municipality.code, contact.pk
-    contact.delete()
+    try:
+        with transaction.atomic():
+            contact.delete()
+    except ProtectedError as exc:
+        raise ValidationError("この担当者は記録から参照されているため削除できません。") from exc
     _audit(actor, request, "city_contact.delete", municipality=code, contact=pk)
 
 

@@ -396,8 +396,12 @@ def city_contact_add(request: HttpRequest, municipality_id: int) -> HttpResponse
 @require_POST
 def city_contact_delete(request: HttpRequest, municipality_id: int, pk: int) -> HttpResponse:
     contact = get_object_or_404(CityContact, pk=pk, municipality_id=municipality_id)
-    services.city_contact_delete(actor=request.user, contact=contact, request=request)
-    messages.success(request, f"{contact.name} を削除しました。")
+    try:
+        services.city_contact_delete(actor=request.user, contact=contact, request=request)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, f"{contact.name} を削除しました。")
     return _to_detail(contact.municipality, "contacts")
 
 
