@@ -20,7 +20,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from administration import forms, selectors, services
 from crm.access import is_operator_admin, passed_two_factor
-from crm.models import Carrier, CityContact, Municipality, MunicipalityEmailAddress, User
+from crm.models import (
+    Carrier,
+    CityContact,
+    Municipality,
+    MunicipalityEmailAddress,
+    Provider,
+    User,
+)
 from crm.models import MunicipalityPhoneNumber as PhoneNumber
 from telephony.models import CalendarException
 
@@ -701,3 +708,89 @@ def account_logout_everywhere(request: HttpRequest) -> HttpResponse:
     logout(request)
     messages.info(request, "すべての端末からログアウトしました。")
     return redirect("login")
+
+
+def _record_edit(
+    request: HttpRequest,
+    *,
+    record,
+    form_class,
+    save: Callable[[Form], object],
+    title: str,
+    back: str,
+    done: str,
+) -> HttpResponse:
+    form = form_class(request.POST or None, instance=record)
+    if request.method == "POST" and form.is_valid():
+        try:
+            save(form)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, done)
+            return redirect(back)
+    return render(
+        request, "administration/record_form.html", {"form": form, "title": title, "back": back}
+    )
+
+
+@operator_admin_only
+@require_http_methods(["GET", "POST"])
+def city_contact_edit(request: HttpRequest, municipality_id: int, pk: int) -> HttpResponse:
+    contact = get_object_or_404(CityContact, pk=pk, municipality_id=municipality_id)
+    return _record_edit(
+        request,
+        record=contact,
+        form_class=forms.CityContactForm,
+        save=lambda f: services.city_contact_save(
+            actor=request.user,
+            municipality=contact.municipality,
+            contact=CityContact.objects.get(pk=contact.pk),
+            request=request,
+            **f.cleaned_data,
+        ),
+        title=f"自治体担当者 {contact.name}（{contact.municipality.name}）",
+        back=reverse("administration:municipality_detail", args=[municipality_id]) + "#contacts",
+        done="自治体担当者を保存しました。",
+    )
+
+
+@operator_admin_only
+@require_http_methods(["GET", "POST"])
+def provider_edit(request: HttpRequest, municipality_id: int, pk: int) -> HttpResponse:
+    provider = get_object_or_404(Provider, pk=pk, municipality_id=municipality_id)
+    return _record_edit(
+        request,
+        record=provider,
+        form_class=forms.ProviderForm,
+        save=lambda f: services.provider_save(
+            actor=request.user,
+            municipality=provider.municipality,
+            provider=Provider.objects.get(pk=provider.pk),
+            request=request,
+            **f.cleaned_data,
+        ),
+        title=f"返礼品提供事業者 {provider.name}（{provider.municipality.name}）",
+        back=reverse("administration:municipality_detail", args=[municipality_id]) + "#providers",
+        done="返礼品提供事業者を保存しました。",
+    )
+
+
+@operator_admin_only
+@require_http_methods(["GET", "POST"])
+def carrier_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    carrier = get_object_or_404(Carrier, pk=pk)
+    return _record_edit(
+        request,
+        record=carrier,
+        form_class=forms.CarrierForm,
+        save=lambda f: services.carrier_save(
+            actor=request.user,
+            carrier=Carrier.objects.get(pk=carrier.pk),
+            request=request,
+            **f.cleaned_data,
+        ),
+        title=f"配送業者 {carrier.name}",
+        back=reverse("administration:carriers"),
+        done="配送業者を保存しました。",
+    )

@@ -332,3 +332,64 @@ def test_operator_admin_without_two_factor_is_sent_to_it(operator_admin, city_a)
 def test_anonymous_is_sent_to_log_in(city_a):
     response = Client().get(_url("municipality_detail", city_a.pk))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_edit_contact_provider_and_carrier(admin, city_a, city_b):
+    contact = CityContact.objects.create(
+        municipality=city_a, name="小樽 花子", department="企画政策室", escalation_order=1
+    )
+    page = admin.get(_url("city_contact_edit", city_a.pk, contact.pk))
+    assert page.status_code == 200 and "小樽 花子" in page.content.decode()
+    admin.post(
+        _url("city_contact_edit", city_a.pk, contact.pk),
+        {
+            "name": "小樽 花子",
+            "department": "産業港湾部",
+            "phone": "0134-32-4111",
+            "escalation_order": "3",
+        },
+    )
+    contact.refresh_from_db()
+    assert (contact.department, contact.phone, contact.escalation_order) == (
+        "産業港湾部",
+        "+81134324111",
+        3,
+    )
+    # Another municipality's contact is not reachable under this one.
+    assert admin.get(_url("city_contact_edit", city_b.pk, contact.pk)).status_code == 404
+
+    provider = Provider.objects.create(municipality=city_a, code="P001", name="小樽海産")
+    admin.post(
+        _url("provider_edit", city_a.pk, provider.pk),
+        {"code": "P001", "name": "小樽海産株式会社", "phone": "0134-22-0000"},
+    )
+    provider.refresh_from_db()
+    assert (provider.name, provider.phone) == ("小樽海産株式会社", "+81134220000")
+
+    from crm.models import Carrier
+
+    carrier = Carrier.objects.create(
+        code="yamato",
+        name="ヤマト運輸",
+        short_name="ヤマト",
+        tracking_url_template="https://example.jp/{number}",
+        tracking_rule="mod7_12",
+    )
+    admin.post(
+        _url("carrier_edit", carrier.pk),
+        {
+            "code": "yamato",
+            "name": "ヤマト運輸株式会社",
+            "short_name": "ヤマト",
+            "tracking_url_template": "https://example.jp/{number}",
+            "tracking_rule": "mod7_12",
+        },
+    )
+    carrier.refresh_from_db()
+    assert carrier.name == "ヤマト運輸株式会社"
+    whats = list(
+        AuditLog.objects.filter(action=AuditLog.Action.CONFIG_CHANGED).values_list(
+            "detail__what", flat=True
+        )
+    )
+    assert {"city_contact.save", "provider.save", "carrier.save"} <= set(whats)
