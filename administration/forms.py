@@ -293,6 +293,25 @@ class OnboardingForm(MunicipalityForm):
         ]
 
 
+def call_taking_staff():
+    return User.objects.filter(
+        is_active=True, role__in=[User.Role.AGENT, User.Role.SUPERVISOR]
+    ).order_by("username")
+
+
+class MunicipalityStaffForm(forms.Form):
+    staff = forms.ModelMultipleChoiceField(
+        label="担当するオペレーター・スーパーバイザー",
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["staff"].queryset = call_taking_staff()
+
+
 class StaffForm(forms.Form):
     username = forms.CharField(label="利用者名", max_length=150)
     display_name = forms.CharField(label="表示名", max_length=60, required=False)

@@ -503,6 +503,41 @@ def municipality_onboard(
     return municipality
 
 
+@transaction.atomic
+def municipality_staff_set(
+    *,
+    actor: User,
+    municipality: Municipality,
+    users: list[User],
+    request: HttpRequest | None = None,
+) -> None:
+    """Who of the operator's agents and supervisors serves this municipality (city officials and
+    operator admins are assigned on their own pages). Open sockets re-scope at once."""
+    _require_admin(actor)
+    wanted = {u.pk for u in users}
+    if any(u.role not in (User.Role.AGENT, User.Role.SUPERVISOR) for u in users):
+        raise ValidationError("ここで割り当てられるのはオペレーターとスーパーバイザーだけです。")
+    current = set(
+        municipality.staff.filter(role__in=[User.Role.AGENT, User.Role.SUPERVISOR]).values_list(
+            "pk", flat=True
+        )
+    )
+    added, removed = wanted - current, current - wanted
+    if added:
+        municipality.staff.add(*added)
+    if removed:
+        municipality.staff.remove(*removed)
+    names = dict(User.objects.filter(pk__in=added | removed).values_list("pk", "username"))
+    _audit(
+        actor,
+        request,
+        "staff.assign",
+        municipality=municipality.code,
+        added=sorted(names[pk] for pk in added),
+        removed=sorted(names[pk] for pk in removed),
+    )
+
+
 # --- Staff --------------------------------------------------------------------------------------
 
 

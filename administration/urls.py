@@ -37,6 +37,7 @@ urlpatterns = [
     path(M + "contacts/<int:pk>/", views.city_contact_edit, name="city_contact_edit"),
     path(M + "providers/", views.provider_add, name="provider_add"),
     path(M + "providers/<int:pk>/", views.provider_edit, name="provider_edit"),
+    path(M + "staff/", views.municipality_staff, name="municipality_staff"),
     path(M + "suspend/", views.municipality_suspend, name="municipality_suspend"),
     path(M + "resume/", views.municipality_resume, name="municipality_resume"),
     path("carriers/", views.carriers, name="carriers"),

@@ -176,6 +176,9 @@ def municipality_detail(request: HttpRequest, municipality_id: int) -> HttpRespo
         "suspend_form": forms.SuspendForm(),
         "changes": selectors.config_changes(municipality=municipality, limit=20),
         "staff": municipality.staff.order_by("role", "username"),
+        "staff_form": forms.MunicipalityStaffForm(
+            initial={"staff": list(municipality.staff.values_list("pk", flat=True))}
+        ),
     }
     return render(request, "administration/municipality_detail.html", context)
 
@@ -424,6 +427,21 @@ def provider_add(request: HttpRequest, municipality_id: int) -> HttpResponse:
             actor=request.user, municipality=m, request=request, **f.cleaned_data
         ),
         "返礼品提供事業者を登録しました。",
+    )
+
+
+@operator_admin_only
+@require_POST
+def municipality_staff(request: HttpRequest, municipality_id: int) -> HttpResponse:
+    return _section_post(
+        request,
+        municipality_id,
+        forms.MunicipalityStaffForm,
+        "staff",
+        lambda m, f: services.municipality_staff_set(
+            actor=request.user, municipality=m, users=list(f.cleaned_data["staff"]), request=request
+        ),
+        "担当スタッフを保存しました。",
     )
 
 

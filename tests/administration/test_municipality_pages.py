@@ -393,3 +393,24 @@ def test_edit_contact_provider_and_carrier(admin, city_a, city_b):
         )
     )
     assert {"city_contact.save", "provider.save", "carrier.save"} <= set(whats)
+
+
+def test_assign_staff_from_the_municipality_page(
+    admin, city_a, agent_a, supervisor, city_official_a
+):
+    from tests.factories import UserFactory
+
+    newcomer = UserFactory(username="newcomer", role="agent")
+    admin.post(_url("municipality_staff", city_a.pk), {"staff": [newcomer.pk, supervisor.pk]})
+    assert set(city_a.staff.all()) == {newcomer, supervisor, city_official_a}  # official kept
+    change = AuditLog.objects.get(detail__what="staff.assign")
+    assert change.detail["added"] == ["newcomer"] and change.detail["removed"] == ["agent_a"]
+    # A city official cannot be ticked here.
+    response = admin.post(
+        _url("municipality_staff", city_a.pk), {"staff": [city_official_a.pk]}, follow=True
+    )
+    assert (
+        "正しく選択してください" in response.content.decode()
+        or "有効な選択" in response.content.decode()
+    )
+    assert newcomer in city_a.staff.all()
