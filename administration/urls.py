@@ -45,6 +45,7 @@ urlpatterns = [
     path("staff/", views.staff_list, name="staff_list"),
     path("staff/new/", views.staff_create, name="staff_create"),
     path("staff/import/", views.staff_import, name="staff_import"),
+    path("staff/import/sample.csv", views.staff_import_sample, name="staff_import_sample"),
     path("staff/access/", views.access_matrix, name="access_matrix"),
     path("staff/<int:user_id>/", views.staff_edit, name="staff_edit"),
     path("staff/<int:user_id>/deactivate/", views.staff_deactivate, name="staff_deactivate"),

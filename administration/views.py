@@ -674,6 +674,23 @@ def staff_import(request: HttpRequest) -> HttpResponse:
 
 
 @operator_admin_only
+def staff_import_sample(request: HttpRequest) -> HttpResponse:
+    """A sample to fill in (UTF-8 with BOM, so Excel opens it with the Japanese intact)."""
+    rows = [
+        ",".join(services.CSV_COLUMNS),
+        "yamada_t,山田 太郎,オペレーター,012033 342076,",
+        "suzuki_h,鈴木 花子,スーパーバイザー,012033,suzuki@example.jp",
+        "city_tanaka,田中 一郎,自治体職員,012033,tanaka@city.example.jp",
+    ]
+    response = HttpResponse(
+        ("\ufeff" + "\r\n".join(rows) + "\r\n").encode("utf-8"),
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Content-Disposition"] = 'attachment; filename="staff-sample.csv"'
+    return response
+
+
+@operator_admin_only
 def access_matrix(request: HttpRequest) -> HttpResponse:
     municipalities, rows = selectors.access_matrix()
     return render(

@@ -270,3 +270,16 @@ async def test_deactivation_closes_every_session_and_socket(operator_admin, agen
     assert (await AgentPresence.objects.aget(user=agent_a)).state == "offline"
     for comm in sockets:
         await comm.disconnect()
+
+
+@pytest.mark.django_db
+def test_the_sample_csv_imports_as_it_is(admin, city_a, city_b):
+    sample = admin.get(_url("staff_import_sample"))
+    assert sample["Content-Type"].startswith("text/csv")
+    response = _upload(admin, sample.content.decode("utf-8"), "utf-8")
+    assert response.status_code == 200
+    assert set(
+        User.objects.filter(username__in=["yamada_t", "suzuki_h", "city_tanaka"]).values_list(
+            "role", flat=True
+        )
+    ) == {"agent", "supervisor", "city_official"}
