@@ -34,6 +34,10 @@ class Municipality(models.Model):
     # Operator staff always pass TOTP; the city decides for its own officials (escalations are
     # acknowledged and instructed from their log-ins).
     city_officials_use_totp = models.BooleanField("自治体職員の二要素認証", default=False)
+    # A suspended municipality keeps all its data, but its calls get a spoken notice instead of an
+    # agent and its mail is held unrouted (telephony and tickets.mail check this).
+    suspended_at = models.DateTimeField("受付停止日時", null=True, blank=True)
+    suspended_reason = models.CharField("受付停止の理由", max_length=200, blank=True)
 
     objects = MunicipalityScopedQuerySet.as_manager(municipality_field="id")
 
@@ -47,6 +51,18 @@ class Municipality(models.Model):
     @property
     def greeting(self) -> str:
         return f"お電話ありがとうございます。{self.answer_name}でございます。"
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.suspended_at is not None
+
+    @property
+    def suspended_notice(self) -> str:
+        """What callers hear and senders read while the municipality is suspended."""
+        return (
+            f"{self.answer_name or self.name}の受付は、現在停止しております。"
+            "お手数ですが、自治体のホームページでご案内をご確認ください。"
+        )
 
 
 class MunicipalityPhoneNumber(models.Model):
@@ -321,6 +337,9 @@ class AuditLog(models.Model):
         OTP_LINK_ISSUED = "otp_link_issued", "二要素認証登録リンク発行"
         OTP_RESET = "otp_reset", "二要素認証リセット"
         PRESENCE_RESET = "presence_reset", "在席状態の強制変更"
+        CONFIG_CHANGED = "config_changed", "設定変更"
+        PASSWORD_CHANGED = "password_changed", "パスワード変更"
+        LOGOUT_EVERYWHERE = "logout_all", "全端末からログアウト"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(

@@ -174,7 +174,7 @@ def format_tracking_number(number: str) -> str:
 
 def municipality_code_is_valid(code: str) -> bool:
     """Six digits; the last is 11 − (weighted sum mod 11), keeping the ones digit."""
-    if not re.fullmatch(r"\d{6}", code or ""):
+    if not re.fullmatch(r"[0-9]{6}", code or ""):  # not \d: it also takes full-width digits
         return False
     total = sum(int(d) * w for d, w in zip(code[:5], (6, 5, 4, 3, 2), strict=True))
     return (11 - total % 11) % 10 == int(code[5])

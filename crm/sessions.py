@@ -186,6 +186,26 @@ def _end_idle_session(
 # --- What ends a session or changes access ----------------------------------------------------
 
 
+def user_sessions_end(*, user_id: int, keep_session_key: str | None = None) -> int:
+    """End every stored session of ``user_id`` (but ``keep_session_key``): deactivation, an
+    admin's password reset, "log out everywhere". Each ended session's sockets close after the
+    commit. Returns how many sessions were ended."""
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    ended = 0
+    for row in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if row.session_key == keep_session_key:
+            continue
+        if str(row.get_decoded().get(SESSION_KEY)) != str(user_id):
+            continue
+        row.delete()
+        session_revoked(user_id=user_id, session_key=row.session_key)
+        ended += 1
+    access_changed(user_ids=[user_id])
+    return ended
+
+
 def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     # Sent before Django flushes the session, so the digest names the session being ended.
     if user is not None and getattr(user, "pk", None) and request is not None:

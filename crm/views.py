@@ -161,6 +161,17 @@ def operator_admin_required(view: Callable[..., HttpResponse]) -> Callable[..., 
     return wrapped
 
 
+def _back_to_staff(request: HttpRequest) -> HttpResponse:
+    """Back to the page the action was taken on (the operator admin's staff pages post here
+    with ``?next=``), or to this staff page."""
+    next_url = request.GET.get("next", "")
+    if next_url and url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(next_url)
+    return redirect("staff_list")
+
+
 @operator_admin_required
 def staff_list(request: HttpRequest) -> HttpResponse:
     users = User.objects.prefetch_related("municipalities").order_by("role", "username")
@@ -212,7 +223,7 @@ def staff_two_factor_reset(request: HttpRequest, user_id: int) -> HttpResponse:
         request,
         f"{target}の二要素認証をリセットしました。登録用リンクを発行して再登録してもらってください。",
     )
-    return redirect("staff_list")
+    return _back_to_staff(request)
 
 
 @operator_admin_required
@@ -221,7 +232,7 @@ def staff_unlock(request: HttpRequest, user_id: int) -> HttpResponse:
     target = get_object_or_404(User, pk=user_id)
     services.login_lock_clear(actor=request.user, user=target, request=request)
     messages.success(request, f"{target}のログインロックを解除しました。")
-    return redirect("staff_list")
+    return _back_to_staff(request)
 
 
 @operator_admin_required

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from crm.models import Municipality
-from telephony.calendar import BusinessCalendar
+from telephony.calendar import BusinessCalendar, DayHours, national_holiday_name
 from telephony.lines import rules_changed
 from telephony.models import CalendarException, PhoneSettings, WeeklyHours
 
@@ -72,3 +74,81 @@ def business_calendar_apply_preset(
         )
     rules_changed()  # bulk_create sends no signals
     return BusinessCalendar.for_municipality(municipality.id)
+
+
+@transaction.atomic
+def weekly_hours_set(
+    *,
+    municipality: Municipality,
+    hours: dict[int, tuple[datetime.time, datetime.time] | None],
+    open_on_holidays: bool,
+) -> BusinessCalendar:
+    """Set the weekly hours (weekday → (opens, closes), None = closed) and the holiday rule."""
+    for weekday, span in hours.items():
+        if span is not None and not span[0] < span[1]:
+            raise ValidationError(f"{WeeklyHours.WEEKDAYS[weekday][1]}曜日の開始が終了より後です。")
+    phone_settings, _ = PhoneSettings.objects.get_or_create(municipality=municipality)
+    phone_settings.open_on_holidays = open_on_holidays
+    phone_settings.save(update_fields=["open_on_holidays"])
+    WeeklyHours.objects.filter(municipality=municipality).delete()
+    WeeklyHours.objects.bulk_create(
+        WeeklyHours(municipality=municipality, weekday=d, opens=span[0], closes=span[1])
+        for d, span in sorted(hours.items())
+        if span is not None
+    )
+    rules_changed()  # bulk_create sends no signals
+    return BusinessCalendar.for_municipality(municipality.id)
+
+
+@transaction.atomic
+def calendar_exception_add(
+    *,
+    municipality: Municipality,
+    label: str,
+    start_date: datetime.date,
+    end_date: datetime.date,
+    closed: bool,
+    opens: datetime.time | None = None,
+    closes: datetime.time | None = None,
+    every_year: bool = False,
+) -> CalendarException:
+    """A closure (``closed``) or a date override with its own hours."""
+    if end_date < start_date and not every_year:
+        raise ValidationError("終了日が開始日より前です。")
+    if not closed and not (opens and closes and opens < closes):
+        raise ValidationError("休業でない日は開始・終了時刻を指定してください。")
+    exc = CalendarException(
+        municipality=municipality,
+        label=label,
+        start_date=start_date,
+        end_date=end_date,
+        every_year=every_year,
+        closed=closed,
+        opens=None if closed else opens,
+        closes=None if closed else closes,
+    )
+    exc.save()
+    return exc
+
+
+@transaction.atomic
+def calendar_exception_delete(*, exception: CalendarException) -> None:
+    exception.delete()
+
+
+@dataclass(frozen=True)
+class PreviewDay:
+    day: datetime.date
+    hours: DayHours
+    holiday: str | None
+
+
+def business_calendar_preview(
+    *, municipality_id: int, start: datetime.date, days: int = 14
+) -> list[PreviewDay]:
+    """How the line will answer on each of the next ``days`` days, as the calls will see it."""
+    calendar = BusinessCalendar.for_municipality(municipality_id)
+    return [
+        PreviewDay(day=d, hours=calendar.hours_on(d), holiday=national_holiday_name(d))
+        for d in (start + datetime.timedelta(days=i) for i in range(days))
+    ]

@@ -45,6 +45,8 @@ class LineRules:
     greeting: str
     settings: PhoneSettings  # a detached copy: read it, never save it
     calendar: BusinessCalendar
+    # Said instead of the menu while the municipality is suspended; empty otherwise.
+    suspended_notice: str = ""
 
 
 _lock = threading.Lock()
@@ -68,6 +70,11 @@ def _load(municipality_id: int) -> LineRules:
         greeting=phone_settings.greeting_text(),
         settings=phone_settings,
         calendar=BusinessCalendar.for_municipality(municipality_id),
+        suspended_notice=(
+            phone_settings.municipality.suspended_notice
+            if phone_settings.municipality.is_suspended
+            else ""
+        ),
     )
 
 

@@ -62,7 +62,7 @@ AGENT_SETTABLE_STATES = (
 class Next:
     """The call's next step, for the view to render as TwiML."""
 
-    kind: str  # unknown_number | closed | menu | ring | enqueue | voicemail | hold | leave | hangup | empty
+    kind: str  # unknown_number | suspended | closed | menu | ring | enqueue | voicemail | hold | leave | hangup | empty
     call: Call | None = None
     message: str = ""
     attempt: int = 1
@@ -190,6 +190,10 @@ def inbound_call_receive(
         logger.warning("Call %s to unknown number %s", call_sid, to)
         return Next("unknown_number")
     rules = line_rules(row[0])
+    if rules.suspended_notice:
+        # Suspended: the caller hears why, no call is offered to anyone (data is kept).
+        logger.info("Call %s to suspended municipality %s", call_sid, row[0])
+        return Next("suspended", message=rules.suspended_notice)
     after_hours = not rules.calendar.is_open(at)
     call = Call(
         call_sid=call_sid,
@@ -257,6 +261,9 @@ def available_agent_count(municipality_id: int) -> int:
 
 def _route(call: Call, phone_settings: PhoneSettings, *, announce: bool = True) -> Next:
     """Ring free agents of the call's municipality; otherwise queue, or voicemail once too long."""
+    suspended = line_rules(call.municipality_id).suspended_notice
+    if suspended:  # suspended while the caller was in the menu or waiting
+        return Next("suspended", call, message=suspended)
     limit = settings.TELEPHONY_RING_GROUP_SIZE
     # skip_locked: two calls routed at once never ring the same agent.
     presences = list(
@@ -313,6 +320,8 @@ def queue_wait_tick(*, call: Call, queue_position: int, payload: Any) -> Next:
         return Next("leave", call)
     if waited >= phone_settings.max_queue_wait_seconds:
         return Next("leave", call)
+    if line_rules(call.municipality_id).suspended_notice:
+        return Next("leave", call)  # routing then tells the caller the municipality is suspended
     return Next("hold", call, message=phone_settings.hold_message)
 
 

@@ -193,6 +193,14 @@ def unknown_number() -> VoiceResponse:
     return response
 
 
+def suspended(*, message: str) -> VoiceResponse:
+    """A suspended municipality's line: the notice, then the call ends (no agent rings)."""
+    response = VoiceResponse()
+    _say(response, message)
+    response.hangup()
+    return response
+
+
 def hangup() -> VoiceResponse:
     response = VoiceResponse()
     response.hangup()

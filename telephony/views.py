@@ -57,6 +57,8 @@ def _next_to_twiml(step: services.Next) -> HttpResponse:
     match step.kind:
         case "unknown_number":
             return twiml.twiml(twiml.unknown_number())
+        case "suspended":
+            return twiml.twiml(twiml.suspended(message=step.message))
         case "closed":
             return twiml.twiml(twiml.closed(call_id=call.pk, message=step.message))
         case "menu":

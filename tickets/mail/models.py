@@ -141,6 +141,8 @@ class InboundMessage(models.Model):
     )
     followup_id = models.IntegerField(null=True, blank=True)
     created_inquiry = models.BooleanField("新規問合せ", default=False)
+    # When the sender was told the municipality is suspended (once per sender and suspension).
+    suspended_notice_at = models.DateTimeField("受付停止の通知", null=True, blank=True)
 
     objects = MunicipalityScopedQuerySet.as_manager()
 

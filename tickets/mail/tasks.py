@@ -71,9 +71,11 @@ def mail_process_stranded() -> int:
     """Messages stored but never processed (a worker died in between) are processed now."""
     cutoff = timezone.now() - datetime.timedelta(minutes=5)
     stranded = list(
-        InboundMessage.objects.filter(
-            status=InboundMessage.Status.RECEIVED, received_at__lt=cutoff
-        ).values_list("id", flat=True)[:200]
+        InboundMessage.objects.filter(status=InboundMessage.Status.RECEIVED, received_at__lt=cutoff)
+        # Mail held for a suspended municipality waits for its resumption, without taking the
+        # places of stranded mail of others.
+        .exclude(municipality__suspended_at__isnull=False)
+        .values_list("id", flat=True)[:200]
     )
     for pk in stranded:
         inbound.inbound_process(message_pk=pk)

@@ -106,3 +106,21 @@ def mail_settings_save(
     prefs.acknowledgement_body = acknowledgement_body
     prefs.save()
     return prefs
+
+
+@transaction.atomic
+def inbound_address_add(*, municipality: Municipality, address: str) -> MunicipalityEmailAddress:
+    """Register an inbound address for ``municipality`` (unique across municipalities); mail
+    to it is routed there from now on. Its mailbox starts as MTA delivery (no fetching)."""
+    normalized = normalize.normalize_email(address)
+    row = MunicipalityEmailAddress(municipality=municipality, address=normalized)
+    row.full_clean()
+    row.save()
+    Mailbox.objects.create(address=row, municipality=municipality)
+    return row
+
+
+@transaction.atomic
+def inbound_address_remove(*, address: MunicipalityEmailAddress) -> None:
+    """Stop routing mail of this address; mail already received stays with its municipality."""
+    address.delete()

@@ -220,6 +220,7 @@ class Action(enum.Enum):
     DUPLICATE = "duplicate"  # its Message-ID was handled already
     BOUNCE = "bounce"  # a delivery report about our own mail
     AUTO_REPLY = "auto_reply"  # an out-of-office or other machine answer: ignored
+    HOLD = "hold"  # its municipality is suspended: kept as received, routed to nobody
     NEW = "new"  # no thread reference: a new inquiry
     REPLY = "reply"  # In-Reply-To/References may lead to an inquiry
     THREADED = "threaded"  # a reply token or subject tag names an inquiry to check
@@ -297,6 +298,8 @@ def decide(
     reason = triage.auto_reply_reason(mail)
     if reason:
         return Decision(Action.AUTO_REPLY, mail, reason)
+    if message.municipality.suspended_at is not None:
+        return Decision(Action.HOLD, mail, "受付停止中の自治体宛てのため保留しています")
     if not mail.from_address:
         return Decision(Action.QUARANTINE, mail, "差出人アドレスがありません")
     sender = (message.municipality_id, mail.from_address)
@@ -361,6 +364,12 @@ def _process(message: InboundMessage, *, force: bool) -> None:
             _finish(message, InboundMessage.Status.BOUNCE, reason)
         case Action.AUTO_REPLY:
             _finish(message, InboundMessage.Status.AUTO_REPLY, decision.reason)
+        case Action.HOLD:
+            # Stays 受信（未処理）: nothing reaches agents; after resumption the stranded-mail
+            # sweep processes it as if it had just arrived.
+            message.reason = decision.reason
+            message.save(update_fields=["reason", "message_id", "from_address", "subject"])
+            sending.suspended_notice_promise(message=message, mail=mail)
         case _:
             inquiry, how = threads.find_inquiry(municipality_id=message.municipality_id, mail=mail)
             if inquiry is not None:

@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from crm.access import require_write
 from crm.models import User
+from jobs.services import job_enqueue
 from tickets.mail import outbound, selectors, signals, threads
 from tickets.mail.decoding import ParsedMail
-from tickets.mail.models import OutboundMessage
+from tickets.mail.models import InboundMessage, Mailbox, OutboundMessage
 from tickets.models import Inquiry
 
 logger = logging.getLogger(__name__)
@@ -293,3 +294,75 @@ def outbound_retry(*, actor: User, out: OutboundMessage) -> None:
         out.lease_until = None
         out.save()
         transaction.on_commit(lambda: _enqueue_send(out.pk))
+
+
+# --- The notice to senders while their municipality is suspended -------------------------------
+
+SUSPENDED_SUBJECT = "【自動送信】受付停止のお知らせ"
+
+
+def suspended_notice_promise(*, message: InboundMessage, mail: ParsedMail) -> bool:
+    """Tell the sender of mail held for a suspended municipality why nobody will answer: once
+    per sender and suspension, never to an address our mail bounced from (machine answers and
+    bounces never get here). Sent by a durable job after the commit."""
+    municipality = message.municipality
+    sender = mail.from_address
+    if not sender or municipality.suspended_at is None:
+        return False
+    if selectors.address_flagged(municipality.pk, sender):
+        return False
+    told = (
+        InboundMessage.objects.filter(
+            municipality=municipality,
+            from_address=sender,
+            received_at__gte=municipality.suspended_at,
+            suspended_notice_at__isnull=False,
+        )
+        .exclude(pk=message.pk)
+        .exists()
+    )
+    if told:
+        return False
+    message.suspended_notice_at = timezone.now()
+    message.save(update_fields=["suspended_notice_at"])
+    job_enqueue(
+        target="tickets.mail.services.sending.suspended_notice_send",
+        key=f"mail-suspended-notice:{message.pk}",
+        message_id=message.pk,
+    )
+    return True
+
+
+def suspended_notice_send(*, message_id: int) -> None:
+    message = InboundMessage.objects.select_related("municipality", "mailbox__address").get(
+        pk=message_id
+    )
+    municipality = message.municipality
+    box = message.mailbox or (
+        Mailbox.objects.filter(municipality=municipality, active=True)
+        .select_related("address")
+        .order_by("id")
+        .first()
+    )
+    from_address = box.address.address if box else settings.DEFAULT_FROM_EMAIL
+    domain = settings.MAIL_MESSAGE_ID_DOMAIN or from_address.rpartition("@")[2]
+    body = (
+        f"{municipality.suspended_notice}\n\n"
+        "このメールは送信専用です。いただいたメールは受信しておりますが、"
+        "ご返信できかねますことをご了承ください。\n"
+    )
+    mime, _ = outbound.build(
+        from_name=(box.display_name if box else "") or f"{municipality.name} ふるさと納税",
+        from_address=from_address,
+        to_address=message.from_address,
+        subject=SUSPENDED_SUBJECT,
+        body=body,
+        message_id=f"{secrets.token_hex(12)}.suspended@{domain}",
+        charset=box.outbound_charset if box else "utf-8",
+        in_reply_to=message.message_id.strip("<>") if message.message_id else "",
+        auto_submitted=True,
+    )
+    backend = get_connection(fail_silently=False, timeout=settings.MAIL_SMTP_TIMEOUT)
+    backend.send_messages(
+        [outbound.PrebuiltEmail(mime, from_email=from_address, to=[message.from_address])]
+    )
