@@ -209,6 +209,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else 
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "/media-not-served/"
+# Hand-over exports (zips of a municipality's data) and deletion certificates: never served
+# directly, only through the operator admin's download pages.
+HANDOVER_ROOT = env.path("HANDOVER_ROOT", default=BASE_DIR / "var" / "handover")
 
 SITE_ID = 1
 
@@ -398,5 +401,18 @@ CELERY_BEAT_SCHEDULE.update(
         "mail-poll": {"task": "tickets.mail.tasks.mail_poll_all", "schedule": MAIL_POLL_SECONDS},
         "mail-retry": {"task": "tickets.mail.tasks.mail_retry_due", "schedule": 60},
         "mail-stranded": {"task": "tickets.mail.tasks.mail_process_stranded", "schedule": 300},
+    }
+)
+
+# --- Hand-over and retention (administration.handover) ---
+# A hand-over run whose worker has given no sign of life this long is sent again (it resumes).
+HANDOVER_STALE_SECONDS = env.int("HANDOVER_STALE_SECONDS", default=600)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "handover-sweep": {"task": "administration.handover.tasks.handover_sweep", "schedule": 300},
+        "retention-purge": {
+            "task": "administration.handover.tasks.retention_purge_all",
+            "schedule": env.float("RETENTION_PURGE_SECONDS", default=24 * 60 * 60),
+        },
     }
 )

@@ -1,0 +1,231 @@
+"""Hand-over through the management commands: the export reads back and counts match the
+database; the deletion leaves nothing of the city in any table, file or Redis key, while the
+other city is untouched; the certificate names the counts."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
+from django.db import connection
+from pypdf import PdfReader
+
+from administration.handover import deletion, registry
+from administration.handover.models import HandoverDeletion, HandoverExport
+from crm.models import AuditLog, Municipality, User
+from tests.administration.handover_data import ODD_NAME, RAW_MAIL, fill_city
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+
+@pytest.fixture(autouse=True)
+def _dirs(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.HANDOVER_ROOT = tmp_path / "handover"
+
+
+@pytest.fixture
+def two_cities(city_a, city_b):
+    return fill_city(city_a, tag="a"), fill_city(city_b, tag="b", rich=False)
+
+
+def _counts(municipality_id: int) -> dict[str, int]:
+    root_ids = {m._meta.label: fn(municipality_id) for m, fn in registry.roots().items()}
+    return {
+        t.label: t.model._base_manager.filter(**t.filter_kwargs(municipality_id, root_ids)).count()
+        for t in registry.owned_tables()
+    }
+
+
+def _export(city) -> tuple[HandoverExport, zipfile.ZipFile]:
+    call_command("export_municipality", city.code, stdout=io.StringIO())
+    export = HandoverExport.objects.get(municipality=city)
+    from django.conf import settings
+
+    return export, zipfile.ZipFile(Path(settings.HANDOVER_ROOT) / export.file_name)
+
+
+def test_export_round_trips(two_cities, city_a, city_b):
+    expected = _counts(city_a.pk)
+    export, zf = _export(city_a)
+    assert export.status == "done"
+    names = set(zf.namelist())
+    manifest = json.loads(zf.read("manifest.json"))
+    by_model = {t["model"]: t for t in manifest["tables"]}
+    # Every owned table is there, with as many rows in each of the three forms as in the database.
+    for label, count in expected.items():
+        table = by_model[label]
+        assert table["rows"] == count, label
+        name = table["name"]
+        utf8 = list(csv.reader(io.StringIO(zf.read(f"csv/utf-8/{name}.csv").decode("utf-8"))))
+        cp932 = list(csv.reader(io.StringIO(zf.read(f"csv/cp932/{name}.csv").decode("cp932"))))
+        jsonl = zf.read(f"jsonl/{name}.jsonl").decode("utf-8").splitlines()
+        assert len(utf8) - 1 == len(cp932) - 1 == len(jsonl) == count, label
+    assert expected["crm.Donor"] == 1 and expected["helpdesk.Ticket"] == 1
+    assert expected["helpdesk.FollowUpAttachment"] == 1
+    # The other city's rows are not in it.
+    donors = [json.loads(line) for line in zf.read("jsonl/crm_donor.jsonl").splitlines()]
+    assert {d["municipality_id"] for d in donors} == {city_a.pk}
+    assert donors[0]["name"] == ODD_NAME
+    # CP932: 〜 became its twin, the old-form kanji became 〓 and are listed.
+    cp932_donors = zf.read("csv/cp932/crm_donor.csv").decode("cp932")
+    assert "〓田 〓外" in cp932_donors and "1～2" in cp932_donors
+    subs = zf.read("cp932_substitutions.csv").decode("utf-8")
+    assert ODD_NAME in subs and "U+20BB7" in subs and "U+9DD7" in subs
+    # Files: raw mail as .eml, the mail attachment, the helpdesk attachment and the import file.
+    messages = [
+        json.loads(x) for x in zf.read("jsonl/ticketmail_inboundmessage.jsonl").splitlines()
+    ]
+    assert zf.read(messages[0]["raw"]) == RAW_MAIL and messages[0]["raw"].endswith(".eml")
+    assert any(n.startswith("files/helpdesk_followupattachment/file/") for n in names)
+    assert any(n.startswith("files/donations_sync_importrun/raw_file/") for n in names)
+    calls = [json.loads(x) for x in zf.read("jsonl/telephony_call.jsonl").splitlines()]
+    assert calls[0]["recording_sid"] == "REa" and calls[0]["recording_seconds"] == 42
+    # Carriers used, and the staff named, come along; secrets never do.
+    carriers = zf.read("csv/utf-8/crm_carrier.csv").decode()
+    assert "carrier-a" in carriers and "carrier-b" not in carriers
+    assert "password" not in zf.read("csv/utf-8/crm_user.csv").decode().splitlines()[0]
+    # The checksums hold for every file, and list every file.
+    sums = dict(
+        reversed(line.split("  ", 1)) for line in zf.read("SHA256SUMS").decode().splitlines()
+    )
+    assert set(sums) == names - {"SHA256SUMS"}
+    for name, digest in sums.items():
+        assert hashlib.sha256(zf.read(name)).hexdigest() == digest, name
+    readme = zf.read("README.md").decode()
+    assert "寄附者" in readme and "`crm_donor`" in readme and "〓" in readme
+    from django.conf import settings
+
+    path = Path(settings.HANDOVER_ROOT) / export.file_name
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == export.sha256
+
+
+def _redis_keys(city_id: int, mailbox_ids: list[int]) -> list[bytes]:
+    return deletion.redis_keys(city_id, mailbox_ids)
+
+
+def test_deletion_refused_without_export_or_confirmation(two_cities, city_a):
+    with pytest.raises(CommandError, match="出力が完了していません"):
+        call_command("delete_municipality", city_a.code, confirm=city_a.code)
+    _export(city_a)
+    with pytest.raises(CommandError, match="一致しません"):
+        call_command("delete_municipality", city_a.code, confirm="000000")
+    assert Municipality.objects.filter(pk=city_a.pk).exists()
+    assert not HandoverDeletion.objects.exists()
+
+
+def test_deletion_leaves_nothing_of_the_city(two_cities, city_a, city_b, settings):
+    data_a, data_b = two_cities
+    before_b = _counts(city_b.pk)
+    media = Path(settings.MEDIA_ROOT)
+    assert (media / data_a["attachment_file"]).exists() and (media / data_a["import_file"]).exists()
+    from tickets.handover import municipality_ticket_ids
+
+    a_id = city_a.pk
+    a_tickets = municipality_ticket_ids(municipality_id=a_id)
+    a_queue = _queue_ids(a_id)
+    mailboxes = []
+    if settings.REDIS_URL:
+        assert _redis_keys(a_id, mailboxes)
+    export, _ = _export(city_a)
+    out = io.StringIO()
+    call_command(
+        "delete_municipality", city_a.code, confirm=city_a.code, user="opadmin", stdout=out
+    )
+    run = HandoverDeletion.objects.get()
+    assert run.status == "done" and run.verification["clean"] is True
+    # Every owned table: zero rows of city A (counted through the same chains the export uses).
+    assert not Municipality.objects.filter(pk=a_id).exists()
+    root_ids = {"helpdesk.Queue": a_queue}
+    for table in registry.owned_tables():
+        assert not table.model._base_manager.filter(**table.filter_kwargs(a_id, root_ids)).exists()
+    # helpdesk's tables, by the ticket ids city A had.
+    for label in ("helpdesk.Ticket", "helpdesk.FollowUp", "helpdesk.FollowUpAttachment"):
+        model = apps.get_model(label)
+        field = (
+            "pk"
+            if label == "helpdesk.Ticket"
+            else ("ticket_id" if label == "helpdesk.FollowUp" else "followup__ticket_id")
+        )
+        assert not model.objects.filter(**{f"{field}__in": a_tickets}).exists(), label
+    # Raw SQL over every municipality_id column of the database.
+    with connection.cursor() as cur:
+        for table, column in deletion.municipality_id_columns():
+            cur.execute(f'SELECT count(*) FROM "{table}" WHERE "{column}" = %s', [a_id])  # noqa: S608
+            assert cur.fetchone()[0] == 0, table
+    # Personal data in the audit tables: access rows gone, audit details anonymised.
+    assert not AuditLog.objects.filter(detail__municipality_id=a_id).exists()
+    assert AuditLog.objects.filter(detail__municipality_id=city_b.pk).exists()
+    official = User.objects.get(pk=data_a["official"].pk)
+    assert not official.is_active and official.username.startswith("deleted-")
+    assert User.objects.get(pk=data_b["official"].pk).is_active
+    # No files and no Redis keys of city A; city B keeps its own.
+    assert not (media / data_a["attachment_file"]).exists()
+    assert not (media / data_a["import_file"]).exists()
+    assert not (Path(settings.HANDOVER_ROOT) / export.file_name).exists()
+    assert default_storage.exists(data_b["attachment_file"])
+    assert default_storage.exists(data_b["import_file"])
+    assert _redis_keys(a_id, mailboxes) == []
+    if settings.REDIS_URL:
+        assert _redis_keys(city_b.pk, [])
+    # City B: every table's count unchanged.
+    assert _counts(city_b.pk) == before_b
+    # The certificate: counts per table, the export's checksum.
+    pdf = Path(settings.HANDOVER_ROOT) / run.certificate_name
+    text = "".join(page.extract_text() for page in PdfReader(pdf).pages)
+    flat = "".join(text.split())
+    assert "削除証明書" in flat and export.sha256 in flat
+    assert "crm.Donor" in text and "helpdesk.Ticket" in text
+    assert str(run.rows_deleted) in text
+    assert run.deleted_counts["crm.Donor"] == 1 and run.deleted_counts["crm.Municipality"] == 1
+
+
+def _queue_ids(municipality_id: int) -> list[int]:
+    return registry.roots()[apps.get_model("helpdesk.Queue")](municipality_id)
+
+
+def test_deletion_resumes_after_a_crash(two_cities, city_a, city_b, monkeypatch):
+    _export(city_a)
+    before_b = _counts(city_b.pk)
+    monkeypatch.setattr(deletion, "BATCH", 1)
+    calls = {"n": 0}
+    real = deletion._delete_files
+
+    def crash_on_fifth(model, ids):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("worker killed")
+        return real(model, ids)
+
+    monkeypatch.setattr(deletion, "_delete_files", crash_on_fifth)
+    with pytest.raises(RuntimeError):
+        call_command("delete_municipality", city_a.code, confirm=city_a.code)
+    run = HandoverDeletion.objects.get()
+    assert run.status == "failed" and 0 < run.rows_deleted < run.rows_planned
+    call_command("delete_municipality", resume=run.pk, stdout=io.StringIO())
+    run.refresh_from_db()
+    assert run.status == "done" and run.rows_deleted == run.rows_planned
+    assert run.deleted_counts == {k: v for k, v in run.plan["counts"].items() if v}
+    assert _counts(city_b.pk) == before_b
+
+
+def test_override_without_export_is_audited(two_cities, city_a):
+    call_command(
+        "delete_municipality",
+        city_a.code,
+        confirm=city_a.code,
+        override_reason="市の指示（文書番号 123）",
+        stdout=io.StringIO(),
+    )
+    run = HandoverDeletion.objects.get()
+    assert run.export is None and run.status == "done"
+    row = AuditLog.objects.get(action="handover_override")
+    assert row.detail["reason"] == "市の指示（文書番号 123）"
