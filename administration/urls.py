@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+app_name = "administration"
+
+urlpatterns: list = [
+    path("", include("administration.handover.urls")),
+]

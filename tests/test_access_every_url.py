@@ -25,6 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from helpdesk.models import FollowUp
 
+from administration.handover.models import HandoverDeletion, HandoverExport
 from config.asgi import application
 from config.routing import websocket_urlpatterns
 from crm.models import Donor, PersonalDataAccess, User
@@ -88,6 +89,8 @@ def _path_param(name: str, records: dict[str, int | str]) -> str:
         "attachment",
         "kind",
         "user",
+        "export",
+        "deletion",
         "pk",
     ):
         if key in name:
@@ -178,6 +181,15 @@ def city_a_records(city_a):
         municipality_id=city_a.id,
     )
     AgentPresence.objects.create(user=viewer, state="ringing", since=timezone.now())
+    export = HandoverExport.objects.create(
+        municipality=city_a, municipality_code=city_a.code, municipality_name=city_a.name
+    )
+    deletion = HandoverDeletion.objects.create(
+        municipality=city_a,
+        municipality_code=city_a.code,
+        municipality_name=city_a.name,
+        requested_by_name="x",
+    )
     return {
         "municipality": city_a.id,
         "donor": donor.id,
@@ -196,6 +208,8 @@ def city_a_records(city_a):
         "user": viewer.id,
         "disposition": disposition.code,
         "category": category.code if category else "",
+        "export": export.id,
+        "deletion": deletion.id,
     }
 
 
