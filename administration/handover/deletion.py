@@ -6,7 +6,8 @@ for well under a second, so agents of other municipalities keep working. Each ba
 count to the run in the same transaction, so a run killed at any point resumes where it was
 and its counts stay exact. Foreign keys from rows that are not the municipality's (an agent's
 current call, another city's ticket dependency, the hand-over records) are cleared, or their
-link rows deleted, in the batch that removes what they point to.
+link rows deleted, in one statement per foreign key before the table's first batch (a link made
+meanwhile makes that batch fail at commit; the run stops and resumes, clearing it then).
 
 What is deleted and what is anonymised:
 - every row of every table ``registry.owned_tables()`` finds, including helpdesk's Queue,
@@ -101,13 +102,33 @@ def _delete_files(model: type[models.Model], ids: list[Any]) -> int:
     return removed
 
 
+def _detach(table: registry.Table, municipality_id: int, root_ids: dict[str, list[int]]) -> None:
+    """Clear what other rows point at this table's rows of the municipality, in one statement
+    per foreign key: rows of other tables that are not the municipality's (an agent's current
+    call), and cross-municipality links (a ticket dependency). The municipality's own rows of
+    those tables are gone already (the deletion order puts them first)."""
+    model = table.model
+    target = table.filter_kwargs(municipality_id, root_ids)
+    for other, f in _reverse_foreign_keys(model):
+        rows = other._base_manager.filter(**{f"{f.name}__{k}": v for k, v in target.items()})
+        if f.null:
+            rows.update(**{f.attname: None})
+        else:
+            rows.delete()
+    for f in registry.self_references(model):
+        if f.null:
+            model._base_manager.filter(**target).exclude(**{f.attname: None}).update(
+                **{f.attname: None}
+            )
+
+
 def delete_rows(*, run: HandoverDeletion) -> None:
     municipality_id = run.plan["municipality_id"]
     root_ids = run.plan["root_ids"]
     for table in registry.deletion_order():
         model = table.model
-        reverse = _reverse_foreign_keys(model)
-        self_refs = registry.self_references(model)
+        with transaction.atomic():
+            _detach(table, municipality_id, root_ids)
         while True:
             with transaction.atomic():
                 locked = HandoverDeletion.objects.select_for_update().get(pk=run.pk)
@@ -118,16 +139,6 @@ def delete_rows(*, run: HandoverDeletion) -> None:
                 )
                 if not ids:
                     break
-                for f in self_refs:
-                    model._base_manager.filter(**{f"{f.attname}__in": ids}).update(
-                        **{f.attname: None}
-                    )
-                for other, f in reverse:
-                    rows = other._base_manager.filter(**{f"{f.attname}__in": ids})
-                    if f.null:
-                        rows.update(**{f.attname: None})
-                    else:
-                        rows._raw_delete(rows.db)
                 files = _delete_files(model, ids)
                 doomed = model._base_manager.filter(pk__in=ids)
                 deleted = doomed._raw_delete(doomed.db)
@@ -137,7 +148,6 @@ def delete_rows(*, run: HandoverDeletion) -> None:
                 locked.files_removed += files
                 locked.heartbeat_at = timezone.now()
                 locked.save(update_fields=["deleted_counts", "files_removed", "heartbeat_at"])
-            run.refresh_from_db()
 
 
 def anonymise_audit(*, run: HandoverDeletion) -> None:
