@@ -150,3 +150,27 @@ def test_operator_admin_without_two_factor_is_stopped(operator_admin, city_a):
         response = getattr(client, method)(url)
         if response.status_code != 403:
             assert response.status_code == 302 and response.url.startswith(reverse("two_factor"))
+
+
+def test_the_sweep_resends_a_run_whose_worker_vanished(city_a, settings):
+    """An export whose task was lost (broker down, worker host gone) is sent again by beat."""
+    import datetime
+
+    from django.utils import timezone
+
+    from administration.handover.tasks import handover_sweep
+
+    fill_city(city_a, tag="a")
+    export = HandoverExport.objects.create(
+        municipality=city_a, municipality_code=city_a.code, municipality_name=city_a.name
+    )
+    fresh = HandoverExport.objects.create(
+        municipality=city_a, municipality_code=city_a.code, municipality_name=city_a.name
+    )
+    old = timezone.now() - datetime.timedelta(seconds=settings.HANDOVER_STALE_SECONDS + 60)
+    HandoverExport.objects.filter(pk=export.pk).update(requested_at=old, status="running")
+    assert handover_sweep.apply().get() == 1
+    export.refresh_from_db()
+    fresh.refresh_from_db()
+    assert export.status == "done" and export.sha256
+    assert fresh.status == "queued"  # still within its time: left to its own task
