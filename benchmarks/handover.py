@@ -284,6 +284,7 @@ def main() -> None:
         f"  {delete_s:.1f} 秒（目標 ≤ {TARGET_SECONDS:.0f} 秒）: {run.rows_deleted:,} 行、"
         f"状態 {run.status}、残存確認 {'0件' if run.verification.get('clean') else run.verification}"
     )
+    print(f"  最長のバッチ（1トランザクション）: {run.longest_batch_ms} ms")
     print(f"  電話番号で寄附者検索（削除中）: {percentiles(loop.lookup)}")
     print(f"  問合せ一覧（削除中）: {percentiles(loop.ticket_list)}")
     print(f"  （{', '.join(f'{v:.2f}' for v in os.getloadavg())} load average）")

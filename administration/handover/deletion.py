@@ -23,6 +23,7 @@ What is deleted and what is anonymised:
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.conf import settings
@@ -130,6 +131,7 @@ def delete_rows(*, run: HandoverDeletion) -> None:
         with transaction.atomic():
             _detach(table, municipality_id, root_ids)
         while True:
+            started = time.perf_counter()
             with transaction.atomic():
                 locked = HandoverDeletion.objects.select_for_update().get(pk=run.pk)
                 ids = list(
@@ -147,7 +149,17 @@ def delete_rows(*, run: HandoverDeletion) -> None:
                 locked.deleted_counts = counts
                 locked.files_removed += files
                 locked.heartbeat_at = timezone.now()
-                locked.save(update_fields=["deleted_counts", "files_removed", "heartbeat_at"])
+                # The commit itself is not timed here; it is short next to the batch.
+                elapsed = int((time.perf_counter() - started) * 1000)
+                locked.longest_batch_ms = max(locked.longest_batch_ms, elapsed)
+                locked.save(
+                    update_fields=[
+                        "deleted_counts",
+                        "files_removed",
+                        "heartbeat_at",
+                        "longest_batch_ms",
+                    ]
+                )
 
 
 def anonymise_audit(*, run: HandoverDeletion) -> None:

@@ -104,6 +104,8 @@ class HandoverDeletion(models.Model):
     # run finds what its lookups go through even after those rows are gone.
     plan = models.JSONField(default=dict, blank=True)
     deleted_counts = models.JSONField("表ごとの削除件数", default=dict, blank=True)
+    # The longest batch transaction, to show that other municipalities were never held up long.
+    longest_batch_ms = models.PositiveIntegerField("最長のバッチ（ミリ秒）", default=0)
     files_removed = models.PositiveIntegerField("削除したファイル数", default=0)
     redis_keys_removed = models.PositiveIntegerField("削除したキー数", default=0)
     audit_rows_anonymised = models.PositiveIntegerField("匿名化した監査ログ", default=0)

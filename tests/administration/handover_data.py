@@ -13,7 +13,7 @@ from django.utils import timezone
 from helpdesk.models import FollowUp, FollowUpAttachment
 
 from crm.audit import audit_record
-from crm.models import Municipality, PersonalDataAccess, User
+from crm.models import Municipality, MunicipalityEmailAddress, PersonalDataAccess, User
 from crm.services import personal_data_access_record
 from donations_sync.models import ImportRun
 from knowledge.models import Article, CannedReply
@@ -138,9 +138,11 @@ def fill_city(city: Municipality, *, tag: str, rich: bool = True) -> dict:
     layer = get_channel_layer()
     async_to_sync(layer.group_add)(console_group(city.pk), "specific.test!abc")
     async_to_sync(layer.group_add)(presence_group(inquiry.pk), "specific.test!abc")
-    mailbox = Mailbox.objects.filter(municipality=city).first()
-    if mailbox is not None:
-        cache.add(f"mail:poll:{mailbox.pk}", "1", timeout=600)
+    address = MunicipalityEmailAddress.objects.create(
+        municipality=city, address=f"furusato-{tag}@city.example.jp"
+    )
+    mailbox = Mailbox.objects.create(address=address, municipality=city, password="secret-pw")
+    cache.add(f"mail:poll:{mailbox.pk}", "1", timeout=600)
     return {
         "donor": donor,
         "inquiry": inquiry,
@@ -150,4 +152,5 @@ def fill_city(city: Municipality, *, tag: str, rich: bool = True) -> dict:
         "agent": agent,
         "official": official,
         "pda": PersonalDataAccess.objects.filter(municipality=city).count(),
+        "mailbox": mailbox.pk,
     }

@@ -93,6 +93,8 @@ def test_export_round_trips(two_cities, city_a, city_b):
     carriers = zf.read("csv/utf-8/crm_carrier.csv").decode()
     assert "carrier-a" in carriers and "carrier-b" not in carriers
     assert "password" not in zf.read("csv/utf-8/crm_user.csv").decode().splitlines()[0]
+    mailbox_csv = zf.read("csv/utf-8/ticketmail_mailbox.csv").decode()
+    assert "password" not in mailbox_csv and "secret-pw" not in mailbox_csv
     # The checksums hold for every file, and list every file.
     sums = dict(
         reversed(line.split("  ", 1)) for line in zf.read("SHA256SUMS").decode().splitlines()
@@ -110,6 +112,13 @@ def test_export_round_trips(two_cities, city_a, city_b):
 
 def _redis_keys(city_id: int, mailbox_ids: list[int]) -> list[bytes]:
     return deletion.redis_keys(city_id, mailbox_ids)
+
+
+def _ticket_keys(ticket_ids: list[int]) -> list[bytes]:
+    client = deletion._redis()
+    if client is None:
+        return []
+    return [k for pk in ticket_ids for k in client.scan_iter(match=f"*ticket.{pk}.*")]
 
 
 def test_deletion_refused_without_export_or_confirmation(two_cities, city_a):
@@ -132,9 +141,11 @@ def test_deletion_leaves_nothing_of_the_city(two_cities, city_a, city_b, setting
     a_id = city_a.pk
     a_tickets = municipality_ticket_ids(municipality_id=a_id)
     a_queue = _queue_ids(a_id)
-    mailboxes = []
+    mailboxes = [data_a["mailbox"]]
     if settings.REDIS_URL:
-        assert _redis_keys(a_id, mailboxes)
+        keys = {k.decode() for k in _redis_keys(a_id, mailboxes)}
+        assert any("mail:poll" in k for k in keys) and any("municipality." in k for k in keys)
+        assert _ticket_keys(a_tickets)
     export, _ = _export(city_a)
     out = io.StringIO()
     call_command(
@@ -174,8 +185,10 @@ def test_deletion_leaves_nothing_of_the_city(two_cities, city_a, city_b, setting
     assert default_storage.exists(data_b["attachment_file"])
     assert default_storage.exists(data_b["import_file"])
     assert _redis_keys(a_id, mailboxes) == []
+    assert _ticket_keys(a_tickets) == []
     if settings.REDIS_URL:
-        assert _redis_keys(city_b.pk, [])
+        assert len(_redis_keys(city_b.pk, [data_b["mailbox"]])) == 2
+        assert _ticket_keys(municipality_ticket_ids(municipality_id=city_b.pk))
     # City B: every table's count unchanged.
     assert _counts(city_b.pk) == before_b
     # The certificate: counts per table, the export's checksum.
