@@ -133,7 +133,11 @@ def delete_rows(*, run: HandoverDeletion) -> None:
         while True:
             started = time.perf_counter()
             with transaction.atomic():
-                locked = HandoverDeletion.objects.select_for_update().get(pk=run.pk)
+                locked = (
+                    HandoverDeletion.objects.select_for_update()
+                    .defer("plan", "verification")
+                    .get(pk=run.pk)
+                )
                 ids = list(
                     model._base_manager.filter(**table.filter_kwargs(municipality_id, root_ids))
                     .order_by()
@@ -195,7 +199,19 @@ def handover_root():
 
 
 def remove_export_files(*, run: HandoverDeletion) -> int:
+    """The municipality's hand-over zips, and whatever an export killed midway left."""
+    import shutil
+
     removed = 0
+    exports_dir = handover_root() / "exports"
+    if exports_dir.exists():
+        for leftover in exports_dir.glob(f"{run.municipality_code}-*"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+                removed += 1
+            elif leftover.suffix == ".partial":
+                leftover.unlink()
+                removed += 1
     for export in HandoverExport.objects.filter(
         municipality_code=run.municipality_code, file_removed_at__isnull=True
     ).exclude(file_name=""):

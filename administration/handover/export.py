@@ -347,7 +347,10 @@ def write_export(
     results: list[TableResult] = []
     rows_written = 0
     done = 0
-    with tempfile.TemporaryDirectory(dir=destination.parent) as tmpdir:
+    # Named after the export, so a deletion finds what a killed export left behind.
+    with tempfile.TemporaryDirectory(
+        dir=destination.parent, prefix=f"{destination.stem}-tmp-"
+    ) as tmpdir:
         tmp = Path(tmpdir)
         zf = _Zip(partial)
         subs_path = tmp / "cp932_substitutions.csv"

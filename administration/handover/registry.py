@@ -87,8 +87,8 @@ def roots() -> dict[type[models.Model], Callable[[int], list[int]]]:
 
 
 def _owning(field: models.Field) -> bool:
-    on_delete = field.remote_field.on_delete
-    return on_delete not in (models.SET_NULL, models.SET_DEFAULT, models.DO_NOTHING)
+    # DO_NOTHING counts as owning: such a row would dangle once its target is gone.
+    return field.remote_field.on_delete not in (models.SET_NULL, models.SET_DEFAULT)
 
 
 def _foreign_keys(model: type[models.Model]) -> list[models.ForeignKey]:

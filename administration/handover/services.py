@@ -98,7 +98,13 @@ def handover_export_run(*, export_id: int) -> HandoverExport:
     """Write the export's zip (again, from the start, if a previous attempt died)."""
     with _exclusive(LOCK_EXPORT, export_id) as mine:
         export = HandoverExport.objects.get(pk=export_id)
-        if not mine or export.status == RunStatus.DONE or export.municipality_id is None:
+        if not mine or export.status == RunStatus.DONE:
+            return export
+        if export.municipality_id is None:
+            HandoverExport.objects.filter(pk=export_id).update(
+                status=RunStatus.FAILED, error="自治体が削除済みのため出力できません。"
+            )
+            export.refresh_from_db()
             return export
         HandoverExport.objects.filter(pk=export_id).update(
             status=RunStatus.RUNNING,

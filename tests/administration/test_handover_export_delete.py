@@ -147,6 +147,14 @@ def test_deletion_leaves_nothing_of_the_city(two_cities, city_a, city_b, setting
         assert any("mail:poll" in k for k in keys) and any("municipality." in k for k in keys)
         assert _ticket_keys(a_tickets)
     export, _ = _export(city_a)
+    # What an export killed midway leaves: its temporary directory and partial zip.
+    exports_dir = Path(settings.HANDOVER_ROOT) / "exports"
+    leftover = exports_dir / f"{city_a.code}-99-20260101-000000-tmp-x1"
+    leftover.mkdir()
+    (leftover / "crm_donor.utf8.csv").write_text("id,name")
+    (exports_dir / f"{city_a.code}-99-20260101-000000.zip.partial").write_bytes(b"PK")
+    kept = exports_dir / f"{city_b.code}-98-20260101-000000.zip.partial"
+    kept.write_bytes(b"PK")
     out = io.StringIO()
     call_command(
         "delete_municipality", city_a.code, confirm=city_a.code, user="opadmin", stdout=out
@@ -182,6 +190,8 @@ def test_deletion_leaves_nothing_of_the_city(two_cities, city_a, city_b, setting
     assert not (media / data_a["attachment_file"]).exists()
     assert not (media / data_a["import_file"]).exists()
     assert not (Path(settings.HANDOVER_ROOT) / export.file_name).exists()
+    assert not leftover.exists() and kept.exists()
+    assert sorted(p.name for p in exports_dir.iterdir()) == [kept.name]
     assert default_storage.exists(data_b["attachment_file"])
     assert default_storage.exists(data_b["import_file"])
     assert _redis_keys(a_id, mailboxes) == []
