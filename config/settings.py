@@ -407,6 +407,10 @@ CELERY_BEAT_SCHEDULE.update(
 # --- Hand-over and retention (administration.handover) ---
 # A hand-over run whose worker has given no sign of life this long is sent again (it resumes).
 HANDOVER_STALE_SECONDS = env.int("HANDOVER_STALE_SECONDS", default=600)
+# The deletion's batch (rows per transaction) and an optional pause between batches, to leave
+# more room to a busy database.
+HANDOVER_DELETE_BATCH = env.int("HANDOVER_DELETE_BATCH", default=5000)
+HANDOVER_DELETE_PAUSE_SECONDS = env.float("HANDOVER_DELETE_PAUSE_SECONDS", default=0.0)
 CELERY_BEAT_SCHEDULE.update(
     {
         "handover-sweep": {"task": "administration.handover.tasks.handover_sweep", "schedule": 300},

@@ -1,7 +1,7 @@
 """Delete every row, file and Redis key of one municipality, in short resumable batches.
 
 Rows go table by table in ``registry.deletion_order()`` (rows that refer to others first), a
-batch of at most ``BATCH`` primary keys per transaction: each transaction takes row locks only,
+batch of at most ``HANDOVER_DELETE_BATCH`` primary keys per transaction: each transaction takes row locks only,
 for well under a second, so agents of other municipalities keep working. Each batch adds its
 count to the run in the same transaction, so a run killed at any point resumes where it was
 and its counts stay exact. Foreign keys from rows that are not the municipality's (an agent's
@@ -36,8 +36,6 @@ from administration.handover import registry
 from administration.handover.models import HandoverDeletion, HandoverExport, RunStatus
 
 logger = logging.getLogger("administration.handover")
-
-BATCH = 5000
 
 
 def _reverse_foreign_keys(model: type[models.Model]) -> list[tuple[type[models.Model], Any]]:
@@ -141,7 +139,7 @@ def delete_rows(*, run: HandoverDeletion) -> None:
                 ids = list(
                     model._base_manager.filter(**table.filter_kwargs(municipality_id, root_ids))
                     .order_by()
-                    .values_list("pk", flat=True)[:BATCH]
+                    .values_list("pk", flat=True)[: settings.HANDOVER_DELETE_BATCH]
                 )
                 if not ids:
                     break
@@ -164,6 +162,8 @@ def delete_rows(*, run: HandoverDeletion) -> None:
                         "longest_batch_ms",
                     ]
                 )
+            if settings.HANDOVER_DELETE_PAUSE_SECONDS:
+                time.sleep(settings.HANDOVER_DELETE_PAUSE_SECONDS)
 
 
 def anonymise_audit(*, run: HandoverDeletion) -> None:

@@ -9,20 +9,18 @@ memory. The format is described in ``README`` (built here, so it always matches 
 from __future__ import annotations
 
 import csv
-import datetime
 import hashlib
 import io
 import json
 import os
 import re
 import tempfile
-import uuid
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.apps import apps
 from django.core.files.storage import default_storage
@@ -116,29 +114,6 @@ def column_description(f: models.Field) -> str:
         target = f.related_model._meta
         text = f"{text}（→ {target.db_table}.{target.pk.attname}、{target.verbose_name}）"
     return text
-
-
-def _scalar(value: Any) -> Any:
-    if isinstance(value, datetime.datetime):
-        return (
-            timezone.localtime(value).isoformat() if timezone.is_aware(value) else value.isoformat()
-        )
-    if isinstance(value, datetime.date | datetime.time):
-        return value.isoformat()
-    if isinstance(value, Decimal | uuid.UUID):
-        return str(value)
-    return value
-
-
-def csv_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    value = _scalar(value)
-    return value if isinstance(value, str) else str(value)
 
 
 class _Cp932:
@@ -237,6 +212,45 @@ class _TableWriter:
             fh.close()
 
 
+_TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def _json_converter(f: models.Field) -> Callable[[Any], Any] | None:
+    """How a column's database value becomes its JSON value (None: as it is)."""
+    kind = column_type(f)
+    if kind == "timestamp":
+        return lambda v: v.astimezone(_TOKYO).isoformat() if v.tzinfo else v.isoformat()
+    if kind in ("date", "time"):
+        return lambda v: v.isoformat()
+    if kind in ("decimal", "uuid"):
+        return str
+    return None
+
+
+def _text_converter(f: models.Field) -> Callable[[Any], str]:
+    """How a column's JSON value (never None, never a str) is written in the CSV."""
+    kind = column_type(f)
+    if kind == "boolean":
+        return lambda v: "true" if v else "false"
+    if kind == "json":
+        return lambda v: json.dumps(v, ensure_ascii=False)
+    return str
+
+
+def _cp932_row(cp932: _Cp932, table: str, attnames: list[str], texts: list[str]) -> list[str]:
+    """The row for the CP932 file: one check per row, value by value only when needed."""
+    joined = "\x00".join(texts)
+    if joined.isascii():
+        return texts
+    twin = joined.translate(CP932_TWINS)
+    try:
+        twin.encode("cp932")
+    except UnicodeEncodeError:
+        pk = texts[0]
+        return [cp932(table, pk, a, t) for a, t in zip(attnames, texts, strict=True)]
+    return twin.split("\x00")
+
+
 def _export_queryset(
     *,
     zf: _Zip,
@@ -246,53 +260,63 @@ def _export_queryset(
     columns: list[models.Field],
     cp932: _Cp932,
     on_rows: Callable[[int], None],
-) -> int:
+) -> tuple[int, list[models.Field]]:
+    """Rows written, and the columns in the order written."""
     label = model._meta.label
     name = table_file_name(model)
     pk_name = model._meta.pk.attname
-    binary = {f.attname for f in columns if f.get_internal_type() == "BinaryField"}
-    files = {f.attname for f in columns if isinstance(f, models.FileField)}
     attnames = [f.attname for f in columns]
+    # The primary key first, so that a CP932 substitution can name its row.
+    if pk_name in attnames:
+        index = attnames.index(pk_name)
+        columns = [columns[index], *columns[:index], *columns[index + 1 :]]
+        attnames = [f.attname for f in columns]
+    binary = [i for i, f in enumerate(columns) if f.get_internal_type() == "BinaryField"]
+    files = [i for i, f in enumerate(columns) if isinstance(f, models.FileField)]
+    converters = [(i, c) for i, f in enumerate(columns) if (c := _json_converter(f))]
+    to_text = [_text_converter(f) for f in columns]
     has_filename = "filename" in {f.name for f in model._meta.concrete_fields}
     writer = _TableWriter(tmp, name)
     writer.utf8.writerow(attnames)
     writer.cp932.writerow(attnames)
     fetch = attnames + (["filename"] if has_filename and "filename" not in attnames else [])
+    width = len(attnames)
     rows = 0
     chunk = BINARY_CHUNK if binary or files else CHUNK
     try:
-        for values in queryset.order_by(pk_name).values_list(*fetch).iterator(chunk_size=chunk):
-            record = dict(zip(fetch, values, strict=True))
-            pk = record[pk_name]
-            for column in binary:
-                data = record[column]
+        for fetched in queryset.order_by(pk_name).values_list(*fetch).iterator(chunk_size=chunk):
+            values = list(fetched[:width])
+            pk = values[0]
+            for i in binary:
+                data = values[i]
+                column = attnames[i]
                 if data:
                     suffix = FILE_SUFFIX.get(f"{label}.{column}", "")
                     base = f"{pk}{suffix}"
                     if has_filename and not suffix:
-                        base = f"{pk}_{_safe_name(record['filename'])}"
+                        base = f"{pk}_{_safe_name(fetched[fetch.index('filename')])}"
                     entry = f"files/{name}/{column}/{base}"
                     zf.add_bytes(entry, bytes(data))
-                    record[column] = entry
+                    values[i] = entry
                 else:
-                    record[column] = None
-            for column in files:
-                stored = record[column]
-                if stored:
-                    entry = f"files/{name}/{column}/{pk}/{_safe_name(stored)}"
-                    if default_storage.exists(stored):
-                        zf.add_stream(entry, _storage_blocks(stored))
-                        record[column] = entry
-                    else:
-                        record[column] = None
-                else:
-                    record[column] = None
-            texts = [csv_text(record[a]) for a in attnames]
+                    values[i] = None
+            for i in files:
+                stored = values[i]
+                values[i] = None
+                if stored and default_storage.exists(stored):
+                    entry = f"files/{name}/{attnames[i]}/{pk}/{_safe_name(stored)}"
+                    zf.add_stream(entry, _storage_blocks(stored))
+                    values[i] = entry
+            for i, convert in converters:
+                if values[i] is not None:
+                    values[i] = convert(values[i])
+            texts = [
+                "" if v is None else v if v.__class__ is str else fn(v)
+                for v, fn in zip(values, to_text, strict=True)
+            ]
             writer.utf8.writerow(texts)
-            writer.cp932.writerow(
-                [cp932(name, pk, a, t) for a, t in zip(attnames, texts, strict=True)]
-            )
-            writer.jsonl({a: _scalar(record[a]) for a in attnames})
+            writer.cp932.writerow(_cp932_row(cp932, name, attnames, texts))
+            writer.jsonl(dict(zip(attnames, values, strict=True)))
             rows += 1
             if rows % 20000 == 0:
                 on_rows(rows)
@@ -303,7 +327,7 @@ def _export_queryset(
     zf.add_file(f"jsonl/{name}.jsonl", writer.paths["jsonl"])
     for path in writer.paths.values():
         path.unlink()
-    return rows
+    return rows, columns
 
 
 def _columns_doc(columns: list[models.Field]) -> list[dict[str, str]]:
@@ -364,7 +388,7 @@ def write_export(
                 label = model._meta.label
                 progress(label, done, total, rows_written)
                 base = rows_written
-                count = _export_queryset(
+                count, written = _export_queryset(
                     zf=zf,
                     tmp=tmp,
                     model=model,
@@ -381,7 +405,7 @@ def write_export(
                         label=label,
                         description=str(model._meta.verbose_name),
                         rows=count,
-                        columns=_columns_doc(columns),
+                        columns=_columns_doc(written),
                         scope=scope,
                     )
                 )

@@ -8,6 +8,11 @@ import csv
 import hashlib
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -22,6 +27,7 @@ from administration.handover import deletion, registry
 from administration.handover.models import HandoverDeletion, HandoverExport
 from crm.models import AuditLog, Municipality, User
 from tests.administration.handover_data import ODD_NAME, RAW_MAIL, fill_city
+from tests.processes import database_url
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -215,24 +221,51 @@ def _queue_ids(municipality_id: int) -> list[int]:
     return registry.roots()[apps.get_model("helpdesk.Queue")](municipality_id)
 
 
-def test_deletion_resumes_after_a_crash(two_cities, city_a, city_b, monkeypatch):
+@pytest.mark.django_db(transaction=True)
+def test_deletion_resumes_after_the_process_is_killed(two_cities, city_a, city_b, settings):
+    """A deletion process killed with SIGKILL mid-way leaves committed batches with exact
+    counts; --resume finishes it and the counts add up to the plan."""
     _export(city_a)
     before_b = _counts(city_b.pk)
-    monkeypatch.setattr(deletion, "BATCH", 1)
-    calls = {"n": 0}
-    real = deletion._delete_files
+    run = HandoverDeletion.objects.create(
+        municipality=city_a,
+        municipality_code=city_a.code,
+        municipality_name=city_a.name,
+        export=HandoverExport.objects.get(municipality=city_a),
+        requested_by_name="test",
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "HANDOVER_ROOT": str(settings.HANDOVER_ROOT),
+        "HANDOVER_DELETE_BATCH": "1",
+        "HANDOVER_DELETE_PAUSE_SECONDS": "0.05",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+    }
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "delete_municipality", "--resume", str(run.pk)],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.rows_deleted >= 5:
+            break
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run.refresh_from_db()
+    assert run.status == "running" and 0 < run.rows_deleted < run.rows_planned
+    assert Municipality.objects.filter(pk=city_a.pk).exists()
+    # What was committed is exactly what is gone.
+    remaining_now = sum(_counts(city_a.pk).values())
+    assert remaining_now + run.rows_deleted == run.rows_planned
 
-    def crash_on_fifth(model, ids):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise RuntimeError("worker killed")
-        return real(model, ids)
-
-    monkeypatch.setattr(deletion, "_delete_files", crash_on_fifth)
-    with pytest.raises(RuntimeError):
-        call_command("delete_municipality", city_a.code, confirm=city_a.code)
-    run = HandoverDeletion.objects.get()
-    assert run.status == "failed" and 0 < run.rows_deleted < run.rows_planned
     call_command("delete_municipality", resume=run.pk, stdout=io.StringIO())
     run.refresh_from_db()
     assert run.status == "done" and run.rows_deleted == run.rows_planned
