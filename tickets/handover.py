@@ -85,3 +85,30 @@ def municipality_ticket_ids(*, municipality_id: int) -> list[int]:
     return list(
         Ticket.objects.filter(queue_id__in=_queue_ids(municipality_id)).values_list("pk", flat=True)
     )
+
+
+def queue_permission_codenames(*, queue_ids: list[int]) -> list[str]:
+    """The auth permissions helpdesk creates with each Queue (``queue_access_<slug>``)."""
+    names = Queue.objects.filter(pk__in=queue_ids).values_list("permission_name", flat=True)
+    return [name.split(".", 1)[-1] for name in names if name]
+
+
+@transaction.atomic
+def queue_permissions_delete(*, codenames: list[str]) -> int:
+    """What helpdesk's Queue.delete() removes after the queue; a bulk delete must do it too."""
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    content_type = ContentType.objects.get_for_model(Queue)
+    deleted, _ = Permission.objects.filter(
+        content_type=content_type, codename__in=codenames
+    ).delete()
+    return deleted
+
+
+def queue_permissions_left(*, codenames: list[str]) -> list[str]:
+    from django.contrib.auth.models import Permission
+
+    return list(
+        Permission.objects.filter(codename__in=codenames).values_list("codename", flat=True)
+    )

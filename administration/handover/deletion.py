@@ -346,12 +346,15 @@ def run_deletion(*, deletion_id: int) -> HandoverDeletion:
     run.refresh_from_db()
     try:
         if not run.plan:
-            from tickets.handover import municipality_ticket_ids
+            from tickets.handover import municipality_ticket_ids, queue_permission_codenames
 
             municipality_id = run.municipality_id
             plan_data = plan(municipality_id=municipality_id)
             plan_data["municipality_id"] = municipality_id
             plan_data["ticket_ids"] = municipality_ticket_ids(municipality_id=municipality_id)
+            plan_data["queue_permissions"] = queue_permission_codenames(
+                queue_ids=plan_data["root_ids"].get("helpdesk.Queue", [])
+            )
             HandoverDeletion.objects.filter(pk=run.pk).update(plan=plan_data)
             run.refresh_from_db()
             anonymise_audit(run=run)
@@ -362,6 +365,10 @@ def run_deletion(*, deletion_id: int) -> HandoverDeletion:
             _heartbeat(run.pk, stage=HandoverDeletion.Stage.FILES)
             run.refresh_from_db()
         if run.stage == HandoverDeletion.Stage.FILES:
+            from tickets.handover import queue_permissions_delete
+
+            # helpdesk's Queue.delete() would have removed its permission; the batches do not.
+            queue_permissions_delete(codenames=run.plan.get("queue_permissions", []))
             remove_export_files(run=run)
             _heartbeat(run.pk, stage=HandoverDeletion.Stage.REDIS)
             run.refresh_from_db()
@@ -370,14 +377,22 @@ def run_deletion(*, deletion_id: int) -> HandoverDeletion:
             _heartbeat(run.pk, stage=HandoverDeletion.Stage.VERIFY)
             run.refresh_from_db()
         if run.stage == HandoverDeletion.Stage.VERIFY:
+            from tickets.handover import queue_permissions_left
+
             left = remaining(
                 municipality_id=run.plan["municipality_id"],
                 root_ids=run.plan["root_ids"],
                 mailbox_ids=run.plan.get("mailbox_ids", []),
             )
+            left["permissions"] = queue_permissions_left(
+                codenames=run.plan.get("queue_permissions", [])
+            )
             left["checked_at"] = timezone.localtime().isoformat()
             left["clean"] = not (
-                left["rows"] or left["municipality_id_columns"] or left["redis_keys"]
+                left["rows"]
+                or left["municipality_id_columns"]
+                or left["redis_keys"]
+                or left["permissions"]
             )
             _heartbeat(run.pk, verification=left)
             if not left["clean"]:

@@ -37,6 +37,7 @@ SHARED: dict[str, str] = {
 # Columns never written to an export: secrets, and text derived from other columns.
 EXCLUDED_COLUMNS: set[str] = {
     "ticketmail.Mailbox.password",
+    "helpdesk.Ticket.secret_key",  # helpdesk's public-page key; those pages are not served
     "tickets.Inquiry.search_text",
     "tickets.Inquiry.search_text_internal",
 }

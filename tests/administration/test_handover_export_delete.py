@@ -186,6 +186,11 @@ def test_deletion_leaves_nothing_of_the_city(two_cities, city_a, city_b, setting
         for table, column in deletion.municipality_id_columns():
             cur.execute(f'SELECT count(*) FROM "{table}" WHERE "{column}" = %s', [a_id])  # noqa: S608
             assert cur.fetchone()[0] == 0, table
+    # helpdesk's per-queue permission went with the queue (re-onboarding the code works).
+    from django.contrib.auth.models import Permission
+
+    assert not Permission.objects.filter(codename=f"queue_access_m{city_a.code}").exists()
+    assert Permission.objects.filter(codename=f"queue_access_m{city_b.code}").exists()
     # Personal data in the audit tables: access rows gone, audit details anonymised.
     assert not AuditLog.objects.filter(detail__municipality_id=a_id).exists()
     assert AuditLog.objects.filter(detail__municipality_id=city_b.pk).exists()
