@@ -126,6 +126,7 @@ def delete_rows(*, run: HandoverDeletion) -> None:
     root_ids = run.plan["root_ids"]
     for table in registry.deletion_order():
         model = table.model
+        table_started = time.perf_counter()
         with transaction.atomic():
             _detach(table, municipality_id, root_ids)
         while True:
@@ -142,6 +143,12 @@ def delete_rows(*, run: HandoverDeletion) -> None:
                     .values_list("pk", flat=True)[: settings.HANDOVER_DELETE_BATCH]
                 )
                 if not ids:
+                    logger.info(
+                        "deletion %s: %s done in %.1f s",
+                        run.pk,
+                        table.label,
+                        time.perf_counter() - table_started,
+                    )
                     break
                 files = _delete_files(model, ids)
                 doomed = model._base_manager.filter(pk__in=ids)
@@ -180,7 +187,7 @@ def anonymise_audit(*, run: HandoverDeletion) -> None:
         detail={"anonymised": "引継ぎ後の削除により匿名化", "deletion": run.pk}
     )
     officials = 0
-    for user in User.objects.filter(pk__in=run.plan.get("city_officials", [])):
+    for user in User.objects.filter(pk__in=run.plan.get("city_officials", []), is_active=True):
         user.username = f"deleted-{user.pk}"
         user.first_name = user.last_name = user.email = ""
         user.display_name = "削除済み"
@@ -357,10 +364,10 @@ def run_deletion(*, deletion_id: int) -> HandoverDeletion:
             )
             HandoverDeletion.objects.filter(pk=run.pk).update(plan=plan_data)
             run.refresh_from_db()
+        if run.stage == HandoverDeletion.Stage.ROWS:
+            # Both are idempotent, so a run resumed in this stage does them again safely.
             anonymise_audit(run=run)
             delete_redis(run=run)
-            run.refresh_from_db()
-        if run.stage == HandoverDeletion.Stage.ROWS:
             delete_rows(run=run)
             _heartbeat(run.pk, stage=HandoverDeletion.Stage.FILES)
             run.refresh_from_db()
