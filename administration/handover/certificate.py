@@ -25,7 +25,7 @@ def certificate_html(*, run: HandoverDeletion) -> str:
     rows = []
     for label, count in sorted(run.deleted_counts.items()):
         try:
-            description = str(apps.get_model(label)._meta.verbose_name)
+            description = registry.table_description(apps.get_model(label))
         except LookupError:
             description = ""
         rows.append({"label": label, "description": description, "count": count})

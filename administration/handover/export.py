@@ -403,7 +403,7 @@ def write_export(
                     TableResult(
                         name=table_file_name(model),
                         label=label,
-                        description=str(model._meta.verbose_name),
+                        description=registry.table_description(model),
                         rows=count,
                         columns=_columns_doc(written),
                         scope=scope,

@@ -46,6 +46,25 @@ EXCLUDED_COLUMNS: set[str] = {
 REFERENCED_SHARED: tuple[str, ...] = ("crm.Carrier", "tickets.Category", "telephony.Disposition")
 
 
+# helpdesk's tables carry English names; these are the words of our screens for them.
+TABLE_NAMES: dict[str, str] = {
+    "helpdesk.Queue": "問合せキュー（helpdesk）",
+    "helpdesk.Ticket": "問合せ本体（helpdesk のチケット）",
+    "helpdesk.FollowUp": "対応履歴（helpdesk のフォローアップ）",
+    "helpdesk.FollowUpAttachment": "対応履歴の添付ファイル（helpdesk）",
+    "helpdesk.TicketChange": "対応履歴の変更内容（helpdesk）",
+    "helpdesk.TicketCC": "問合せのCC（helpdesk）",
+    "helpdesk.TicketCustomFieldValue": "問合せの追加項目（helpdesk）",
+    "helpdesk.TicketDependency": "問合せの依存関係（helpdesk）",
+    "helpdesk.Checklist": "問合せのチェックリスト（helpdesk）",
+    "helpdesk.ChecklistTask": "チェックリストの項目（helpdesk）",
+}
+
+
+def table_description(model: type[models.Model]) -> str:
+    return TABLE_NAMES.get(model._meta.label, str(model._meta.verbose_name))
+
+
 @dataclass(frozen=True)
 class Table:
     model: type[models.Model]
