@@ -226,7 +226,7 @@ def _queue_ids(municipality_id: int) -> list[int]:
     return registry.roots()[apps.get_model("helpdesk.Queue")](municipality_id)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_deletion_resumes_after_the_process_is_killed(two_cities, city_a, city_b, settings):
     """A deletion process killed with SIGKILL mid-way leaves committed batches with exact
     counts; --resume finishes it and the counts add up to the plan."""
