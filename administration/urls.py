@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from administration import views
 
@@ -57,4 +57,5 @@ urlpatterns = [
         views.account_logout_everywhere,
         name="account_logout_everywhere",
     ),
+    path("", include("administration.handover.urls")),
 ]

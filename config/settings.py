@@ -210,6 +210,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else 
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "/media-not-served/"
+# Hand-over exports (zips of a municipality's data) and deletion certificates: never served
+# directly, only through the operator admin's download pages.
+HANDOVER_ROOT = env.path("HANDOVER_ROOT", default=BASE_DIR / "var" / "handover")
 
 SITE_ID = 1
 
@@ -492,6 +495,22 @@ CELERY_BEAT_SCHEDULE.update(
         "analysis-alert-overdue": {
             "task": "analysis.alert_overdue",
             "schedule": crontab(minute=0, hour=9),
+        },
+    }
+)
+# --- Hand-over and retention (administration.handover) ---
+# A hand-over run whose worker has given no sign of life this long is sent again (it resumes).
+HANDOVER_STALE_SECONDS = env.int("HANDOVER_STALE_SECONDS", default=600)
+# The deletion's batch (rows per transaction) and an optional pause between batches, to leave
+# more room to a busy database.
+HANDOVER_DELETE_BATCH = env.int("HANDOVER_DELETE_BATCH", default=5000)
+HANDOVER_DELETE_PAUSE_SECONDS = env.float("HANDOVER_DELETE_PAUSE_SECONDS", default=0.0)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "handover-sweep": {"task": "administration.handover.tasks.handover_sweep", "schedule": 300},
+        "retention-purge": {
+            "task": "administration.handover.tasks.retention_purge_all",
+            "schedule": env.float("RETENTION_PURGE_SECONDS", default=24 * 60 * 60),
         },
     }
 )

@@ -26,6 +26,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from helpdesk.models import FollowUp
 
+from administration.handover.models import HandoverDeletion, HandoverExport
 from analysis import services as analysis_services
 from analysis.models import MonthlyReport
 from analysis.periods import Month
@@ -111,6 +112,8 @@ def _path_param(name: str, records: dict[str, int | str]) -> str:
         "user",
         "change",
         "report",
+        "export",
+        "deletion",
         "pk",
     ):
         if key in name:
@@ -256,6 +259,15 @@ def city_a_records(city_a, settings, tmp_path):
     report = analysis_services.report_generate(municipality=city_a, month=month)
     report.state, report.measures, report.comments = "submitted", "秘密の件名", "秘密の件名"
     report.save()
+    export = HandoverExport.objects.create(
+        municipality=city_a, municipality_code=city_a.code, municipality_name=city_a.name
+    )
+    deletion = HandoverDeletion.objects.create(
+        municipality=city_a,
+        municipality_code=city_a.code,
+        municipality_name=city_a.name,
+        requested_by_name="x",
+    )
     return {
         "municipality": city_a.id,
         "donor": donor.id,
@@ -282,6 +294,8 @@ def city_a_records(city_a, settings, tmp_path):
         "escalation": escalation.id,
         "escalation_rule": escalation_rule.id,
         "notification": notification.id,
+        "export": export.id,
+        "deletion": deletion.id,
     }
 
 
