@@ -54,7 +54,7 @@ COLUMNS = {
     "crm_donoremail": "id, donor_id, municipality_id, address",
     "donations_sync_donation": "id, municipality_id, donor_id, portal, portal_order_number, "
     "external_id, donated_at, paid_on, amount, payment_method, one_stop_requested, "
-    "one_stop_received_on, receipt_issued_on, gift_declined, status, note, updated_at",
+    "one_stop_received_on, receipt_issued_on, gift_declined, status, note, updated_at, import_key",
     "donations_sync_shipment": "id, municipality_id, donation_id, gift_item_id, delivery_number, "
     "ship_to_name, ship_to_kana, ship_to_postal_code, ship_to_address, ship_to_phone, "
     "desired_date, desired_time_slot, carrier_id, tracking_number, shipped_on, delivered_on, "
@@ -292,7 +292,7 @@ class _Loader:
                 f"{p.external_id}\t{p.donated_at.isoformat()}\t{_date(p.paid_on)}\t{p.amount}\t"
                 f"{p.payment_method}\t{_tf(p.one_stop_requested)}\t"
                 f"{_date(p.one_stop_received_on)}\t{_date(p.receipt_issued_on)}\t"
-                f"{_tf(p.gift_declined)}\t{p.status}\t\t{now}\n"
+                f"{_tf(p.gift_declined)}\t{p.status}\t\t{now}\t\n"
             )
             counts["donations"] += 1
             first_id = ids.shipment + 1
