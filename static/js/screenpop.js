@@ -54,7 +54,7 @@ function postForm(url, data) {
 // are calling about, a category and an optional title; Enter creates the ticket, assigned to
 // the agent with the call linked, and opens it.
 function startTicketButton(payload, preselect, label) {
-  const button = el("button", { type: "button", class: "primary start-ticket", accesskey: "i" }, label, " ", el("kbd", {}, "Alt+I"));
+  const button = el("button", { type: "button", class: "primary start-ticket", "aria-keyshortcuts": "Alt+I" }, label, " ", el("kbd", {}, "Alt+I"));
   button.addEventListener("click", () => openTicketDialog(payload, preselect));
   return button;
 }
@@ -71,14 +71,14 @@ function requesterChoices(payload) {
 }
 
 function aboutChoices(donor) {
-  const choices = [];
+  // 「選ばない」 first: checked unless a single shipment is chosen, ArrowDown reaches the rest.
+  const choices = [{ value: "", label: "寄附・配送を選ばない" }];
   for (const d of donor ? donor.donations : []) {
     for (const s of d.shipments) {
       choices.push({ value: `s${s.id}`, label: `配送: ${s.gift_name}${s.subscription ? `（${s.subscription}）` : ""}・${s.state}（${d.portal_label} ${d.number}）` });
     }
     choices.push({ value: `d${d.id}`, label: `寄附: ${jaDate(d.donated_at)} ${d.portal_label} ${d.number} ${yen(d.amount)}・${d.state}` });
   }
-  choices.push({ value: "", label: "寄附・配送を選ばない" });
   return choices;
 }
 
@@ -109,14 +109,22 @@ function openTicketDialog(payload, preselect) {
   const showAbout = (value) => {
     const chosen = requesters.find((r) => r.value === value);
     const choices = aboutChoices(chosen && chosen.donor);
-    const firstShipment = choices.find((c) => c.value.startsWith("s"));
+    // A donor with a single shipment is almost always calling about it: chosen already.
+    const shipments = choices.filter((c) => c.value.startsWith("s"));
     aboutSet.hidden = choices.length === 1;
     aboutSet.querySelectorAll("label.choice").forEach((node) => node.remove());
-    aboutSet.append(...radios("about", choices, choices.length === 2 && firstShipment ? firstShipment.value : ""));
+    aboutSet.append(...radios("about", choices, shipments.length === 1 ? shipments[0].value : ""));
   };
   showAbout(first);
   requesterSet.addEventListener("change", (event) => showAbout(event.target.value));
   form.addEventListener("keydown", (event) => {
+    // Alt+C / Alt+T jump to the category and the title from anywhere in the dialog.
+    const jump = event.altKey && !event.ctrlKey && !event.metaKey && form.querySelector(`[data-alt-key="${event.key.toLowerCase()}"]`);
+    if (jump) {
+      event.preventDefault();
+      jump.focus();
+      return;
+    }
     // Enter creates from anywhere in the dialog (radios and selects too), not only text fields.
     if (event.key === "Enter" && !event.isComposing && !["TEXTAREA", "BUTTON"].includes(event.target.tagName)) {
       event.preventDefault();
@@ -377,6 +385,17 @@ async function startSoftphone() {
   box.hidden = false;
   await device.register();
 }
+
+// Alt+I: 問合せを開始 for the call on screen, even from the search box the agent is typing in.
+document.addEventListener("keydown", (event) => {
+  if (!event.altKey || event.ctrlKey || event.metaKey || event.key.toLowerCase() !== "i") return;
+  if (document.querySelector("dialog.call-ticket[open]")) return;
+  const button = area && area.querySelector(".pop button.start-ticket");
+  if (button) {
+    event.preventDefault();
+    button.click();
+  }
+});
 
 if (bar) {
   startSoftphone().catch(() => {
