@@ -767,7 +767,14 @@ class Agent(Browser):
                 continue
             for call_id in sorted(self.wrap_due):
                 status, body = await self.post(
-                    f"/telephony/calls/{call_id}/wrap-up/", {"disposition": "resolved"}
+                    f"/telephony/calls/{call_id}/wrap-up/",
+                    # Every answered call ends on an inquiry: answered on the spot.
+                    {
+                        "disposition": "resolved",
+                        "inquiry": "quick",
+                        "answer_category": "shipping_status",
+                        "answer_note": "配送状況を案内",
+                    },
                 )
                 if status == 200 or (status == 409 and "入力済み" in body.get("error", "")):
                     self.wrap_due.discard(call_id)

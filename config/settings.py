@@ -385,6 +385,8 @@ TELEPHONY_LINE_RULES_RECHECK_SECONDS = env.float(
 # Where the page loads the Twilio Voice JS SDK (twilio.min.js of @twilio/voice-sdk) for the
 # browser softphone; with TWILIO_TWIML_APP_SID unset or this empty, agents answer by phone.
 TELEPHONY_VOICE_SDK_URL = env.str("TELEPHONY_VOICE_SDK_URL", default="")
+# The wallboard highlights an agent who has been in 後処理 (wrap-up) longer than this.
+TELEPHONY_WRAP_UP_ALERT_SECONDS = env.int("TELEPHONY_WRAP_UP_ALERT_SECONDS", default=180)
 # Presence: each open agent socket beats every TELEPHONY_HEARTBEAT_SECONDS; an agent none of whose
 # beats is younger than TELEPHONY_HEARTBEAT_TTL_SECONDS is logged off by the presence sweep.
 TELEPHONY_HEARTBEAT_SECONDS = env.float("TELEPHONY_HEARTBEAT_SECONDS", default=10.0)

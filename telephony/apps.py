@@ -48,3 +48,8 @@ class TelephonyConfig(AppConfig):
         signals.outbound_call_requested.connect(
             tasks.queue_outbound_call_place, dispatch_uid="telephony-queue-outbound-call"
         )
+        from tickets.signals import inquiry_opened
+
+        inquiry_opened.connect(
+            tasks.link_opened_inquiry_to_call, dispatch_uid="telephony-link-opened-inquiry"
+        )

@@ -7,6 +7,7 @@ from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Min, Q, QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -24,6 +25,7 @@ MAX_DONATIONS_PER_DONOR = 10
 MAX_OPEN_INQUIRIES = 10
 SERVICE_LEVEL_SECONDS = 30
 SHORT_ABANDON_SECONDS = 5
+MAX_WAITING_CALLS_SHOWN = 50
 
 
 def recordings_playable_by(user: Any) -> QuerySet[Call]:
@@ -119,8 +121,56 @@ def screen_pop_payload(*, user: Any, call_id: int) -> dict[str, Any] | None:
         "greeting": greeting,
         "search": {"query": call.from_e164 and normalize.format_phone_national(call.from_e164)},
         "matches": _donor_cards(municipality, donor_ids),
+        "providers": _provider_cards(municipality.id, call.from_e164),
     }
     return payload
+
+
+def _provider_cards(municipality_id: int, from_e164: str) -> list[dict[str, Any]]:
+    """返礼品提供事業者 of the dialled municipality whose registered number called (two queries)."""
+    from crm.models import Provider
+    from tickets.models import OPEN_STATUSES, Inquiry
+
+    if not from_e164:
+        return []
+    providers = list(
+        Provider.objects.filter(municipality_id=municipality_id, phone=from_e164).order_by("code")
+    )
+    if not providers:
+        return []
+    open_inquiries: dict[int, list[dict[str, Any]]] = {}
+    rows = (
+        Inquiry.objects.filter(
+            municipality_id=municipality_id,
+            provider__in=providers,
+            status__in=OPEN_STATUSES,
+        )
+        .select_related("ticket")
+        .order_by("-created_at")
+    )
+    for inquiry in rows:
+        found = open_inquiries.setdefault(inquiry.provider_id, [])
+        if len(found) < MAX_OPEN_INQUIRIES:
+            found.append(
+                {
+                    "id": inquiry.pk,
+                    "title": inquiry.ticket.title,
+                    "status_label": inquiry.get_status_display(),
+                    "created_at": inquiry.created_at.isoformat(),
+                    "url": inquiry_url(inquiry.pk),
+                }
+            )
+    return [
+        {
+            "id": p.pk,
+            "code": p.code,
+            "name": p.name,
+            "name_kana": p.name_kana,
+            "contact_person": p.contact_person,
+            "open_inquiries": open_inquiries.get(p.pk, []),
+        }
+        for p in providers
+    ]
 
 
 def _ivr_label(call: Call) -> str:
@@ -211,7 +261,26 @@ def wallboard_stats(
     )
     counted = today["answered"] + today["abandoned_queue"] - today["abandoned_short"]
     service_level = round(100 * today["answered_in_sl"] / counted, 1) if counted else None
-    agents = _agents_by_state(ids)
+    agents = _agents_by_state(ids, now=now)
+    waiting_calls = [
+        {
+            "id": c.pk,
+            "municipality": c.municipality.name,
+            "from": normalize.format_phone_national(c.from_e164) or "非通知",
+            "requester_type": c.requester_type,
+            "ivr_label": _ivr_label(c),
+            "waiting_since": c.routed_at.isoformat(),
+            "wait_seconds": max(0, int((now - c.routed_at).total_seconds())),
+        }
+        for c in Call.objects.filter(
+            municipality_id__in=ids,
+            status=Call.Status.QUEUED,
+            ended_at__isnull=True,
+            routed_at__isnull=False,
+        )
+        .select_related("municipality", "municipality__phone_settings")
+        .order_by("routed_at")[:MAX_WAITING_CALLS_SHOWN]
+    ]
     return {
         "municipality_ids": ids,
         "as_of": ja_datetime(now),
@@ -230,10 +299,12 @@ def wallboard_stats(
         "service_level": service_level,
         "service_level_seconds": SERVICE_LEVEL_SECONDS,
         "agents": agents,
+        "waiting_calls": waiting_calls,
+        "wrap_up_alert_seconds": settings.TELEPHONY_WRAP_UP_ALERT_SECONDS,
     }
 
 
-def _agents_by_state(municipality_ids: list[int]) -> dict[str, Any]:
+def _agents_by_state(municipality_ids: list[int], *, now: datetime.datetime) -> dict[str, Any]:
     rows = list(
         AgentPresence.objects.filter(
             user__is_active=True,
@@ -248,6 +319,7 @@ def _agents_by_state(municipality_ids: list[int]) -> dict[str, Any]:
     people = []
     for row in rows:
         counts[row.state] += 1
+        seconds = max(0, int((now - row.since).total_seconds()))
         people.append(
             {
                 "user_id": row.user_id,
@@ -256,6 +328,11 @@ def _agents_by_state(municipality_ids: list[int]) -> dict[str, Any]:
                 "reason": row.reason,
                 "state_label": row.get_state_display(),
                 "since": ja_datetime(row.since),
+                "since_iso": row.since.isoformat(),
+                "seconds_in_state": seconds,
+                # The browser keeps counting between pushes and raises the flag itself too.
+                "wrap_up_overdue": row.state == AgentPresence.State.WRAP_UP
+                and seconds >= settings.TELEPHONY_WRAP_UP_ALERT_SECONDS,
             }
         )
     return {

@@ -884,6 +884,22 @@ def presence_sweep() -> list[int]:
     return gone
 
 
+# Wrap-up codes that are not inquiries: nobody asked anything, so the city has nothing to see.
+# Every other answered call ends linked to an inquiry (the seeds require each one recorded).
+NO_INQUIRY_DISPOSITIONS = frozenset({"wrong_number", "silent"})
+QUICK_ANSWER_NOTE_MAX = 1000
+
+
+@dataclass
+class QuickAnswer:
+    """「その場で回答」: the call answered on the phone, recorded as a resolved inquiry."""
+
+    category: str
+    note: str
+    donor_id: int | None = None
+    provider_id: int | None = None
+
+
 @transaction.atomic
 def call_wrap_up(
     *,
@@ -892,21 +908,40 @@ def call_wrap_up(
     disposition: Disposition,
     note: str = "",
     next_state: str = AgentPresence.State.AVAILABLE,
+    inquiry_id: int | None = None,
+    quick_answer: QuickAnswer | None = None,
 ) -> Call:
-    """The agent closes the call with a wrap-up code; only then do they take the next call."""
+    """The agent closes the call with a wrap-up code; only then do they take the next call.
+
+    Unless the code says there was no inquiry (間違い電話, 無言), the call must end linked to
+    one: the one opened during the call, an open inquiry of the caller the agent picks
+    (``inquiry_id``), or a resolved one made here from a category and a short note.
+    """
     if actor.pk not in (call.answered_by_id, call.placed_by_id):
         raise PermissionDenied("この通話の後処理はできません。")
     require_write(actor, call.municipality_id)
+    call = _locked(call)
     if not call.ended_at:
         raise ValidationError("通話が終わってから入力してください。")
     if call.disposition_id:
         raise ValidationError("この通話の後処理は入力済みです。")
     if next_state not in AGENT_SETTABLE_STATES:
         raise ValidationError("この状態には変更できません。")
+    if disposition.code not in NO_INQUIRY_DISPOSITIONS and call.inquiry_id is None:
+        if inquiry_id is not None:
+            call.inquiry = _open_inquiry_of_municipality(call, inquiry_id)
+        elif quick_answer is not None:
+            call.inquiry = _quick_answer_open(actor=actor, call=call, answer=quick_answer)
+        else:
+            raise ValidationError(
+                "問合せが記録されていません。この通話の問合せを選ぶか、"
+                "「その場で回答」で分類とメモを入力してください"
+                "（問合せでない通話は「間違い電話」「無言・途中切断」を選んでください）。"
+            )
     call.disposition = disposition
     call.disposition_note = note.strip()
     call.wrapped_up_at = timezone.now()
-    call.save(update_fields=["disposition", "disposition_note", "wrapped_up_at"])
+    call.save(update_fields=["disposition", "disposition_note", "wrapped_up_at", "inquiry"])
     if call.inquiry_id:
         events.call_logged_on_inquiry(call=call, actor=actor)
     presence = AgentPresence.objects.filter(user=actor).first()
@@ -927,34 +962,203 @@ def call_wrap_up(
     return call
 
 
-@transaction.atomic
-def call_ticket_start(*, actor: User, call: Call, donor_id: int | None = None):
-    """One click from the pop: a phone ticket for this call, linked to the caller if known."""
-    from crm.models import Donor
-    from tickets import services as ticket_services
+def _open_inquiry_of_municipality(call: Call, inquiry_id: int):
+    from tickets.models import OPEN_STATUSES, Inquiry
 
-    require_write(actor, call.municipality_id)
-    if call.inquiry_id:
-        return call.inquiry
-    donor = None
+    inquiry = Inquiry.objects.filter(
+        pk=inquiry_id, municipality_id=call.municipality_id, status__in=OPEN_STATUSES
+    ).first()
+    if inquiry is None:
+        raise ValidationError("選んだ問合せが見つからないか、既に完了しています。")
+    return inquiry
+
+
+def _caller_records(
+    call: Call, *, donor_id: int | None, provider_id: int | None
+) -> tuple[Any, Any]:
+    """The donor and provider the agent chose, only of the call's own municipality."""
+    from crm.models import Donor, Provider
+
+    donor = provider = None
     if donor_id is not None:
-        # Only a donor of the call's own municipality may be linked.
         donor = Donor.objects.filter(pk=donor_id, municipality_id=call.municipality_id).first()
         if donor is None:
             raise ValidationError("寄附者が見つかりません。")
+    if provider_id is not None:
+        provider = Provider.objects.filter(
+            pk=provider_id, municipality_id=call.municipality_id
+        ).first()
+        if provider is None:
+            raise ValidationError("返礼品提供事業者が見つかりません。")
+    return donor, provider
+
+
+def _category_or_error(code: str | None):
+    from tickets.models import Category
+
+    if not code:
+        return None
+    category = Category.objects.filter(code=code, active=True).first()
+    if category is None:
+        raise ValidationError("分類が見つかりません。")
+    return category
+
+
+def _requester_type(call: Call, provider: Any) -> str:
+    if provider is not None:
+        return "provider"
+    return call.requester_type or "donor"
+
+
+def _quick_answer_open(*, actor: User, call: Call, answer: QuickAnswer):
+    from tickets import services as ticket_services
+    from tickets.models import Status
+
+    category = _category_or_error(answer.category)
+    body = answer.note.strip()
+    if category is None or not body:
+        raise ValidationError("「その場で回答」には分類と回答内容のメモが必要です。")
+    if len(body) > QUICK_ANSWER_NOTE_MAX:
+        raise ValidationError(f"メモは{QUICK_ANSWER_NOTE_MAX}文字以内で入力してください。")
+    donor, provider = _caller_records(
+        call, donor_id=answer.donor_id, provider_id=answer.provider_id
+    )
     number = normalize.format_phone_national(call.from_e164) or "非通知"
     inquiry = ticket_services.inquiry_open(
         actor=actor,
         municipality=call.municipality,
         channel="phone",
-        title=f"電話 {number}",
-        description=f"{timezone.localtime(call.offered_at):%Y年%m月%d日 %H:%M} の電話（{number}）",
-        requester_type=call.requester_type or "donor",
+        title=f"{category.name}（電話 {number}・その場で回答）",
+        description=body,
+        requester_type=_requester_type(call, provider),
+        category=category.code,
         donor=donor,
+        provider=provider,
+        assigned_to=actor,
+    )
+    ticket_services.inquiry_change_status(
+        actor=actor, inquiry=inquiry, status=Status.RESOLVED, comment="電話でその場で回答"
+    )
+    return inquiry
+
+
+@transaction.atomic
+def call_ticket_start(
+    *,
+    actor: User,
+    call: Call,
+    donor_id: int | None = None,
+    provider_id: int | None = None,
+    donation_id: int | None = None,
+    shipment_id: int | None = None,
+    category: str | None = None,
+    title: str = "",
+):
+    """問合せを開始 from the pop: a phone ticket assigned to the agent, with this call, the
+    caller (donor or provider) and the donation/shipment they are calling about linked."""
+    from donations_sync.models import Donation, Shipment
+    from tickets import services as ticket_services
+
+    require_write(actor, call.municipality_id)
+    call = _locked(call)
+    if call.inquiry_id:
+        return call.inquiry
+    donor, provider = _caller_records(call, donor_id=donor_id, provider_id=provider_id)
+    shipment = donation = None
+    if shipment_id is not None:
+        shipment = (
+            Shipment.objects.select_related("donation", "gift_item")
+            .filter(pk=shipment_id, donation__municipality_id=call.municipality_id)
+            .first()
+        )
+        if shipment is None:
+            raise ValidationError("配送が見つかりません。")
+        donation = shipment.donation
+    elif donation_id is not None:
+        donation = Donation.objects.filter(
+            pk=donation_id, municipality_id=call.municipality_id
+        ).first()
+        if donation is None:
+            raise ValidationError("寄附が見つかりません。")
+    if donation is not None:
+        if donor is not None and donation.donor_id != donor.pk:
+            raise ValidationError("選んだ寄附はこの寄附者のものではありません。")
+        donor = donor or donation.donor
+    chosen = _category_or_error(category)
+    number = normalize.format_phone_national(call.from_e164) or "非通知"
+    who = f"{donor.name} 様" if donor else (provider.name if provider else number)
+    # The agent's own words, else what the call is about and who called (never 「電話 090-…」
+    # alone, which says nothing in a list).
+    title = " ".join(title.split())[:200] or f"{chosen.name if chosen else '電話'}: {who}"
+    description = [f"{timezone.localtime(call.offered_at):%Y年%m月%d日 %H:%M} の電話（{number}）"]
+    if shipment is not None:
+        description.append(f"配送: {shipment.gift_item.name}（{shipment.delivery_number}回目）")
+    inquiry = ticket_services.inquiry_open(
+        actor=actor,
+        municipality=call.municipality,
+        channel="phone",
+        title=title,
+        description="\n".join(description),
+        requester_type=_requester_type(call, provider),
+        category=chosen.code if chosen else None,
+        donor=donor,
+        provider=provider,
+        donations=[donation] if donation is not None else [],
+        shipments=[shipment] if shipment is not None else [],
+        assigned_to=actor,
     )
     call.inquiry = inquiry
     call.save(update_fields=["inquiry"])
+    events.call_changed(call=call, agent_id=call.answered_by_id or call.placed_by_id)
     return inquiry
+
+
+@transaction.atomic
+def call_link_opened_inquiries(*, inquiry_ids: list[int], actor_id: int | None) -> Call | None:
+    """A phone ticket the agent opened elsewhere (the donor page's 「この配送で問合せ」) while
+    talking, or wrapping up, joins their current call if that call has none yet."""
+    from tickets import services as ticket_services
+    from tickets.models import Inquiry
+
+    if actor_id is None:
+        return None
+    presence = (
+        AgentPresence.objects.select_related("current_call")
+        .filter(
+            user_id=actor_id,
+            state__in=(AgentPresence.State.ON_CALL, AgentPresence.State.WRAP_UP),
+            current_call__isnull=False,
+        )
+        .first()
+    )
+    if presence is None:
+        return None
+    call = _locked(presence.current_call)
+    if call.inquiry_id is not None or call.disposition_id is not None:
+        return None
+    if actor_id not in (call.answered_by_id, call.placed_by_id):
+        return None
+    inquiry = (
+        Inquiry.objects.filter(
+            pk__in=inquiry_ids, municipality_id=call.municipality_id, channel="phone"
+        )
+        .order_by("pk")
+        .first()
+    )
+    if inquiry is None:
+        return None
+    call.inquiry = inquiry
+    call.save(update_fields=["inquiry"])
+    actor = User.objects.get(pk=actor_id)
+    number = normalize.format_phone_national(call.from_e164) or "非通知"
+    ticket_services.inquiry_add_note(
+        actor=actor,
+        inquiry=inquiry,
+        title="通話を関連付け",
+        body=f"通話中に登録した問合せとして、{number} からの通話を関連付けました。",
+    )
+    events.call_changed(call=call, agent_id=actor_id)
+    return call
 
 
 @transaction.atomic

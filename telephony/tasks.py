@@ -40,3 +40,8 @@ def calls_reconcile() -> dict[str, int]:
 # Receivers of telephony.signals (connected in TelephonyConfig.ready): queue after the commit.
 def queue_outbound_call_place(sender, *, call_id: int, **kwargs) -> None:
     outbound_call_place.delay(call_id)
+
+
+def link_opened_inquiry_to_call(sender, *, inquiry_ids, actor_id=None, **kwargs) -> None:
+    """tickets.signals.inquiry_opened: a ticket opened mid-call joins the agent's call."""
+    services.call_link_opened_inquiries(inquiry_ids=list(inquiry_ids), actor_id=actor_id)

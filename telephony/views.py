@@ -370,6 +370,7 @@ def call_wrap_up(request: HttpRequest, call_id: int) -> HttpResponse:
             disposition=disposition,
             note=request.POST.get("note", ""),
             next_state=request.POST.get("next_state") or AgentPresence.State.AVAILABLE,
+            **_wrap_up_inquiry(request),
         )
     except ValidationError as exc:
         if _wants_json(request):
@@ -382,17 +383,51 @@ def call_wrap_up(request: HttpRequest, call_id: int) -> HttpResponse:
     return _back(request)
 
 
+def _picked(request: HttpRequest, group: str, prefix: str, field: str) -> int | None:
+    """An id from a radio group of the pop's dialog (``requester=d12``, ``about=s34``), or from
+    its own field (``donor=12``)."""
+    choice = request.POST.get(group, "")
+    if choice.startswith(prefix):
+        return _int(choice[len(prefix) :])
+    return _int(request.POST.get(field))
+
+
+def _wrap_up_inquiry(request: HttpRequest) -> dict:
+    """Which inquiry the wrap-up form chose: ``inquiry`` = an id, or ``quick`` for その場で回答."""
+    choice = request.POST.get("inquiry", "")
+    if choice == "quick":
+        return {
+            "quick_answer": services.QuickAnswer(
+                category=request.POST.get("answer_category", ""),
+                note=request.POST.get("answer_note", ""),
+                donor_id=_picked(request, "requester", "d", "donor"),
+                provider_id=_picked(request, "requester", "p", "provider"),
+            )
+        }
+    return {"inquiry_id": _int(choice)}
+
+
 @login_required
 @require_POST
 def call_ticket_start(request: HttpRequest, call_id: int) -> HttpResponse:
-    """One click from the pop: a phone ticket with this call linked (and the chosen donor)."""
+    """問合せを開始 from the pop's dialog: a ticket assigned to the agent, with the call, the
+    chosen donor or provider, and the donation/shipment the caller is about linked."""
     _operator_staff(request)
     call = scoped_or_404(Call.objects.select_related("municipality"), request.user, pk=call_id)
     try:
         inquiry = services.call_ticket_start(
-            actor=request.user, call=call, donor_id=_int(request.POST.get("donor"))
+            actor=request.user,
+            call=call,
+            donor_id=_picked(request, "requester", "d", "donor"),
+            provider_id=_picked(request, "requester", "p", "provider"),
+            donation_id=_picked(request, "about", "d", "donation"),
+            shipment_id=_picked(request, "about", "s", "shipment"),
+            category=request.POST.get("category") or None,
+            title=request.POST.get("title", ""),
         )
     except ValidationError as exc:
+        if _wants_json(request):
+            return JsonResponse({"error": exc.messages[0]}, status=409)
         messages.error(request, exc.messages[0])
         return _back(request)
     url = selectors.inquiry_url(inquiry.pk)

@@ -9,6 +9,7 @@ from django.conf import settings
 
 from telephony import services
 from telephony.models import AgentPresence, Disposition
+from tickets.models import Category
 
 register = template.Library()
 
@@ -40,6 +41,8 @@ def incoming_call_panel(context: template.Context, full: bool = False) -> dict[s
             if state in services.AGENT_SETTABLE_STATES
         ],
         "dispositions": list(Disposition.objects.filter(active=True)) if full else [],
+        "no_inquiry_codes": services.NO_INQUIRY_DISPOSITIONS,
+        "categories": list(Category.objects.filter(active=True)) if full else [],
     }
 
 

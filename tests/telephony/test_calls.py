@@ -168,7 +168,12 @@ def test_answered_call_full_lifecycle(
     # Wrap-up is required before the next call.
     with pytest.raises(ValidationError, match="後処理コード"):
         make_available(agent_a)
-    services.call_wrap_up(actor=agent_a, call=record, disposition=resolved)
+    services.call_wrap_up(
+        actor=agent_a,
+        call=record,
+        disposition=resolved,
+        quick_answer=services.QuickAnswer(category="shipping_status", note="配送状況を案内"),
+    )
     assert AgentPresence.objects.get(user=agent_a).state == AgentPresence.State.AVAILABLE
 
 
@@ -245,7 +250,10 @@ def test_durations_are_twilios_even_when_its_callbacks_arrive_late(
         talked.dial_ends("completed", duration=95)
         talked.hang_up(duration=100)
         services.call_wrap_up(
-            actor=agent_a, call=Call.objects.get(call_sid=talked.sid), disposition=resolved
+            actor=agent_a,
+            call=Call.objects.get(call_sid=talked.sid),
+            disposition=resolved,
+            quick_answer=services.QuickAnswer(category="how_to_donate", note="寄附の方法を案内"),
         )
 
         clock.move_to(tokyo(2025, 6, 10, 11, 0, 0))
