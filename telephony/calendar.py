@@ -110,6 +110,8 @@ class BusinessCalendar:
         """The moment ``minutes`` of opening hours after ``start``: closed days, national
         holidays and exceptions do not count. None when the calendar never opens that long
         within ``max_days`` (no hours set)."""
+        if not self.weekly and all(exc.closed for exc in self.exceptions):
+            return None  # never open: no need to walk the days
         local = timezone.localtime(start)
         remaining = datetime.timedelta(minutes=minutes)
         for offset in range(max_days + 1):

@@ -225,6 +225,11 @@ class Inquiry(models.Model):
                 condition=models.Q(status__in=list(OPEN_STATUSES), assigned_to__isnull=True),
                 name="inquiry_open_unassigned",
             ),
+            models.Index(
+                fields=["-created_at"],
+                condition=models.Q(status__in=list(OPEN_STATUSES), awaiting_requester=True),
+                name="inquiry_open_waiting",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -695,3 +695,17 @@ def _provider_hits(user: User, found: list[tuple[int, str]]) -> list[SearchHit]:
             )
         )
     return hits
+
+
+def open_inquiry_ids(*, municipality_id: int | None = None, batch: int = 1000):
+    """Open tickets' ids in batches, in id order (for recomputing their due times)."""
+    qs = Inquiry.objects.filter(status__in=OPEN_STATUSES)
+    if municipality_id is not None:
+        qs = qs.filter(municipality_id=municipality_id)
+    last = 0
+    while True:
+        ids = list(qs.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch])
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]

@@ -396,3 +396,19 @@ def test_city_official_reads_their_donor_from_the_ticket(
     ).exists()
     foreign = DonorFactory(municipality=city_b)
     assert client.get(reverse("donor_detail", args=[foreign.pk])).status_code == 404
+
+
+def test_due_times_of_open_tickets_are_recomputed_on_demand(open_inquiry, city_a, agent_a):
+    from django.core.management import call_command
+
+    _open_hours(city_a)
+    done = open_inquiry(title="解決済み")
+    services.inquiry_change_status(actor=agent_a, inquiry=done, status=Status.CLOSED)
+    waiting = open_inquiry(title="未完了")
+    SlaTarget.objects.create(
+        municipality=city_a, category=None, first_response_minutes=60, resolution_minutes=480
+    )
+    call_command("sla_recompute")
+    waiting.refresh_from_db()
+    done.refresh_from_db()
+    assert waiting.resolution_due is not None and done.resolution_due is None
