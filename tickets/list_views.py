@@ -14,12 +14,18 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from crm.access import call_taking_roles, can_write, is_supervisor, scoped_or_404
+from crm.access import (
+    call_taking_roles,
+    can_write,
+    is_supervisor,
+    scoped_or_404,
+    visible_municipality_ids,
+)
 from crm.models import Municipality, PersonalDataAccess, Provider, User
 from crm.pagination import bounded_count, keyset_page
 from crm.services import personal_data_access_record
@@ -68,8 +74,6 @@ def _sort_links(query: QueryDict, current: str) -> dict[str, dict[str, str]]:
 def _assignees(user: User) -> list[User]:
     """Operator staff who serve any of the user's municipalities (the service checks each
     ticket's municipality again)."""
-    from crm.access import visible_municipality_ids
-
     return list(
         User.objects.filter(
             municipalities__in=visible_municipality_ids(user),
@@ -225,8 +229,6 @@ def saved_view_save(request: HttpRequest) -> HttpResponse:
 def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
     view = SavedView.objects.filter(user=request.user, pk=view_id).first()
     if view is None:
-        from django.http import Http404
-
         raise Http404
     services.saved_view_delete(actor=request.user, view=view)
     messages.success(request, f"「{view.name}」を削除しました。")

@@ -170,7 +170,7 @@ def _serious(results) -> list[str]:
 
 
 def test_no_serious_accessibility_violations(
-    page, browser, live_server_url, browser_login, agent_a, city_a, city_official_a
+    page, browser, live_server_url, browser_login, agent_a, supervisor, city_a, city_official_a
 ):
     donor = DonorFactory(municipality=city_a, name="髙橋 花子", name_kana="タカハシ ハナコ")
     DonorPhoneFactory(donor=donor, e164="+819012345678")
@@ -188,7 +188,8 @@ def test_no_serious_accessibility_violations(
     axe = Axe()
     found: dict[str, list[str]] = {}
     page.set_viewport_size({"width": 1280, "height": 720})
-    browser_login(page, agent_a)
+    # A supervisor sees every part an agent does, and the targets page besides.
+    browser_login(page, supervisor)
     for path in (
         "/console/",
         "/console/?q=タカハシ",
@@ -197,6 +198,7 @@ def test_no_serious_accessibility_violations(
         "/tickets/",
         "/tickets/?view=unassigned&sort=-last_activity_at",
         f"/providers/{provider.pk}/",
+        "/tickets/sla-targets/",
     ):
         page.goto(path)
         page.wait_for_load_state("networkidle")

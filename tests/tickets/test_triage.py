@@ -149,6 +149,15 @@ def test_sorting_pages_through_every_row_once(login, open_inquiry, agent_a):
                     break
                 response = client.get(reverse("ticket_list"), {"sort": sort, "after": cursor})
             assert walked == [i.pk for i in expected], sort
+            # And back again from the last page through the previous-page cursors.
+            back: list[int] = []
+            while True:
+                back = _ids(response) + back
+                cursor = response.context["page"].previous_cursor
+                if not cursor:
+                    break
+                response = client.get(reverse("ticket_list"), {"sort": sort, "before": cursor})
+            assert back == walked, sort
     finally:
         list_views.TICKET_PAGE_SIZE = old
 
