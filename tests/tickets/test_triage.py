@@ -421,3 +421,16 @@ def test_due_times_of_open_tickets_are_recomputed_on_demand(open_inquiry, city_a
     waiting.refresh_from_db()
     done.refresh_from_db()
     assert waiting.resolution_due is not None and done.resolution_due is None
+
+
+def test_the_ticket_page_shows_the_running_due_time(login, open_inquiry, agent_a):
+    inquiry = open_inquiry()
+    Inquiry.objects.filter(pk=inquiry.pk).update(
+        first_response_due=timezone.now() - datetime.timedelta(hours=2),
+        resolution_due=timezone.now() + datetime.timedelta(days=2),
+    )
+    body = login(agent_a).get(reverse("ticket_detail", args=[inquiry.pk])).content.decode()
+    assert "初回回答期限" in body and "期限超過" in body
+    services.inquiry_reply(actor=agent_a, inquiry=inquiry, body="回答します")
+    body = login(agent_a).get(reverse("ticket_detail", args=[inquiry.pk])).content.decode()
+    assert "解決期限" in body and "期限超過" not in body
