@@ -93,7 +93,9 @@ def test_business_minutes_skip_a_national_holiday(city_a):
 # --- views and sorting ---------------------------------------------------------------------
 
 
-def test_builtin_views(login, open_inquiry, agent_a, city_a, django_capture_on_commit_callbacks):
+def test_builtin_views(
+    login, open_inquiry, agent_a, city_a, city_b, supervisor, django_capture_on_commit_callbacks
+):
     mine = open_inquiry(title="自分の", assigned_to=agent_a)
     unassigned = open_inquiry(title="未割当の")
     with django_capture_on_commit_callbacks(execute=True):
@@ -102,8 +104,16 @@ def test_builtin_views(login, open_inquiry, agent_a, city_a, django_capture_on_c
     Inquiry.objects.filter(pk=overdue.pk).update(
         resolution_due=timezone.now() - datetime.timedelta(hours=1)
     )
+    # City B's unassigned, overdue ticket is in none of city A's agent's views.
+    foreign = open_inquiry(actor=supervisor, municipality=city_b, title="福山の期限切れ")
+    Inquiry.objects.filter(pk=foreign.pk).update(
+        resolution_due=timezone.now() - datetime.timedelta(hours=1)
+    )
     client = login(agent_a)
     url = reverse("ticket_list")
+    for view in ("unassigned", "overdue"):
+        assert foreign.pk not in _ids(client.get(url, {"view": view, "municipality": city_b.id}))
+    assert foreign.pk in _ids(login(supervisor).get(url, {"view": "overdue"}))
     assert _ids(client.get(url, {"view": "mine"})) == [mine.pk]
     assert set(_ids(client.get(url, {"view": "unassigned"}))) == {unassigned.pk, overdue.pk}
     assert _ids(client.get(url, {"view": "waiting"})) == [mine.pk]
