@@ -13,6 +13,7 @@ with a verified TOTP session, and each page is fetched over keep-alive HTTP afte
 - the console's search for 破損 and なか;
 - the ticket list's first page and a deep page (the cursor of the row ~50,000 rows down, where
   OFFSET pagination used to read and discard 49,950 rows);
+- the list's built-in views (未割当, 期限超過, 返答待ち) and its other sorts (最終更新, 期限);
 - the API's list: first page, search for 破損, and the same deep position through its cursor.
 
 The load average is printed with the figures: the client shares the machine with the server.
@@ -93,6 +94,11 @@ def main() -> None:
         ("コンソール検索「なか」", "/console/search/?q=なか"),
         ("一覧 1ページ目", "/tickets/"),
         (f"一覧 {DEEP_ROWS:,}件目から（カーソル）", f"/tickets/?after={page_cursor}"),
+        ("一覧 ビュー「未割当」", "/tickets/?view=unassigned"),
+        ("一覧 ビュー「期限超過」", "/tickets/?view=overdue"),
+        ("一覧 ビュー「返答待ち」", "/tickets/?view=waiting"),
+        ("一覧 最終更新の古い順", "/tickets/?sort=last_activity_at"),
+        ("一覧 期限の近い順（未完了）", "/tickets/?status=open&sort=due"),
         ("API 一覧（すべての状態）", "/api/tickets/?status=all"),
         ("API 検索「破損」", "/api/tickets/?status=all&q=破損"),
         (

@@ -54,19 +54,24 @@ def bounded_count(queryset: QuerySet, limit: int | None = None) -> BoundedCount:
     return BoundedCount(min(found, limit), found > limit)
 
 
-def encode_cursor(key: datetime.datetime, pk: int) -> str:
-    raw = json.dumps([key.isoformat(), pk]).encode()
+def encode_cursor(key: datetime.datetime | int, pk: int) -> str:
+    value = key.isoformat() if isinstance(key, datetime.datetime) else key
+    raw = json.dumps([value, pk]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> tuple[datetime.datetime, int] | None:
+def decode_cursor(cursor: str | None) -> tuple[datetime.datetime | int, int] | None:
     if not cursor:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key, pk = json.loads(raw)
+        if not isinstance(pk, int) or isinstance(pk, bool):
+            return None
+        if isinstance(key, int) and not isinstance(key, bool):
+            return key, pk
         moment = datetime.datetime.fromisoformat(key)
-        if moment.tzinfo is None or not isinstance(pk, int) or isinstance(pk, bool):
+        if moment.tzinfo is None:
             return None
         return moment, pk
     except (ValueError, TypeError, UnicodeDecodeError):
@@ -80,32 +85,38 @@ def keyset_page(
     size: int,
     after: str | None = None,
     before: str | None = None,
+    descending: bool = True,
 ) -> KeysetPage:
-    """One page of ``queryset``, newest first by (``key``, pk).
+    """One page of ``queryset`` by (``key``, pk), newest (largest) first unless ``descending``
+    is False. ``key`` must not be null in any row of ``queryset``.
 
     ``after`` is the next page's cursor (the last row shown), ``before`` the previous page's
     (the first row shown); neither, or one that does not parse, gives the first page.
     """
+    forward, backward = ("lt", "gt") if descending else ("gt", "lt")
+    sign = "-" if descending else ""
     after_key = decode_cursor(after)
     before_key = decode_cursor(before) if after_key is None else None
     if before_key is not None:
-        moment, pk = before_key
-        older_first = queryset.filter(
-            Q(**{f"{key}__gte": moment}), Q(**{f"{key}__gt": moment}) | Q(pk__gt=pk)
-        ).order_by(key, "pk")
-        rows = list(older_first[: size + 1])
+        value, pk = before_key
+        reversed_rows = queryset.filter(
+            Q(**{f"{key}__{backward}e": value}),
+            Q(**{f"{key}__{backward}": value}) | Q(**{f"pk__{backward}": pk}),
+        ).order_by(*((key, "pk") if descending else (f"-{key}", "-pk")))
+        rows = list(reversed_rows[: size + 1])
         more_before = len(rows) > size
         rows = rows[:size][::-1]
         has_next, has_previous = True, more_before
     else:
         if after_key is not None:
-            moment, pk = after_key
-            # (key, pk) < (moment, pk) as an index range on key, then the tie-break: an OR alone
+            value, pk = after_key
+            # (key, pk) < (value, pk) as an index range on key, then the tie-break: an OR alone
             # is no range, and the planner walks the index from the newest row.
             queryset = queryset.filter(
-                Q(**{f"{key}__lte": moment}), Q(**{f"{key}__lt": moment}) | Q(pk__lt=pk)
+                Q(**{f"{key}__{forward}e": value}),
+                Q(**{f"{key}__{forward}": value}) | Q(**{f"pk__{forward}": pk}),
             )
-        rows = list(queryset.order_by(f"-{key}", "-pk")[: size + 1])
+        rows = list(queryset.order_by(f"{sign}{key}", f"{sign}pk")[: size + 1])
         has_next = len(rows) > size
         rows = rows[:size]
         has_previous = after_key is not None

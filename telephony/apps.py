@@ -44,6 +44,15 @@ class TelephonyConfig(AppConfig):
         page_part_add("ticket_actions", "telephony/_call_back_button.html")
         page_part_add("ticket_calls", "telephony/_ticket_calls.html")
 
+        # Due times of tickets' service levels follow the municipality's business calendar.
+        from telephony import sla
+        from tickets.signals import inquiry_opened, inquiry_reclassified
+
+        inquiry_opened.connect(sla.on_inquiries_opened, dispatch_uid="telephony-sla-opened")
+        inquiry_reclassified.connect(
+            sla.on_inquiry_reclassified, dispatch_uid="telephony-sla-reclassified"
+        )
+
         # The services announce slow work after commit; the tasks module queues it.
         signals.outbound_call_requested.connect(
             tasks.queue_outbound_call_place, dispatch_uid="telephony-queue-outbound-call"

@@ -104,6 +104,31 @@ class BusinessCalendar:
                 return opening
         return None
 
+    def add_business_minutes(
+        self, start: datetime.datetime, minutes: int, *, max_days: int = 400
+    ) -> datetime.datetime | None:
+        """The moment ``minutes`` of opening hours after ``start``: closed days, national
+        holidays and exceptions do not count. None when the calendar never opens that long
+        within ``max_days`` (no hours set)."""
+        if not self.weekly and all(exc.closed for exc in self.exceptions):
+            return None  # never open: no need to walk the days
+        local = timezone.localtime(start)
+        remaining = datetime.timedelta(minutes=minutes)
+        for offset in range(max_days + 1):
+            day = local.date() + datetime.timedelta(days=offset)
+            hours = self.hours_on(day)
+            if not hours.is_open_day:
+                continue
+            opens = timezone.make_aware(datetime.datetime.combine(day, hours.opens))
+            closes = timezone.make_aware(datetime.datetime.combine(day, hours.closes))
+            begin = max(opens, local)
+            if begin >= closes:
+                continue
+            if closes - begin >= remaining:
+                return begin + remaining
+            remaining -= closes - begin
+        return None
+
     def summary(self) -> str:
         """受付時間 in words, for the closed message and the settings page."""
         if not self.weekly:

@@ -48,7 +48,14 @@ from knowledge.models import Article, CannedReply
 from telephony.events import agent_group, wallboard_group
 from telephony.models import AgentPresence, Call, Disposition
 from tests.conftest import login_as, response_bytes
-from tests.factories import DonorEmailFactory, DonorPhoneFactory, ShipmentFactory, UserFactory
+from tests.factories import (
+    DonorEmailFactory,
+    DonorPhoneFactory,
+    GiftItemFactory,
+    ProviderFactory,
+    ShipmentFactory,
+    UserFactory,
+)
 from tickets import services as ticket_services
 from tickets.consumers import group_name as presence_group
 from tickets.live import console_group
@@ -59,7 +66,7 @@ from tickets.mail.models import (
     OutboundMessage,
     TriageRule,
 )
-from tickets.models import Category, Inquiry, Status
+from tickets.models import Category, Inquiry, SavedView, SlaTarget, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -114,6 +121,9 @@ def _path_param(name: str, records: dict[str, int | str]) -> str:
         "report",
         "export",
         "deletion",
+        "provider",
+        "view",
+        "target",
         "pk",
     ):
         if key in name:
@@ -268,7 +278,17 @@ def city_a_records(city_a, settings, tmp_path):
         municipality_name=city_a.name,
         requested_by_name="x",
     )
+    provider = ProviderFactory(municipality=city_a, name=SECRET_NAME, phone=SECRET_PHONE)
+    GiftItemFactory(municipality=city_a, provider=provider, name="秘密の件名")
+    ticket_services.inquiry_link_records(actor=viewer, inquiry=inquiry, provider=provider)
+    saved_view = SavedView.objects.create(user=viewer, name="秘密の件名", query="q=秘密")
+    sla_target = SlaTarget.objects.create(
+        municipality=city_a, category=None, first_response_minutes=60, resolution_minutes=480
+    )
     return {
+        "provider": provider.id,
+        "view": saved_view.id,
+        "target": sla_target.id,
         "municipality": city_a.id,
         "donor": donor.id,
         "donation": shipment.donation_id,
@@ -313,6 +333,12 @@ def _valid_fields(records: dict[str, Any]) -> dict[str, Any]:
         "shipments": [records["shipment"]],
         "call": records["call"],
         "ticket": records["ticket"],
+        "provider": records["provider"],
+        "operation": "assign",
+        "assignee": records["user"],
+        "first_response_hours": "1",
+        "resolution_hours": "2",
+        "query": "q=秘密",
         "inquiry": records["ticket"],
         "user": records["user"],
         "agent": records["user"],
@@ -388,6 +414,11 @@ def _city_a_state(city_a) -> tuple:
         inquiry.severity,
         inquiry.category_id,
         inquiry.ticket.assigned_to_id,
+        inquiry.provider_id,
+        list(SlaTarget.objects.filter(municipality=city_a).values_list("pk", "resolution_minutes")),
+        list(
+            SavedView.objects.filter(user__municipalities=city_a).values_list("pk", "name", "query")
+        ),
         Inquiry.objects.filter(municipality=city_a).count(),
         CannedReply.objects.filter(municipality=city_a).values_list("title", "body").first(),
         InboundMessage.objects.get(municipality=city_a).status,
@@ -439,6 +470,7 @@ def _a_record_paths(records: dict[str, Any]) -> tuple[str, ...]:
         f"/tickets/{records['ticket']}/",
         f"/donors/{records['donor']}/",
         f"/telephony/calls/{records['call']}/",
+        f"/providers/{records['provider']}/",
     )
 
 

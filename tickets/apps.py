@@ -16,3 +16,11 @@ class TicketsConfig(AppConfig):
             sender=Municipality,
             dispatch_uid="tickets.municipality_queue",
         )
+        from tickets.signals import inquiry_message_added, inquiry_replied
+
+        inquiry_replied.connect(
+            receivers.reply_awaits_requester, dispatch_uid="tickets.awaiting_requester"
+        )
+        inquiry_message_added.connect(
+            receivers.requester_wrote, dispatch_uid="tickets.requester_wrote"
+        )

@@ -27,6 +27,27 @@ STATUS_CHOICES = [
     *[(str(value), label) for value, label in Status.choices],
 ]
 
+# Built-in saved views of the ticket list (each also means: still open).
+VIEW_CHOICES = [
+    ("mine", "自分の担当"),
+    ("unassigned", "未割当"),
+    ("waiting", "返答待ち"),
+    ("overdue", "期限超過"),
+]
+
+# The list's sortable columns: parameter → (column, newest/largest first). Each column is
+# non-null and indexed, so every page is a keyset range read however deep.
+SORTS: dict[str, tuple[str, bool]] = {
+    "-created_at": ("created_at", True),
+    "created_at": ("created_at", False),
+    "-last_activity_at": ("last_activity_at", True),
+    "last_activity_at": ("last_activity_at", False),
+    # 期限 (resolution due, earliest first): only tickets that have a due time.
+    "due": ("resolution_due", False),
+    "-due": ("resolution_due", True),
+}
+DEFAULT_SORT = "-created_at"
+
 _DATE_WIDGET = django_filters.widgets.forms.DateInput(attrs={"type": "date"})
 
 
@@ -76,7 +97,15 @@ class InquiryFilter(_ScopedFilterSet):
     defaults = {"status": "all"}
 
     q = django_filters.CharFilter(
-        label="検索", method="filter_q", help_text="本文・履歴の部分一致検索（空白区切りでAND）"
+        label="検索",
+        method="filter_q",
+        help_text=(
+            "問合せ番号（#98）、寄附者の氏名・フリガナ、電話番号、受付番号、伝票番号、"
+            "または本文・履歴の部分一致（空白区切りでAND）"
+        ),
+    )
+    view = django_filters.ChoiceFilter(
+        label="ビュー", choices=VIEW_CHOICES, empty_label="すべて", method="filter_view"
     )
     municipality = django_filters.NumberFilter(label="自治体", method="skip")
     status = django_filters.ChoiceFilter(
@@ -100,7 +129,7 @@ class InquiryFilter(_ScopedFilterSet):
         label="受付経路", choices=Channel.choices, empty_label="すべて"
     )
     assigned_to = django_filters.CharFilter(
-        label="担当", method="filter_assigned_to", help_text="me または利用者ID"
+        label="担当", method="filter_assigned_to", help_text="me、none（未割当）または利用者ID"
     )
     date_from = django_filters.DateFilter(
         label="受付日（から）", method="filter_date_from", widget=_DATE_WIDGET
@@ -117,7 +146,30 @@ class InquiryFilter(_ScopedFilterSet):
         return queryset.filter(municipality_id__in=self.scope_ids())
 
     def filter_q(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return matching_text(queryset, self.request.user, value)
+        """What the console's search understands (ticket number, donor name or reading,
+        phone, e-mail, order and tracking numbers), else the text of the tickets."""
+        from tickets.selectors import inquiry_ids_for_query
+
+        identified = inquiry_ids_for_query(self.request.user, self.scope_ids(), value)
+        if identified is None:
+            return matching_text(queryset, self.request.user, value)
+        return queryset.filter(identified)
+
+    def filter_view(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        queryset = queryset.filter(status__in=OPEN_STATUSES)
+        if value == "mine":
+            return queryset.filter(assigned_to=self.request.user)
+        if value == "unassigned":
+            return queryset.filter(assigned_to__isnull=True)
+        if value == "waiting":
+            return queryset.filter(awaiting_requester=True)
+        if value == "overdue":
+            now = timezone.now()
+            return queryset.filter(
+                Q(first_response_at__isnull=True, first_response_due__lt=now)
+                | Q(resolution_due__lt=now)
+            )
+        return queryset
 
     def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if value == "open":
@@ -131,6 +183,8 @@ class InquiryFilter(_ScopedFilterSet):
     def filter_assigned_to(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if value == "me":
             return queryset.filter(assigned_to=self.request.user)
+        if value == "none":
+            return queryset.filter(assigned_to__isnull=True)
         if value.isdigit():
             return queryset.filter(assigned_to_id=int(value))
         return queryset

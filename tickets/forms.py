@@ -115,3 +115,38 @@ class ClassifyForm(forms.Form):
         empty_label="（未分類）",
     )
     severity = forms.ChoiceField(label="重要度", choices=Severity.choices)
+
+
+class SlaTargetForm(forms.Form):
+    """Targets in business hours (営業時間): 1.5 is an hour and a half of opening hours."""
+
+    municipality = forms.TypedChoiceField(label="自治体", choices=(), coerce=int)
+    category = forms.ModelChoiceField(
+        label="分類",
+        queryset=Category.objects.filter(active=True),
+        to_field_name="code",
+        required=False,
+        empty_label="（既定：分類なし・その他すべて）",
+    )
+    first_response_hours = forms.DecimalField(
+        label="初回回答（営業時間）", min_value=0, max_value=2000, decimal_places=2
+    )
+    resolution_hours = forms.DecimalField(
+        label="解決（営業時間）", min_value=0, max_value=10000, decimal_places=2
+    )
+
+    def __init__(self, *args, municipalities, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["municipality"].choices = [(m.id, m.name) for m in municipalities]
+
+    def clean(self):
+        data = super().clean()
+        first, resolution = data.get("first_response_hours"), data.get("resolution_hours")
+        if first is not None and resolution is not None and resolution < first:
+            raise forms.ValidationError("解決の目標は初回回答の目標以上にしてください。")
+        return data
+
+
+class SavedViewForm(forms.Form):
+    name = forms.CharField(label="この条件を保存（名前）", max_length=60)
+    query = forms.CharField(max_length=1000, required=False, widget=forms.HiddenInput)

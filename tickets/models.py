@@ -154,6 +154,13 @@ class Inquiry(models.Model):
     provider = models.ForeignKey(
         Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="inquiries"
     )
+    # Service-level due times, in the municipality's business hours (see SlaTarget); computed
+    # by the telephony layer, which owns the calendars, when the inquiry is opened or its
+    # category changes. Null when no target applies.
+    first_response_due = models.DateTimeField("初回回答期限", null=True, blank=True)
+    resolution_due = models.DateTimeField("解決期限", null=True, blank=True)
+    # True after our public reply until the requester writes again: 「寄附者の返答待ち」.
+    awaiting_requester = models.BooleanField("問合せ者の返答待ち", default=False)
     # Normalized text for search (see tickets.search): everything a city official may read,
     # and separately what only operator staff may read (operator-only notes).
     search_text = models.TextField(blank=True, default="", editable=False)
@@ -202,6 +209,27 @@ class Inquiry(models.Model):
             ),
             models.Index(fields=["donor", "-created_at"], name="inquiry_donor_recent"),
             models.Index(fields=["category", "municipality"], name="inquiry_category_muni"),
+            # 期限超過 and the due-time sort walk the open tickets' due times in order.
+            models.Index(
+                fields=["resolution_due"],
+                condition=models.Q(status__in=list(OPEN_STATUSES)),
+                name="inquiry_open_resolution_due",
+            ),
+            models.Index(
+                fields=["first_response_due"],
+                condition=models.Q(status__in=list(OPEN_STATUSES), first_response_at__isnull=True),
+                name="inquiry_open_first_due",
+            ),
+            models.Index(
+                fields=["-created_at"],
+                condition=models.Q(status__in=list(OPEN_STATUSES), assigned_to__isnull=True),
+                name="inquiry_open_unassigned",
+            ),
+            models.Index(
+                fields=["-created_at"],
+                condition=models.Q(status__in=list(OPEN_STATUSES), awaiting_requester=True),
+                name="inquiry_open_waiting",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -218,6 +246,23 @@ class Inquiry(models.Model):
         if self.requester_name and address:
             return f"{self.requester_name} <{address}>"
         return self.requester_name or address
+
+    @property
+    def sla_due(self) -> Any:
+        """The due time that runs now: the first reply's until it is sent, then resolution's."""
+        if not self.is_open:
+            return None
+        if self.first_response_at is None and self.first_response_due is not None:
+            return self.first_response_due
+        return self.resolution_due
+
+    @property
+    def sla_due_label(self) -> str:
+        if not self.is_open:
+            return ""
+        if self.first_response_at is None and self.first_response_due is not None:
+            return "初回回答"
+        return "解決" if self.resolution_due is not None else ""
 
     @property
     def is_escalation_severity(self) -> bool:
@@ -285,3 +330,60 @@ class InquiryEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.inquiry_id}"
+
+
+class SlaTarget(models.Model):
+    """First-response and resolution targets for one municipality, in business minutes of its
+    calendar; a row without category is the municipality's default, a category's row wins."""
+
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.CASCADE, related_name="sla_targets", verbose_name="自治体"
+    )
+    category = models.ForeignKey(
+        Category,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="sla_targets",
+        verbose_name="分類",
+    )
+    first_response_minutes = models.PositiveIntegerField("初回回答（営業時間・分）")
+    resolution_minutes = models.PositiveIntegerField("解決（営業時間・分）")
+
+    objects = MunicipalityScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "対応期限の目標"
+        ordering = ["municipality", "category__sort_order"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["municipality", "category"],
+                name="slatarget_unique",
+                nulls_distinct=False,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.municipality} {self.category or '既定'}"
+
+
+class SavedView(models.Model):
+    """A user's own named filter set for the ticket list. It holds parameters only: the list
+    applies them to what the user may see, so a saved view never widens anyone's scope."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_ticket_views"
+    )
+    name = models.CharField("名前", max_length=60)
+    query = models.CharField("条件", max_length=1000)
+    created_at = models.DateTimeField("作成日時", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "保存した一覧"
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="savedview_user_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

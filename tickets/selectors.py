@@ -22,11 +22,11 @@ from helpdesk.models import Ticket
 
 from crm import normalize, selectors
 from crm.access import visible_municipality_ids
-from crm.models import Donor, Municipality, PersonalDataAccess, User
+from crm.models import Donor, Municipality, PersonalDataAccess, Provider, User
 from crm.presenters import present_donor
 from crm.rows import row_datetime
 from donations_sync import selectors as sync_selectors
-from donations_sync.models import Donation, Shipment
+from donations_sync.models import Donation, GiftItem, Shipment
 from donations_sync.presenters import (
     present_donation,
     present_shipment,
@@ -34,7 +34,7 @@ from donations_sync.presenters import (
     summary_flags,
 )
 from tickets.filters import AccessLogFilter, InquiryFilter
-from tickets.models import OPEN_STATUSES, Category, Channel, Inquiry, Status
+from tickets.models import OPEN_STATUSES, Category, Channel, Inquiry, SlaTarget, Status
 from tickets.search import matching_text
 
 SEARCH_LIMIT = 10
@@ -124,6 +124,8 @@ def universal_search(
     results.hits += _donation_hits(user, found.donation_ids)
     results.hits += _ticket_hits(user, found.inquiry_ids, "問合せ番号")
     results.hits += _donor_hits(user, found.donor_hits)
+    if not (found.shipment_ids or found.donation_ids or found.inquiry_ids) and "@" not in text:
+        results.hits += _provider_hits(user, provider_ids_by_name(scope, text))
 
     # Free text last: the ticket search matches titles, bodies and replies.
     if not (found.shipment_ids or found.donation_ids or found.inquiry_ids) and len(compact) >= 2:
@@ -134,6 +136,40 @@ def universal_search(
         )
         results.hits += _ticket_hits(user, text_ids, "問合せ本文")
     return results
+
+
+def inquiry_ids_for_query(user: User, scope: frozenset[int], query: str) -> Q | None:
+    """The tickets a query names the way the console understands it, as a filter: by number
+    (#98), by linked shipment (tracking number) or donation (order number), by donor (name,
+    reading, phone, e-mail, postal code), the latter also with the tickets whose text matches.
+    None when the query names no record: then it is text alone."""
+    text = normalize.nfkc(query or "").strip()
+    if not text or not scope:
+        return None
+    compact = re.sub(r"\s", "", text)
+    found = _interpret(user, scope, text, compact, [])
+    if found.inquiry_ids or found.shipment_ids or found.donation_ids:
+        condition = Q(pk__in=found.inquiry_ids)
+        if found.shipment_ids:
+            condition |= Q(
+                pk__in=Inquiry.shipments.through.objects.filter(
+                    shipment_id__in=found.shipment_ids
+                ).values("inquiry_id")
+            )
+        if found.donation_ids:
+            condition |= Q(
+                pk__in=Inquiry.donations.through.objects.filter(
+                    donation_id__in=found.donation_ids
+                ).values("inquiry_id")
+            )
+        return condition
+    if found.donor_hits:
+        donor_ids = list(dict.fromkeys(donor_id for donor_id, _ in found.donor_hits))
+        # The caller's queryset is scoped already: scoping the subquery too would make the
+        # planner square the selectivity (see tickets.search.matching_text).
+        text_matches = matching_text(Inquiry.objects.all(), user, text).values("pk")
+        return Q(donor_id__in=donor_ids) | Q(pk__in=text_matches)
+    return None
 
 
 @dataclass
@@ -310,7 +346,7 @@ def inquiry_rows() -> QuerySet[Inquiry]:
     """Every inquiry with what a list row shows; ``filters.InquiryFilter`` scopes and filters."""
     # The normalized search columns are for the database only; never fetch them.
     return Inquiry.objects.select_related(
-        "ticket__assigned_to", "municipality", "category", "donor"
+        "ticket__assigned_to", "municipality", "category", "donor", "provider"
     ).defer("search_text", "search_text_internal")
 
 
@@ -528,3 +564,148 @@ def ticket_timeline(user: User, inquiry: Inquiry) -> list[Any]:
     """Follow-ups the user may read, each with its event and field changes."""
     followups = list(inquiry.followups_visible_to(user).prefetch_related("ticketchange_set"))
     return followups
+
+
+# --- Service levels -----------------------------------------------------------------------
+
+
+@dataclass
+class SlaInput:
+    inquiry_id: int
+    municipality_id: int
+    created_at: datetime.datetime
+    first_response_minutes: int | None
+    resolution_minutes: int | None
+
+
+def sla_inputs(inquiry_ids: Collection[int]) -> list[SlaInput]:
+    """Each inquiry's opening time and the targets that apply to it: its category's row of its
+    municipality, else the municipality's default row, else none."""
+    rows = list(
+        Inquiry.objects.filter(pk__in=list(inquiry_ids)).values_list(
+            "pk", "municipality_id", "category_id", "created_at"
+        )
+    )
+    targets = {
+        (t.municipality_id, t.category_id): t
+        for t in SlaTarget.objects.filter(municipality_id__in={r[1] for r in rows})
+    }
+    result = []
+    for pk, municipality_id, category_id, created_at in rows:
+        target = targets.get((municipality_id, category_id)) or targets.get((municipality_id, None))
+        result.append(
+            SlaInput(
+                inquiry_id=pk,
+                municipality_id=municipality_id,
+                created_at=created_at,
+                first_response_minutes=target.first_response_minutes if target else None,
+                resolution_minutes=target.resolution_minutes if target else None,
+            )
+        )
+    return result
+
+
+def sla_targets_for(user: User) -> QuerySet[SlaTarget]:
+    return (
+        SlaTarget.objects.visible_to(user)
+        .select_related("municipality", "category")
+        .order_by("municipality__code", "category__sort_order", "category__code")
+    )
+
+
+# --- Providers ----------------------------------------------------------------------------
+
+
+def provider_page(user: User, provider: Provider) -> dict[str, Any]:
+    """A provider's inquiries and gift items, within what the user may see."""
+    inquiries = [
+        present_inquiry(i)
+        for i in Inquiry.objects.visible_to(user)
+        .filter(provider=provider)
+        .select_related("ticket", "category", "ticket__assigned_to")
+        .order_by("-created_at")[:50]
+    ]
+    gift_items = list(
+        GiftItem.objects.visible_to(user).filter(provider=provider).order_by("code")[:200]
+    )
+    return {"inquiries": inquiries, "gift_items": gift_items}
+
+
+def provider_ids_by_name(scope: Collection[int], text: str) -> list[tuple[int, str]]:
+    """Providers whose name or reading contains ``text`` (kanji, kana, half-width alike), or
+    whose number is ``text``: (provider id, matched by). Providers are few per municipality."""
+    found: list[tuple[int, str]] = []
+    phone = normalize.normalize_phone(text)
+    if phone:
+        found += [
+            (pk, "電話番号")
+            for pk in Provider.objects.filter(municipality_id__in=scope, phone=phone).values_list(
+                "pk", flat=True
+            )[:SEARCH_LIMIT]
+        ]
+    if re.search(r"\d", text):
+        return found
+    if normalize.looks_like_kana(text):
+        reading = normalize.normalize_kana(text)
+        found += [
+            (pk, "フリガナ")
+            for pk, kana in Provider.objects.filter(municipality_id__in=scope)
+            .exclude(name_kana="")
+            .values_list("pk", "name_kana")
+            .iterator()
+            if reading in normalize.normalize_kana(kana)
+        ][:SEARCH_LIMIT]
+    name = normalize.nfkc(text).strip()
+    found += [
+        (pk, "事業者名")
+        for pk in Provider.objects.filter(
+            municipality_id__in=scope, name__icontains=name
+        ).values_list("pk", flat=True)[:SEARCH_LIMIT]
+    ]
+    return found
+
+
+def _provider_hits(user: User, found: list[tuple[int, str]]) -> list[SearchHit]:
+    ordered: dict[int, str] = {}
+    for pk, why in found:
+        ordered.setdefault(pk, why)
+    if not ordered:
+        return []
+    providers = {
+        p.pk: p
+        for p in Provider.objects.visible_to(user)
+        .filter(pk__in=list(ordered))
+        .select_related("municipality")
+    }
+    hits = []
+    for pk, why in list(ordered.items())[:SEARCH_LIMIT]:
+        p = providers.get(pk)
+        if p is None:
+            continue
+        detail = (normalize.format_phone_national(p.phone) if p.phone else "", p.contact_person)
+        hits.append(
+            SearchHit(
+                kind="provider",
+                kind_label="返礼品提供事業者",
+                title=f"{p.name}（{p.name_kana}）" if p.name_kana else p.name,
+                detail=" ".join(x for x in detail if x),
+                url=reverse("provider_detail", args=[p.pk]),
+                municipality=p.municipality.name,
+                matched_by=why,
+            )
+        )
+    return hits
+
+
+def open_inquiry_ids(*, municipality_id: int | None = None, batch: int = 1000):
+    """Open tickets' ids in batches, in id order (for recomputing their due times)."""
+    qs = Inquiry.objects.filter(status__in=OPEN_STATUSES)
+    if municipality_id is not None:
+        qs = qs.filter(municipality_id=municipality_id)
+    last = 0
+    while True:
+        ids = list(qs.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch])
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]

@@ -6,18 +6,22 @@ system itself (mail intake, voicemail), which is scoped by the municipality it a
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 from helpdesk.models import FollowUp, Queue, Ticket
 
-from crm.access import can_see_municipality, require_write
-from crm.models import Donor, Municipality, Provider
+from crm.access import can_see_municipality, can_write, is_supervisor, require_write
+from crm.audit import audit_record
+from crm.models import AuditLog, Donor, Municipality, Provider
 from donations_sync.models import Donation, Shipment
 from tickets import events, live, memo
+from tickets.forms import STATUS_FLOW
 from tickets.models import (
     OPEN_STATUSES,
     SEVERITY_PRIORITY,
@@ -25,7 +29,9 @@ from tickets.models import (
     Inquiry,
     InquiryEvent,
     MunicipalityQueue,
+    SavedView,
     Severity,
+    SlaTarget,
     Status,
 )
 from tickets.search import normalize_for_search
@@ -659,3 +665,157 @@ def inquiries_record_escalation(entries: Sequence[EscalationEntry]) -> list[Foll
     )
     live.announce_tickets_part_changed(sorted(locked), part="escalation")
     return followups
+
+
+# --- triage: due times, targets, saved views, bulk changes -----------------------------------
+
+
+@transaction.atomic
+def inquiries_set_due_times(
+    *, due: dict[int, tuple[datetime.datetime | None, datetime.datetime | None]]
+) -> None:
+    """Store computed (first response, resolution) due times; the system's write, no timeline
+    row (the due times are derived from the targets, which are audited where they are set)."""
+    for inquiry_id, (first_response_due, resolution_due) in due.items():
+        Inquiry.objects.filter(pk=inquiry_id).update(
+            first_response_due=first_response_due, resolution_due=resolution_due
+        )
+
+
+@transaction.atomic
+def inquiries_set_awaiting_requester(*, inquiry_ids: Sequence[int], awaiting: bool) -> None:
+    """Our reply now waits for the requester (True), or the requester wrote again (False)."""
+    Inquiry.objects.filter(pk__in=list(inquiry_ids)).exclude(awaiting_requester=awaiting).update(
+        awaiting_requester=awaiting
+    )
+
+
+def _require_supervisor(actor: User, municipality_id: int) -> None:
+    if not (is_supervisor(actor) and can_see_municipality(actor, municipality_id)):
+        raise PermissionDenied("対応期限の目標はスーパーバイザーが設定します。")
+
+
+@transaction.atomic
+def sla_target_save(
+    *,
+    actor: User,
+    municipality: Municipality,
+    category: Category | None,
+    first_response_minutes: int,
+    resolution_minutes: int,
+    request: Any = None,
+) -> SlaTarget:
+    """Set a municipality's (or one category's) targets; applies to tickets opened or
+    reclassified from now on."""
+    _require_supervisor(actor, municipality.pk)
+    target, created = SlaTarget.objects.update_or_create(
+        municipality=municipality,
+        category=category,
+        defaults={
+            "first_response_minutes": first_response_minutes,
+            "resolution_minutes": resolution_minutes,
+        },
+    )
+    audit_record(
+        action=AuditLog.Action.CONFIG_CHANGED,
+        request=request,
+        user=actor,
+        what="sla_target",
+        municipality_id=municipality.pk,
+        category=category.code if category else "",
+        first_response_minutes=first_response_minutes,
+        resolution_minutes=resolution_minutes,
+        created=created,
+    )
+    return target
+
+
+@transaction.atomic
+def sla_target_delete(*, actor: User, target: SlaTarget, request: Any = None) -> None:
+    _require_supervisor(actor, target.municipality_id)
+    audit_record(
+        action=AuditLog.Action.CONFIG_CHANGED,
+        request=request,
+        user=actor,
+        what="sla_target_deleted",
+        municipality_id=target.municipality_id,
+        category=target.category.code if target.category else "",
+    )
+    target.delete()
+
+
+@transaction.atomic
+def saved_view_save(*, actor: User, name: str, query: str) -> SavedView:
+    """The user's own named filter set (replaces one of the same name)."""
+    view, _ = SavedView.objects.update_or_create(
+        user=actor, name=name.strip()[:60], defaults={"query": query[:1000]}
+    )
+    return view
+
+
+@transaction.atomic
+def saved_view_delete(*, actor: User, view: SavedView) -> None:
+    if view.user_id != actor.pk:
+        raise PermissionDenied
+    view.delete()
+
+
+@dataclass
+class BulkResult:
+    changed: list[int]
+    unchanged: list[int]
+    refused: dict[int, str]
+
+
+@transaction.atomic
+def inquiries_bulk_change(
+    *,
+    actor: User,
+    inquiries: Sequence[Inquiry],
+    action: str,
+    assignee: User | None = None,
+    category: str | None = None,
+    status: int | None = None,
+    merge_into: Inquiry | None = None,
+) -> BulkResult:
+    """One change to several tickets, each through its own service (so each ticket gets its
+    timeline row); tickets the actor may not change are refused, one by one, with the reason.
+
+    ``action`` is assign (``assignee`` None unassigns), category, status or merge (every
+    ticket into ``merge_into``).
+    """
+    result = BulkResult([], [], {})
+    for inquiry in sorted(inquiries, key=lambda i: i.pk):
+        if not can_write(actor, inquiry.municipality_id):
+            result.refused[inquiry.pk] = "変更する権限がありません。"
+            continue
+        if inquiry.status == Status.DUPLICATE:
+            result.refused[inquiry.pk] = "統合済みの問合せは変更できません。"
+            continue
+        if action == "status" and status is not None and status != inquiry.status:
+            if status not in STATUS_FLOW.get(inquiry.status, ()):
+                result.refused[inquiry.pk] = (
+                    f"「{inquiry.get_status_display()}」から「{Status(status).label}」には"
+                    "変更できません。"
+                )
+                continue
+        try:
+            with transaction.atomic():
+                done: object = None
+                if action == "assign":
+                    done = inquiry_assign(actor=actor, inquiry=inquiry, assignee=assignee)
+                elif action == "category":
+                    done = inquiry_change_category(actor=actor, inquiry=inquiry, category=category)
+                elif action == "status" and status is not None:
+                    done = inquiry_change_status(actor=actor, inquiry=inquiry, status=status)
+                elif action == "merge" and merge_into is not None:
+                    if inquiry.pk == merge_into.pk:
+                        continue
+                    done = inquiry_merge(actor=actor, duplicate=inquiry, into=merge_into)
+                else:
+                    raise InquiryError("操作が正しくありません。")
+        except (InquiryError, PermissionDenied) as exc:
+            result.refused[inquiry.pk] = str(exc) or "変更できません。"
+            continue
+        (result.changed if done is not None else result.unchanged).append(inquiry.pk)
+    return result

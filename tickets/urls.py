@@ -1,13 +1,28 @@
 from django.urls import path
 
-from tickets import views
+from tickets import list_views, views
 
 urlpatterns = [
     path("console/", views.console, name="console"),
     path("console/search/", views.console_search, name="console_search"),
     path("municipalities/<int:municipality_id>/donors/", views.donor_list, name="donor_list"),
     path("donors/<int:donor_id>/", views.donor_detail, name="donor_detail"),
-    path("tickets/", views.ticket_list, name="ticket_list"),
+    path("tickets/", list_views.ticket_list, name="ticket_list"),
+    path("tickets/bulk/", list_views.ticket_bulk, name="ticket_bulk"),
+    path("tickets/views/save/", list_views.saved_view_save, name="saved_view_save"),
+    path(
+        "tickets/views/<int:view_id>/delete/",
+        list_views.saved_view_delete,
+        name="saved_view_delete",
+    ),
+    path("tickets/sla-targets/", list_views.sla_targets, name="sla_targets"),
+    path(
+        "tickets/sla-targets/<int:target_id>/delete/",
+        list_views.sla_target_delete,
+        name="sla_target_delete",
+    ),
+    path("providers/<int:provider_id>/", list_views.provider_detail, name="provider_detail"),
+    path("tickets/<int:ticket_id>/provider/", list_views.ticket_provider, name="ticket_provider"),
     path("tickets/new/", views.ticket_create, name="ticket_create"),
     path("tickets/<int:ticket_id>/", views.ticket_detail, name="ticket_detail"),
     path("tickets/<int:ticket_id>/followup/", views.ticket_followup, name="ticket_followup"),

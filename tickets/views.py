@@ -540,18 +540,6 @@ def _list_context(request: HttpRequest, filterset: Any, *, key: str, size: int) 
     }
 
 
-@login_required
-def ticket_list(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    filterset = selectors.inquiry_list(request)
-    context = {
-        **_list_context(request, filterset, key="created_at", size=TICKET_PAGE_SIZE),
-        "municipalities": Municipality.objects.visible_to(user).order_by("code"),
-        "selected_municipality": filterset.form.cleaned_data.get("municipality"),
-    }
-    return render(request, "tickets/ticket_list.html", context)
-
-
 # --- Personal-data access log (operator admins) ---------------------------------------------
 
 

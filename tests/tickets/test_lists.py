@@ -220,7 +220,10 @@ def test_a_list_page_takes_a_fixed_number_of_queries(login, supervisor, many):
         client.get(reverse("ticket_list"), {"q": "福山", "status": "all"})
     with CaptureQueriesContext(connection) as full:
         client.get(reverse("ticket_list"), {"status": "all"})
-    assert len(full) == len(few) <= 12
+    # The search adds its identifier probes (number, phone, reading, name …), a fixed few;
+    # the views, saved views and bulk form add theirs. Neither grows with the rows shown.
+    assert len(full) <= 15
+    assert len(few) - len(full) <= 3
     with CaptureQueriesContext(connection) as api:
         client.get("/api/tickets/", {"status": "all"})
     assert len(api) <= 14

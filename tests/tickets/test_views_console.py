@@ -120,7 +120,10 @@ def test_console_shows_my_tickets_queues_and_the_call_panel(login, agent_a, city
     assert f"#{mine.pk}" in body and "誰かの問合せ" not in body
     # 小樽市: 2 open, 1 unassigned, 1 urgent.
     row = body.split(f'data-municipality="{city_a.id}"')[1].split("</tr>")[0]
-    assert ">2</a>" in row and '<td class="num">1</td>' in row and 'flag danger">1<' in row
+    assert ">2</a>" in row and 'flag danger">1<' in row
+    # The unassigned count is a link to that view of the list.
+    assert f'?view=unassigned&amp;municipality={city_a.id}" data-unassigned' in row
+    assert '件">1</a>' in row
 
 
 def test_city_officials_have_no_console(login, city_official_a):
