@@ -340,6 +340,14 @@ class AuditLog(models.Model):
         CONFIG_CHANGED = "config_changed", "設定変更"
         PASSWORD_CHANGED = "password_changed", "パスワード変更"
         LOGOUT_EVERYWHERE = "logout_all", "全端末からログアウト"
+        HANDOVER_EXPORT = "handover_export", "引継ぎデータ出力"
+        HANDOVER_DOWNLOAD = "handover_download", "引継ぎデータのダウンロード"
+        HANDOVER_DELETE = "handover_delete", "引継ぎ後のデータ削除"
+        HANDOVER_OVERRIDE = "handover_override", "出力なしのデータ削除（承認による）"
+        HANDOVER_CERTIFICATE = "handover_certificate", "削除証明書のダウンロード"
+        RETENTION_CHANGE = "retention_change", "保存期間の変更"
+        RETENTION_PURGE = "retention_purge", "保存期間を過ぎたデータの削除"
+        CORE_CHANGE_RETRY = "core_change_retry", "基幹システム変更（保留）の再処理"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(
