@@ -258,7 +258,7 @@ class Carrier(models.Model):
 
 
 class CityContact(models.Model):
-    """Who at the city receives escalations, in order."""
+    """Who at the city receives escalations, in order (and, if flagged, the monthly report)."""
 
     municipality = models.ForeignKey(
         Municipality, on_delete=models.CASCADE, related_name="contacts"
@@ -268,6 +268,9 @@ class CityContact(models.Model):
     phone = models.CharField("電話番号(E.164)", max_length=16, blank=True)
     email = models.EmailField("メールアドレス", blank=True)
     escalation_order = models.PositiveSmallIntegerField("連絡順", default=1)
+    # The submitted monthly report (月次報告) is also mailed here; city officials' accounts
+    # receive it anyway.
+    receives_monthly_report = models.BooleanField("月次報告をメールで受け取る", default=False)
     user = models.ForeignKey(
         "crm.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
