@@ -102,3 +102,12 @@ def test_the_api_says_so_too(login, agent_a, shipments) -> None:
     body = client.get(f"/api/shipments/{wrong.id}/").json()
     assert body["tracking_warning"] == WARNING and body["tracking_url"] is None
     assert client.get(f"/api/shipments/{right.id}/").json()["tracking_warning"] == ""
+
+
+def test_the_new_ticket_form_flags_it_among_the_donors_shipments(login, agent_a, shipments) -> None:
+    _, wrong, right, _ = shipments
+    body = html.unescape(
+        login(agent_a).get(reverse("ticket_create"), {"shipment": wrong.id}).content.decode()
+    )
+    assert f"（伝票 {INVALID}）・{WARNING}" in body
+    assert f"（伝票 {VALID}）" in body and f"（伝票 {VALID}）・{WARNING}" not in body
