@@ -217,7 +217,20 @@ class CalendarExceptionForm(forms.Form):
 class CityContactForm(forms.ModelForm):
     class Meta:
         model = CityContact
-        fields = ["name", "department", "phone", "email", "escalation_order"]
+        fields = [
+            "name",
+            "department",
+            "phone",
+            "email",
+            "escalation_order",
+            "receives_monthly_report",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("receives_monthly_report") and not data.get("email"):
+            self.add_error("email", "月次報告を受け取るにはメールアドレスが必要です。")
+        return data
 
 
 class ProviderForm(forms.ModelForm):

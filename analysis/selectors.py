@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import dataclasses
 import datetime
 import functools
 import itertools
@@ -37,6 +38,7 @@ from django.utils import timezone
 from analysis.periods import TOKYO, Month
 from crm.models import Municipality
 from donations_sync.models import Donation, Portal, Shipment
+from escalation.selectors import escalation_figures
 from telephony.calendar import BusinessCalendar
 from telephony.models import Call
 from telephony.selectors import SERVICE_LEVEL_SECONDS, SHORT_ABANDON_SECONDS
@@ -53,7 +55,6 @@ CLOCK_LOOKBACK_DAYS = 366
 FREQUENT_WORDS_N = 30
 # The word count reads at most this many complaint texts (newest first) per month.
 COMPLAINT_TEXTS_MAX = 1500
-NOT_YET = "未集計：市への報告機能の導入後に表示されます"
 NOT_YET_RESHIPMENTS = "未集計：再送管理機能の導入後に表示されます"
 
 
@@ -796,9 +797,27 @@ def monthly_report_data(
         "calls": calls,
         "donations": donations,
         "comparison": comparison,
-        "escalations": {"available": False, "note": NOT_YET},
-        "reshipments": {"available": False, "note": NOT_YET_RESHIPMENTS},
+        "escalations": escalation_section(municipality.pk, month),
+        "reshipments": reshipment_section(municipality.pk, month),
     }
+
+
+def escalation_section(municipality_id: int, month: Month) -> dict[str, Any]:
+    """The report's 市への報告 section: escalation's own figures for the month (its selector
+    computes them in SQL; the snapshot keeps them as plain JSON)."""
+    figures = escalation_figures(municipality_id=municipality_id, month=month.key())
+    return {"available": True, **dataclasses.asdict(figures)}
+
+
+def reshipment_section(municipality_id: int, month: Month) -> dict[str, Any]:
+    """The report's 再送 section: re-shipments by reason and fault party with cost and billable
+    share, once re-shipments are recorded. Until then it says so, with no figures.
+
+    Where the figures go: return {"available": True, "count", "cost", "billable_share",
+    "by_reason": [{"label", "count", "cost", "billable"}], "by_fault": [same]}; the pages,
+    PDF, XLSX and CSV show those keys when ``available`` is true (analysis.tables and
+    _report_body.html)."""
+    return {"available": False, "note": NOT_YET_RESHIPMENTS, "by_reason": [], "by_fault": []}
 
 
 # --- Drill-down ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from analysis.models import MonthlyReport
 from analysis.periods import TOKYO, Month
 from analysis.selectors import monthly_report_data
 from crm.access import can_see_municipality, is_supervisor
-from crm.models import Municipality, User
+from crm.models import CityContact, Municipality, User
 from jobs.services import job_enqueue
 from tickets.mail.outbound import PrebuiltEmail, build
 
@@ -126,31 +126,57 @@ def _addresses(users) -> list[str]:
     return sorted({u.email for u in users if u.email})
 
 
-def report_city_mail_job(*, report_id: int) -> None:
-    """Tell the city's officials that the month's report is there (a link, no figures)."""
-    report = MonthlyReport.objects.select_related("municipality").get(pk=report_id)
-    if report.city_notified_at is not None:
-        return
-    recipients = _addresses(
-        User.objects.filter(
-            role=User.Role.CITY_OFFICIAL, is_active=True, municipalities=report.municipality
-        )
+def report_city_recipients(report: MonthlyReport) -> list[str]:
+    """The city's active officials and its contacts flagged to receive the monthly report."""
+    officials = User.objects.filter(
+        role=User.Role.CITY_OFFICIAL, is_active=True, municipalities=report.municipality
     )
-    if recipients:
-        base = settings.ANALYSIS_PUBLIC_BASE_URL.rstrip("/")
-        _send(
-            key=f"analysis-report-{report.pk}",
-            subject=f"【{report.municipality.name}】{report.month_label}の月次報告を提出しました",
-            body=(
-                f"{report.municipality.name} ご担当者様\n\n"
-                f"ふるさと納税コールセンターの{report.month_label}の月次報告を提出しました。\n"
-                "問合せ・寄附・発送・受領証明書の集計と、満足度向上の方策を記載しています。\n"
-                "下記よりログインのうえご確認ください。\n\n"
-                f"{base}/analysis/reports/{report.pk}/\n"
-            ),
-            recipients=recipients,
+    contacts = CityContact.objects.filter(
+        municipality=report.municipality, receives_monthly_report=True
+    ).exclude(email="")
+    addresses = {u.email.strip().lower(): u.email.strip() for u in officials if u.email.strip()}
+    for contact in contacts:
+        addresses.setdefault(contact.email.strip().lower(), contact.email.strip())
+    return sorted(addresses.values())
+
+
+def report_city_mail_job(*, report_id: int) -> None:
+    """Tell the city that the month's report is there: one durable job per address, so a mail
+    refused for one address is retried alone and never sent twice to the others."""
+    with transaction.atomic():
+        report = (
+            MonthlyReport.objects.select_for_update()
+            .select_related("municipality")
+            .get(pk=report_id)
         )
-    MonthlyReport.objects.filter(pk=report.pk).update(city_notified_at=timezone.now())
+        if report.city_notified_at is not None:
+            return
+        for address in report_city_recipients(report):
+            job_enqueue(
+                target="analysis.services.report_city_mail_send",
+                key=f"analysis-report-city-mail:{report.pk}:{address}",
+                report_id=report.pk,
+                address=address,
+            )
+        MonthlyReport.objects.filter(pk=report.pk).update(city_notified_at=timezone.now())
+
+
+def report_city_mail_send(*, report_id: int, address: str) -> None:
+    """One address's mail: a link to the report, no figures (the city logs in to read them)."""
+    report = MonthlyReport.objects.select_related("municipality").get(pk=report_id)
+    base = settings.ANALYSIS_PUBLIC_BASE_URL.rstrip("/")
+    _send(
+        key=f"analysis-report-{report.pk}",
+        subject=f"【{report.municipality.name}】{report.month_label}の月次報告を提出しました",
+        body=(
+            f"{report.municipality.name} ご担当者様\n\n"
+            f"ふるさと納税コールセンターの{report.month_label}の月次報告を提出しました。\n"
+            "問合せ・寄附・発送・受領証明書の集計と、満足度向上の方策を記載しています。\n"
+            "下記よりログインのうえご確認ください。\n\n"
+            f"{base}/analysis/reports/{report.pk}/\n"
+        ),
+        recipients=[address],
+    )
 
 
 def reports_alert_overdue(*, now: datetime.datetime | None = None) -> int:

@@ -179,8 +179,8 @@ def report_tables(data: dict[str, Any], *, comments: str = "", measures: str = "
             "苦情の頻出語", ["語", "件数"], [[r["word"], r["count"]] for r in complaints["words"]]
         )
     )
-    tables.append(Table("エスカレーション", ["備考"], [[data["escalations"]["note"]]]))
-    tables.append(Table("再送", ["備考"], [[data["reshipments"]["note"]]]))
+    tables += escalation_tables(data["escalations"])
+    tables += reshipment_tables(data["reshipments"])
     tables.append(
         Table(
             "所見・満足度向上の方策",
@@ -189,3 +189,61 @@ def report_tables(data: dict[str, Any], *, comments: str = "", measures: str = "
         )
     )
     return tables
+
+
+def escalation_tables(esc: dict[str, Any]) -> list[Table]:
+    """市への報告: counts and times, then breakdowns (a snapshot from before escalation's
+    figures were in the report holds only a note)."""
+    if not esc.get("available"):
+        return [Table("エスカレーション", ["備考"], [[esc.get("note", "")]])]
+    return [
+        Table(
+            "エスカレーション",
+            ["項目", "値"],
+            [
+                ["報告件数", esc["opened"]],
+                ["うち緊急", esc["urgent"]],
+                ["確認済", esc["acknowledged"]],
+                ["月末時点で未確認", esc["unacknowledged"]],
+                ["完了", esc["closed"]],
+                ["初回通知まで 平均（分）", esc["avg_minutes_to_notify"]],
+                ["初回通知まで 中央値（分）", esc["notify_p50"]],
+                ["初回通知まで 90%値（分）", esc["notify_p90"]],
+                ["市の確認まで 平均（分）", esc["avg_minutes_to_acknowledge"]],
+                ["市の確認まで 中央値（分）", esc["acknowledge_p50"]],
+                ["市の確認まで 90%値（分）", esc["acknowledge_p90"]],
+            ],
+        ),
+        Table(
+            "エスカレーション（内訳）",
+            ["区分", "項目", "件数"],
+            [["種別", r["label"], r["count"]] for r in esc["kinds"]]
+            + [["分類", r["label"], r["count"]] for r in esc["categories"]]
+            + [["重要度", r["label"], r["count"]] for r in esc["severities"]],
+        ),
+        Table(
+            "エスカレーション（通知手段）",
+            ["手段", "通知数", "送信済", "失敗・結果不明"],
+            [[r["label"], r["attempts"], r["sent"], r["failed"]] for r in esc["channels"]],
+        ),
+    ]
+
+
+def reshipment_tables(reship: dict[str, Any]) -> list[Table]:
+    """再送: by reason and fault party once re-shipments are recorded; until then a note."""
+    if not reship.get("available"):
+        return [Table("再送", ["備考"], [[reship.get("note", "")]])]
+    return [
+        Table(
+            "再送",
+            ["区分", "項目", "件数", "費用（円）", "請求可能（件）"],
+            [
+                ["理由", r["label"], r["count"], r.get("cost"), r.get("billable")]
+                for r in reship.get("by_reason", [])
+            ]
+            + [
+                ["責任区分", r["label"], r["count"], r.get("cost"), r.get("billable")]
+                for r in reship.get("by_fault", [])
+            ],
+        )
+    ]

@@ -258,7 +258,7 @@ class Carrier(models.Model):
 
 
 class CityContact(models.Model):
-    """Who at the city receives escalations, in order."""
+    """Who at the city receives escalations, in order (and, if flagged, the monthly report)."""
 
     municipality = models.ForeignKey(
         Municipality, on_delete=models.CASCADE, related_name="contacts"
@@ -268,6 +268,9 @@ class CityContact(models.Model):
     phone = models.CharField("電話番号(E.164)", max_length=16, blank=True)
     email = models.EmailField("メールアドレス", blank=True)
     escalation_order = models.PositiveSmallIntegerField("連絡順", default=1)
+    # The submitted monthly report (月次報告) is also mailed here; city officials' accounts
+    # receive it anyway.
+    receives_monthly_report = models.BooleanField("月次報告をメールで受け取る", default=False)
     user = models.ForeignKey(
         "crm.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -340,6 +343,14 @@ class AuditLog(models.Model):
         CONFIG_CHANGED = "config_changed", "設定変更"
         PASSWORD_CHANGED = "password_changed", "パスワード変更"
         LOGOUT_EVERYWHERE = "logout_all", "全端末からログアウト"
+        HANDOVER_EXPORT = "handover_export", "引継ぎデータ出力"
+        HANDOVER_DOWNLOAD = "handover_download", "引継ぎデータのダウンロード"
+        HANDOVER_DELETE = "handover_delete", "引継ぎ後のデータ削除"
+        HANDOVER_OVERRIDE = "handover_override", "出力なしのデータ削除（承認による）"
+        HANDOVER_CERTIFICATE = "handover_certificate", "削除証明書のダウンロード"
+        RETENTION_CHANGE = "retention_change", "保存期間の変更"
+        RETENTION_PURGE = "retention_purge", "保存期間を過ぎたデータの削除"
+        CORE_CHANGE_RETRY = "core_change_retry", "基幹システム変更（保留）の再処理"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(

@@ -88,14 +88,18 @@ def rejections_csv(run: ImportRun) -> Iterator[bytes]:
     rows = run.rejections.order_by("line", "pk").values_list("line", "column", "reason", "raw")
     for line, column, reason, raw in rows.iterator(chunk_size=_BATCH):
         cells = [str(cell) for cell in (raw or [])]
-        cells += [""] * (width - len(cells))
         text = _reason(line, column, reason)
-        data, replaced = encode(writer.writerow([*cells, text]))
-        if replaced:
-            data, _ = encode(
-                writer.writerow([*cells, f"{text}（読めなかった文字は{GETA}にしています）"])
-            )
-        chunk.append(data)
+        # A rejected 楽天 order holds all its rows' cells end to end: back to one row per item.
+        merged = width and len(cells) > width and len(cells) % width == 0
+        rows = [cells[i : i + width] for i in range(0, len(cells), width)] if merged else [cells]
+        for row in rows:
+            row = row + [""] * (width - len(row))
+            data, replaced = encode(writer.writerow([*row, text]))
+            if replaced:
+                data, _ = encode(
+                    writer.writerow([*row, f"{text}（読めなかった文字は{GETA}にしています）"])
+                )
+            chunk.append(data)
         if len(chunk) >= _BATCH:
             yield b"".join(chunk)
             chunk = []

@@ -26,11 +26,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from crm import normalize
-from crm.models import Carrier, Municipality
+from crm.audit import audit_record
+from crm.models import AuditLog, Carrier, Municipality
 from donations_sync.core_client import CoreClient, CoreError, CoreRetryableError, core_client
 from donations_sync.models import (
     CoreChange,
@@ -548,17 +550,35 @@ def unreadable_receive(*, raw: bytes, reason: str, source: str) -> CoreChange:
 
 
 @transaction.atomic
-def core_change_retry(*, actor: Any = None, change: CoreChange) -> CoreChange:
-    """Apply a 保留 change again (after its municipality, donation or carrier was added)."""
+def core_change_retry(
+    *, actor: Any = None, change: CoreChange, request: HttpRequest | None = None
+) -> CoreChange:
+    """Apply a 保留 change again (after its municipality, donation or carrier was added).
+
+    A person's retry is written to the 作業ログ with what it led to, including a retry that
+    leaves the change 保留."""
     record = CoreChange.objects.select_for_update().get(pk=change.pk)
     if record.outcome != QUARANTINED:
         return record
+    reason_before = record.reason
     record.attempts += 1
     record.retried_at = timezone.now()
     record.retried_by = actor if getattr(actor, "pk", None) else None
     if record.payload is not None:
         _apply_into(record, record.payload, Lookups())  # unreadable bytes stay unreadable
     record.save()
+    audit_record(
+        action=AuditLog.Action.CORE_CHANGE_RETRY,
+        request=request,
+        user=actor,
+        core_change=record.pk,
+        change_id=record.change_id or "",
+        source=record.source,
+        outcome=record.outcome,
+        reason_before=reason_before,
+        reason=record.reason if record.outcome == QUARANTINED else "",
+        attempts=record.attempts,
+    )
     return record
 
 

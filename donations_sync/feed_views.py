@@ -61,7 +61,7 @@ def core_feed_quarantine(request: HttpRequest) -> HttpResponse:
 @require_POST
 def core_feed_retry(request: HttpRequest, change_id: int) -> HttpResponse:
     change = get_object_or_404(selectors.core_changes_quarantined(request.user), pk=change_id)
-    change = feed.core_change_retry(actor=request.user, change=change)
+    change = feed.core_change_retry(actor=request.user, change=change, request=request)
     if change.outcome == change.Outcome.QUARANTINED:
         messages.error(request, f"再処理しましたが保留のままです: {change.reason}")
     else:

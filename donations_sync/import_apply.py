@@ -19,7 +19,6 @@ touched at all.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -38,7 +37,6 @@ from django.utils import timezone
 from crm import normalize
 from crm.models import Carrier, Donor, DonorEmail, DonorPhone, Municipality, Provider
 from donations_sync.imports import CsvImport, ParsedRow, RowError, open_import
-from donations_sync.imports.encoding import open_text
 from donations_sync.models import (
     Donation,
     DonorCallback,
@@ -335,6 +333,14 @@ class Importer:
         }
         self.encoding = imported.encoding
         self.header = imported.header
+        # The reader merges the consecutive rows of a 楽天 order; a row of it further down is
+        # refused rather than merged (see CsvImport.records).
+        self.duplicate_reason = (
+            "行目からの注文と同じ受注番号です（同じ注文の商品の行は続けて並べてください。"
+            "この行は取り込んでいません）"
+            if imported.one_row_per_item
+            else "行目と同じ番号の寄附です（同じファイル内の重複した行は最初の行だけを取り込みます）"
+        )
 
     def _key(self, row: ParsedRow) -> str:
         d = row.donation
@@ -528,7 +534,7 @@ class Importer:
 
     def _apply(self, cursor) -> tuple[int, int, int, int, int]:
         m = self.m
-        run_sql(cursor, _SQL_MATCH, m)
+        run_sql(cursor, _SQL_MATCH, m, duplicate_reason=self.duplicate_reason)
         run_sql(cursor, self._donor_sql(), m)
         run_sql(cursor, self._donation_sql(), m)
         run_sql(cursor, self._shipment_sql(), m, provider=self.provider_id)
@@ -660,16 +666,12 @@ class Importer:
         if not lines:
             return
         binary.seek(0)
-        text, _ = open_text(binary, self.encoding)
-        reader = csv.reader(text)
-        next(reader, None)
+        # Records as the reader makes them: a 楽天 order's rows come back together.
+        records = open_import(binary, self.run.mapping, self.encoding, find_duplicates=False)
         found: dict[int, list[str]] = {}
-        end_of_previous = reader.line_num
-        for raw in reader:
-            line = end_of_previous + 1
-            end_of_previous = reader.line_num
-            if line in lines:
-                found[line] = raw
+        for record in records.records():
+            if not isinstance(record, RowError) and record[0] in lines:
+                found[record[0]] = record[1]
                 if len(found) >= 5_000:
                     self._store_raw(found)
                     found = {}
@@ -782,8 +784,7 @@ INSERT INTO imp_seen (key, line)
 # Lookups into the mirror are correlated subqueries (one index probe per staged row), not joins:
 # a join's plan would hash the whole donation or shipment table, which grows with every batch.
 _SQL_MATCH = """
-UPDATE imp_row r SET reject = s.line || '行目と同じ番号の寄附です（同じファイル内の重複した行は最初の行だけを取り込みます）',
-        reject_column = ''
+UPDATE imp_row r SET reject = s.line || %(duplicate_reason)s, reject_column = ''
     FROM imp_seen s WHERE s.key = r.key AND s.line <> r.line AND r.reject IS NULL;
 UPDATE imp_row r SET donation_id = (
         SELECT d.id FROM {donation} d WHERE d.municipality_id = %(m)s AND d.portal = r.portal
@@ -813,8 +814,9 @@ UPDATE imp_row r SET reject = '伝票番号 ' || g.tracking_number || ' は別�
         SELECT 1 FROM {shipment} s WHERE s.carrier_id = g.carrier_id
         AND s.tracking_number = g.tracking_number AND NOT (s.tracking_number = '')
         AND s.id IS DISTINCT FROM g.shipment_id LIMIT 1) IS NOT NULL;
-UPDATE imp_row r SET reject = '伝票番号 ' || x.tracking_number || ' がこのファイルの別の行（'
-        || x.first_line || '行目）にもあります',
+UPDATE imp_row r SET reject = '伝票番号 ' || x.tracking_number || CASE
+            WHEN x.first_line = r.line THEN ' がこの注文の複数の商品にあります（1つの伝票番号は1つの配送にだけ付けられます）'
+            ELSE ' がこのファイルの別の行（' || x.first_line || '行目）にもあります' END,
         reject_column = x.tracking_column
     FROM (
         SELECT g.line, g.tracking_number, g.tracking_column,

@@ -223,7 +223,8 @@ class Shipment(models.Model):
 
     @property
     def tracking_url(self) -> str:
-        if self.carrier and self.tracking_number:
+        # A number failing its check digit would link to someone else's parcel, or none.
+        if self.carrier and self.tracking_number and self.tracking_valid is not False:
             return self.carrier.tracking_url(self.tracking_number)
         return ""
 

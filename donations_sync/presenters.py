@@ -39,7 +39,9 @@ class ShipmentView:
     status_label: str
     carrier_name: str
     tracking_number: str
-    tracking_url: str
+    tracking_url: str  # '' when the number fails its check digit: no link to a wrong parcel
+    tracking_valid: bool | None  # None: no number, or not checked
+    tracking_warning: str  # TRACKING_INVALID when the check digit fails, else ''
     shipped_on: datetime.date | None
     delivered_on: datetime.date | None
     desired_date: datetime.date | None
@@ -125,6 +127,15 @@ def subscription_label(deliveries: int, delivery_number: int) -> str:
     return f"定期便 {deliveries}回中{delivery_number}回目" if deliveries > 1 else ""
 
 
+# Said wherever a tracking number is shown whose carrier check digit fails (DOMAIN.md): the
+# number is kept as the source wrote it, but an agent must not read it out as certain.
+TRACKING_INVALID = "伝票番号の検査数字が一致しません"
+
+
+def tracking_warning(s: Shipment) -> str:
+    return TRACKING_INVALID if s.tracking_number and s.tracking_valid is False else ""
+
+
 def present_shipment(s: Shipment) -> ShipmentView:
     """``s`` with ``gift_item`` and ``carrier`` loaded (select_related, or set by the caller)."""
     gift = s.gift_item
@@ -141,8 +152,10 @@ def present_shipment(s: Shipment) -> ShipmentView:
         carrier_name=carrier.short_name if carrier else "",
         tracking_number=s.tracking_number,
         tracking_url=carrier.tracking_url(s.tracking_number)
-        if carrier and s.tracking_number
+        if carrier and s.tracking_number and s.tracking_valid is not False
         else "",
+        tracking_valid=s.tracking_valid,
+        tracking_warning=tracking_warning(s),
         shipped_on=s.shipped_on,
         delivered_on=s.delivered_on,
         desired_date=s.desired_date,

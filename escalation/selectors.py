@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Avg, Count, F, Q, QuerySet
+from django.db import connection
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from escalation.models import CityInstruction, Escalation, EscalationNotification, EscalationRule
+from escalation.models import (
+    CityInstruction,
+    Escalation,
+    EscalationNotification,
+    EscalationRule,
+    Kind,
+)
+from tickets.models import Category, Inquiry, Severity
 
 Status = Escalation.Status
 
@@ -88,7 +97,12 @@ def rules_visible(user: Any) -> QuerySet[EscalationRule]:
 
 @dataclass(frozen=True)
 class Figures:
-    """A month's escalations of one municipality, for the monthly report."""
+    """A month's escalations of one municipality, for the monthly report.
+
+    Escalations opened in the month (Asia/Tokyo). Times run from opening to the first
+    notification sent and to the city's acknowledgement, in minutes; p50/p90 are continuous
+    percentiles over the escalations that reached that point. ``unacknowledged``: not
+    acknowledged by the month's end (a snapshot that does not change when regenerated later)."""
 
     opened: int
     acknowledged: int
@@ -97,37 +111,130 @@ class Figures:
     avg_minutes_to_notify: float | None
     avg_minutes_to_acknowledge: float | None
     by_kind: dict[str, int]
+    urgent: int = 0
+    unacknowledged: int = 0
+    notify_p50: float | None = None
+    notify_p90: float | None = None
+    acknowledge_p50: float | None = None
+    acknowledge_p90: float | None = None
+    # Rows of {"code", "label", "count"}, largest first.
+    kinds: list[dict[str, Any]] = field(default_factory=list)
+    categories: list[dict[str, Any]] = field(default_factory=list)
+    severities: list[dict[str, Any]] = field(default_factory=list)
+    # Notification attempts by channel: {"code", "label", "attempts", "sent", "failed"}.
+    channels: list[dict[str, Any]] = field(default_factory=list)
+
+
+_FIGURES_SQL = """
+SELECT count(*),
+    count(*) FILTER (WHERE e.acknowledged_at IS NOT NULL),
+    count(*) FILTER (WHERE e.status = 'closed'),
+    count(*) FILTER (WHERE e.status = 'open'),
+    avg(extract(epoch FROM e.first_notified_at - e.opened_at)) / 60,
+    avg(extract(epoch FROM e.acknowledged_at - e.opened_at)) / 60,
+    count(*) FILTER (WHERE e.urgent),
+    count(*) FILTER (WHERE e.acknowledged_at IS NULL OR e.acknowledged_at >= %(end)s),
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM e.first_notified_at - e.opened_at)) / 60,
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM e.first_notified_at - e.opened_at)) / 60,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM e.acknowledged_at - e.opened_at)) / 60,
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM e.acknowledged_at - e.opened_at)) / 60
+FROM {escalation} e
+WHERE e.municipality_id = %(m)s AND e.opened_at >= %(start)s AND e.opened_at < %(end)s
+"""
+
+# Category and severity are the escalated ticket's; a cluster or a question may have none.
+_BREAKDOWN_SQL = """
+SELECT e.kind, c.code, c.name, i.severity, count(*)
+FROM {escalation} e
+LEFT JOIN {inquiry} i ON i.{inquiry_pk} = e.inquiry_id
+LEFT JOIN {category} c ON c.id = i.category_id
+WHERE e.municipality_id = %(m)s AND e.opened_at >= %(start)s AND e.opened_at < %(end)s
+GROUP BY 1, 2, 3, 4
+"""
+
+_CHANNELS_SQL = """
+SELECT n.channel, count(*), count(*) FILTER (WHERE n.status = 'sent'),
+    count(*) FILTER (WHERE n.status IN ('failed', 'unknown'))
+FROM {notification} n JOIN {escalation} e ON e.id = n.escalation_id
+WHERE e.municipality_id = %(m)s AND e.opened_at >= %(start)s AND e.opened_at < %(end)s
+GROUP BY 1
+"""
+
+NO_TICKET = "（問合せなし）"
 
 
 def escalation_figures(*, municipality_id: int, month: str) -> Figures:
-    """Time to notify, time to acknowledge and outcomes of the escalations opened in ``month``."""
+    """Counts, times to notify and to acknowledge (mean, p50, p90), and breakdowns by kind,
+    category, severity and notification channel of the escalations opened in ``month``."""
     bounds = month_bounds(month)
     if bounds is None:
         raise ValueError(f"not a month: {month!r}")
-    qs = Escalation.objects.filter(
-        municipality_id=municipality_id, opened_at__gte=bounds[0], opened_at__lt=bounds[1]
-    )
-    totals = qs.aggregate(
-        opened=Count("pk"),
-        acknowledged=Count("pk", filter=Q(acknowledged_at__isnull=False)),
-        closed=Count("pk", filter=Q(status=Status.CLOSED)),
-        still_open=Count("pk", filter=Q(status=Status.OPEN)),
-        notify=Avg(F("first_notified_at") - F("opened_at")),
-        acknowledge=Avg(F("acknowledged_at") - F("opened_at")),
-    )
-    by_kind = dict(qs.values_list("kind").annotate(n=Count("pk")).values_list("kind", "n"))
+    tables = {
+        "escalation": Escalation._meta.db_table,
+        "notification": EscalationNotification._meta.db_table,
+        "inquiry": Inquiry._meta.db_table,
+        "inquiry_pk": Inquiry._meta.pk.column,
+        "category": Category._meta.db_table,
+    }
+    params = {"m": municipality_id, "start": bounds[0], "end": bounds[1]}
+    with connection.cursor() as cursor:
+        cursor.execute(_FIGURES_SQL.format(**tables), params)
+        totals = cursor.fetchone()
+        cursor.execute(_BREAKDOWN_SQL.format(**tables), params)
+        breakdown = cursor.fetchall()
+        cursor.execute(_CHANNELS_SQL.format(**tables), params)
+        channels = cursor.fetchall()
 
-    def minutes(value: datetime.timedelta | None) -> float | None:
-        return round(value.total_seconds() / 60, 1) if value is not None else None
+    kinds: Counter[str] = Counter()
+    categories: Counter[tuple[str, str]] = Counter()
+    severities: Counter[str] = Counter()
+    for kind, category_code, category_name, severity, n in breakdown:
+        kinds[kind] += n
+        categories[(category_code or "", category_name or NO_TICKET)] += n
+        severities[severity or ""] += n
+    kind_labels = dict(Kind.choices)
+    severity_labels = dict(Severity.choices)
+    channel_labels = dict(EscalationNotification.Channel.choices)
+
+    def minutes(value: Any) -> float | None:
+        return round(float(value), 1) if value is not None else None
 
     return Figures(
-        opened=totals["opened"],
-        acknowledged=totals["acknowledged"],
-        closed=totals["closed"],
-        still_open=totals["still_open"],
-        avg_minutes_to_notify=minutes(totals["notify"]),
-        avg_minutes_to_acknowledge=minutes(totals["acknowledge"]),
-        by_kind=by_kind,
+        opened=totals[0],
+        acknowledged=totals[1],
+        closed=totals[2],
+        still_open=totals[3],
+        avg_minutes_to_notify=minutes(totals[4]),
+        avg_minutes_to_acknowledge=minutes(totals[5]),
+        by_kind=dict(kinds),
+        urgent=totals[6],
+        unacknowledged=totals[7],
+        notify_p50=minutes(totals[8]),
+        notify_p90=minutes(totals[9]),
+        acknowledge_p50=minutes(totals[10]),
+        acknowledge_p90=minutes(totals[11]),
+        kinds=[
+            {"code": k, "label": kind_labels.get(k, k), "count": n} for k, n in kinds.most_common()
+        ],
+        categories=[
+            {"code": code, "label": label, "count": n}
+            for (code, label), n in categories.most_common()
+        ],
+        severities=[
+            {"code": sev, "label": severity_labels.get(sev, NO_TICKET), "count": severities[sev]}
+            for sev in [*(c for c, _ in reversed(Severity.choices)), ""]
+            if severities[sev]
+        ],
+        channels=[
+            {
+                "code": code,
+                "label": channel_labels.get(code, code),
+                "attempts": attempts,
+                "sent": sent,
+                "failed": failed,
+            }
+            for code, attempts, sent, failed in sorted(channels)
+        ],
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from donations_sync.models import Donation, Shipment
+from donations_sync.presenters import tracking_warning
 from knowledge.render import unfilled_message, unfilled_variables
 from tickets.models import Category, Channel, RequesterType, Severity, Status
 
@@ -56,6 +57,7 @@ class TicketCreateForm(forms.Form):
             self.fields["shipments"].label_from_instance = lambda s: (
                 f"{s.gift_item.name} {s.delivery_number}回目"
                 + (f"（伝票 {s.tracking_number}）" if s.tracking_number else "")
+                + (f"・{warning}" if (warning := tracking_warning(s)) else "")
             )
 
 

@@ -32,6 +32,7 @@ from donations_sync.presenters import (
     present_shipment,
     shipment_state,
     summary_flags,
+    tracking_warning,
 )
 from tickets.filters import AccessLogFilter, InquiryFilter
 from tickets.models import OPEN_STATUSES, Category, Channel, Inquiry, SlaTarget, Status
@@ -40,6 +41,8 @@ from tickets.search import matching_text
 SEARCH_LIMIT = 10
 
 _TICKET_NUMBER = re.compile(r"^(?:#|＃|問合せ)?\s*(\d{1,9})$")
+# As long as the carriers' numbers (DOMAIN.md): 11 or 12 digits, 13 characters for EMS.
+_TRACKING_LIKE = re.compile(r"\d{10,12}|[A-Z]{2}\d{9}[A-Z]{2}")
 
 
 @dataclass
@@ -52,6 +55,8 @@ class SearchHit:
     municipality: str
     # Why it matched, in the caller's words: "電話番号", "伝票番号" …
     matched_by: str = ""
+    # Said next to the hit: a tracking number whose check digit fails (see TRACKING_INVALID).
+    warning: str = ""
 
 
 @dataclass
@@ -204,6 +209,12 @@ def _interpret(
     if normalize.tracking_rule_for(cleaned):
         interpreted_as.append("伝票番号")
         found.shipment_ids = sync_selectors.shipment_ids_by_tracking_number(scope, cleaned)
+    elif _TRACKING_LIKE.fullmatch(cleaned):
+        # Imports keep numbers whose check digit fails: the number as the donor reads it from
+        # their slip must still find the shipment.
+        found.shipment_ids = sync_selectors.shipment_ids_by_tracking_number(scope, cleaned)
+        if found.shipment_ids:
+            interpreted_as.append("伝票番号")
     if normalize.normalize_phone(text) and not text.startswith("〒"):
         interpreted_as.append("電話番号")
         found.donor_hits += [
@@ -243,6 +254,7 @@ def _shipment_hits(user: User, ids: list[int]) -> list[SearchHit]:
             url=reverse("donor_detail", args=[s.donation.donor_id]) + f"#shipment-{s.id}",
             municipality=s.municipality.name,
             matched_by="伝票番号",
+            warning=tracking_warning(s),
         )
         for s in Shipment.objects.visible_to(user)
         .filter(id__in=ids)

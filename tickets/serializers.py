@@ -327,6 +327,7 @@ class ShipmentSerializer(serializers.ModelSerializer):
     gift_item_name = serializers.CharField(source="gift_item.name")
     carrier = serializers.SlugRelatedField(slug_field="code", read_only=True)
     tracking_url = serializers.SerializerMethodField()
+    tracking_warning = serializers.SerializerMethodField()
     status_label = serializers.SerializerMethodField()
     subscription = serializers.SerializerMethodField()
     state = serializers.SerializerMethodField()
@@ -350,6 +351,8 @@ class ShipmentSerializer(serializers.ModelSerializer):
             "carrier",
             "tracking_number",
             "tracking_url",
+            "tracking_valid",
+            "tracking_warning",
             "shipped_on",
             "delivered_on",
             "status",
@@ -366,6 +369,9 @@ class ShipmentSerializer(serializers.ModelSerializer):
 
     def get_tracking_url(self, shipment: Shipment) -> str | None:
         return self._view(shipment).tracking_url or None
+
+    def get_tracking_warning(self, shipment: Shipment) -> str:
+        return self._view(shipment).tracking_warning
 
     def get_status_label(self, shipment: Shipment) -> str:
         return self._view(shipment).status_label

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from administration.handover.models import RetentionPolicy
 from crm.audit import audit_record
-from crm.models import Municipality
+from crm.models import AuditLog, Municipality
 from telephony.models import Call
 from tickets import handover as ticket_handover
 from tickets.mail.models import InboundAttachment, InboundMessage
@@ -132,7 +132,7 @@ def purge_municipality(
             )
     if result.total:
         audit_record(
-            action="retention_purge",
+            action=AuditLog.Action.RETENTION_PURGE,
             request=None,
             username="retention",
             policy_municipality=municipality.code,

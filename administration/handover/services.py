@@ -33,16 +33,16 @@ from administration.handover.models import (
     RunStatus,
 )
 from crm.audit import audit_record
-from crm.models import Municipality, User
+from crm.models import AuditLog, Municipality, User
 
 logger = logging.getLogger("administration.handover")
 
-AUDIT_EXPORT = "handover_export"
-AUDIT_EXPORT_DOWNLOAD = "handover_download"
-AUDIT_DELETION = "handover_delete"
-AUDIT_DELETION_OVERRIDE = "handover_override"
-AUDIT_RETENTION_CHANGE = "retention_change"
-AUDIT_RETENTION_PURGE = "retention_purge"
+AUDIT_EXPORT = AuditLog.Action.HANDOVER_EXPORT
+AUDIT_EXPORT_DOWNLOAD = AuditLog.Action.HANDOVER_DOWNLOAD
+AUDIT_DELETION = AuditLog.Action.HANDOVER_DELETE
+AUDIT_DELETION_OVERRIDE = AuditLog.Action.HANDOVER_OVERRIDE
+AUDIT_RETENTION_CHANGE = AuditLog.Action.RETENTION_CHANGE
+AUDIT_RETENTION_PURGE = AuditLog.Action.RETENTION_PURGE
 
 LOCK_EXPORT = 1_701_000_000
 LOCK_DELETION = 1_701_000_001

@@ -25,7 +25,7 @@ from administration.handover.models import (
 )
 from crm.access import is_operator_admin, passed_two_factor
 from crm.audit import audit_record
-from crm.models import Municipality
+from crm.models import AuditLog, Municipality
 from crm.streaming import aiter_in_thread
 
 BLOCK = 256 * 1024
@@ -170,7 +170,7 @@ def handover_certificate(request: HttpRequest, deletion_id: int) -> HttpResponse
     if not run.certificate_name or not path.exists():
         raise Http404("削除証明書がありません。")
     audit_record(
-        action="handover_certificate",
+        action=AuditLog.Action.HANDOVER_CERTIFICATE,
         request=request,
         user=request.user,
         handover_municipality=run.municipality_code,

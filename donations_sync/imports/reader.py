@@ -152,9 +152,10 @@ _ABSENT: tuple[list[int], str] = ([], "")
 
 
 class _CellError(Exception):
-    def __init__(self, column: str, reason: str) -> None:
+    def __init__(self, column: str, reason: str, line: int = 0) -> None:
         self.column = column
         self.reason = reason
+        self.line = line  # 0: the record's first line
 
 
 class CsvImport:
@@ -171,6 +172,11 @@ class CsvImport:
         self.mapping: Mapping = PRESETS[mapping] if isinstance(mapping, str) else mapping
         check_mapping(self.mapping)
         self.portal: str = self.mapping.get("portal", "")
+        # 楽天 writes an order with several items as several rows (mappings saved before this
+        # key existed are 楽天 ones by their style).
+        self.one_row_per_item = bool(
+            self.mapping.get("one_row_per_item", self.mapping.get("style") == "rakuten")
+        )
         self._text, self.encoding = open_text(binary, encoding)
         self._reader = csv.reader(self._text)
         try:
@@ -269,7 +275,40 @@ class CsvImport:
 
     def records(self) -> Iterator[tuple[int, list[str]] | RowError]:
         """Each record as (line, cells), unparsed; a record that is not even a row of this
-        header (wrong width, undecodable bytes, broken quoting) is a RowError already."""
+        header (wrong width, undecodable bytes, broken quoting) is a RowError already.
+
+        In an export with one row per item (楽天: the order blocks repeated on every row), the
+        consecutive rows of one order are one record: their cells joined end to end, a multiple
+        of the header's width, at the line of the first. Rows of an order that come back later
+        in the file are not merged (the file would have to be held whole); they reach the
+        importer as a second record with the same number and are rejected naming the first."""
+        if not self.one_row_per_item:
+            yield from self._rows()
+            return
+        order_line, order_cells, order_number = 0, [], ""
+        held: list[RowError] = []  # errors inside an order come after it: lines stay ascending
+        for record in self._rows():
+            if isinstance(record, RowError):
+                if order_cells:
+                    held.append(record)
+                else:
+                    yield record
+                continue
+            line, raw = record
+            number = self.record_numbers(raw)[0]
+            if order_cells and number and number == order_number:
+                order_cells.extend(raw)
+                continue
+            if order_cells:
+                yield order_line, order_cells
+                yield from held
+                held = []
+            order_line, order_cells, order_number = line, list(raw), number
+        if order_cells:
+            yield order_line, order_cells
+            yield from held
+
+    def _rows(self) -> Iterator[tuple[int, list[str]] | RowError]:
         end_of_previous = self._reader.line_num
         width = len(self.header)
         while True:
@@ -309,7 +348,10 @@ class CsvImport:
         try:
             return self._parse(line, raw)
         except _CellError as error:
-            return RowError(line, error.column, error.reason, raw)
+            reason = error.reason
+            if len(raw) > len(self.header):
+                reason += f"（{line}行目からの注文は、どの商品の行も取り込んでいません）"
+            return RowError(error.line or line, error.column, reason, raw)
 
     def _cell(self, raw: list[str], block: str, name: str, n: int = 1) -> tuple[str, str]:
         """(joined value, first column) of a field; ('', '') when its columns are absent."""
@@ -338,6 +380,20 @@ class CsvImport:
         )
         self._check_donation(raw, donation)
         gifts = [g for n in self.groups if (g := self._gift(raw, n, warnings)) is not None]
+        width = len(self.header)
+        if len(raw) > width:  # the further rows of a 楽天 order: one more item each
+            item_line = line
+            for start in range(width, len(raw), width):
+                item_line += _lines_spanned(raw[start - width : start])
+                row_cells = raw[start : start + width]
+                for n in self.groups:
+                    try:
+                        gift = self._gift(row_cells, n, warnings)
+                    except _CellError as error:
+                        raise _CellError(error.column, error.reason, item_line) from None
+                    if gift is not None:
+                        gift.group = start // width * max(self.groups) + n
+                        gifts.append(gift)
         row = ParsedRow(line, donor, donation, gifts, warnings)
         if values.name_is_unreadable(donor.name):
             row.needs_callback.append("氏名が読めません")
@@ -451,6 +507,12 @@ class CsvImport:
                     f"{column}：伝票番号のチェックディジットが合いません（{gift.tracking_number}）"
                 )
         return gift
+
+
+def _lines_spanned(cells: list[str]) -> int:
+    """Physical lines one CSV row took: quoted cells may hold line breaks."""
+    breaks = sum(cell.count("\n") + cell.count("\r") - cell.count("\r\n") for cell in cells)
+    return 1 + breaks
 
 
 def check_mapping(mapping: Mapping) -> None:

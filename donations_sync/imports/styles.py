@@ -11,6 +11,8 @@ its system's export differs. Shape::
         "gift":     {field: column},  # "{n}" in a name marks a repeated group (返礼品1_, 返礼品2_ ...);
                                       # a gift field without "{n}" applies to every group
         "required": [field, ...],     # these fields' columns must be in the header
+        "one_row_per_item": bool,     # consecutive rows with the same order number are one
+                                      # donation, one gift item per row (楽天)
     }
 
 Fields: donor — donor_number, name, kana, postal_code, prefecture, address, building, phone,
@@ -153,6 +155,8 @@ RAKUTEN: Mapping = {
         "ship_to_phone": ["送付先電話番号1", "送付先電話番号2", "送付先電話番号3"],
     },
     "required": ["portal_order_number", "donated_at", "name", "amount"],
+    # An order with several items is several rows with the same 受注番号, one item each.
+    "one_row_per_item": True,
 }
 
 PRESETS: dict[str, Mapping] = {m["style"]: m for m in (CHOICE, FURUSATO360, RAKUTEN)}

@@ -167,6 +167,7 @@ function donorCard(payload, match, several) {
               `${s.gift_name}${s.subscription ? `（${s.subscription}）` : ""}: `,
               el("span", { class: "state", dataset: { state: `shipment-${s.id}` } }, s.state),
               " ",
+              s.tracking_warning ? el("span", { class: "flag danger", dataset: { trackingInvalid: "" } }, s.tracking_warning) : "",
               s.tracking_url ? el("a", { href: s.tracking_url, target: "_blank", rel: "noopener" }, "追跡") : "")))
         : ""));
   const tickets = match.open_inquiries.map((i) =>

@@ -18,6 +18,7 @@ import time_machine
 
 from crm.models import User
 from donations_sync.models import Shipment
+from escalation.models import Escalation, EscalationNotification, Kind
 from telephony.calendar_services import business_calendar_apply_preset
 from telephony.models import Call
 from tests.factories import (
@@ -281,4 +282,76 @@ def november(city_a, city_b) -> Month:
         talk_seconds=10,
         ended_at=jst(2026, 11, 1, 0, 0, 15),
     )
+    _escalations(city_a, city_b, t)
     return Month(tickets=t, agent=agent)
+
+
+def _escalations(city_a, city_b, t) -> None:
+    """Escalations as escalation's services leave them (times chosen; notifications' outcomes).
+
+    City A, opened in November (Tokyo): E1 (T1, damaged, notified after 10 min, acknowledged
+    after 60, closed), E2 (T4, 30 Nov 23:59, notified after 20 min, acknowledged 1 Dec 09:00 =
+    541 min: not yet acknowledged at the month's end), E3 (a cluster with no ticket, urgent,
+    notified after 30 min, never acknowledged). Not November's: 31 Oct 23:59, 1 Dec 00:00, and
+    city B's."""
+
+    def escalation(city, opened, *, notified=None, acknowledged=None, notes=(), **fields):
+        fields.setdefault("status", "open")
+        e = Escalation.objects.create(
+            municipality=city,
+            source=fields.pop("source", Escalation.Source.RULE_OPEN),
+            title=fields.pop("title", "市への報告"),
+            opened_at=opened,
+            aware_at=opened,
+            first_notified_at=opened + datetime.timedelta(minutes=notified) if notified else None,
+            acknowledged_at=acknowledged,
+            **fields,
+        )
+        for step, (channel, status) in enumerate(notes):
+            EscalationNotification.objects.create(
+                escalation=e,
+                municipality=city,
+                step=step,
+                channel=channel,
+                to="city@example.jp" if channel == "email" else "+81312345678",
+                status=status,
+            )
+        return e
+
+    e1_opened = jst(2026, 11, 2, 16, 5)
+    escalation(
+        city_a,
+        e1_opened,
+        inquiry=t["t1"],
+        kind=Kind.DAMAGED_GIFT,
+        notified=10,
+        acknowledged=e1_opened + datetime.timedelta(minutes=60),
+        status="closed",
+        notes=[("email", "sent"), ("sms", "sent")],
+    )
+    escalation(
+        city_a,
+        jst(2026, 11, 30, 23, 59),
+        inquiry=t["t4"],
+        kind=Kind.NON_DELIVERY,
+        notified=20,
+        acknowledged=jst(2026, 12, 1, 9, 0),
+        status="acknowledged",
+        notes=[("email", "sent")],
+    )
+    escalation(
+        city_a,
+        jst(2026, 11, 20, 10),
+        kind=Kind.CLUSTER,
+        source=Escalation.Source.CLUSTER,
+        urgent=True,
+        notified=30,
+        notes=[("email", "failed"), ("voice", "sent")],
+    )
+    escalation(
+        city_a, jst(2026, 10, 31, 23, 59), kind=Kind.OTHER, notified=5, notes=[("email", "sent")]
+    )
+    escalation(
+        city_a, jst(2026, 12, 1, 0, 0), kind=Kind.OTHER, notified=5, notes=[("email", "sent")]
+    )
+    escalation(city_b, jst(2026, 11, 5, 10), kind=Kind.OTHER, notified=5, notes=[("email", "sent")])

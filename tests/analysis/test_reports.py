@@ -53,6 +53,10 @@ def test_supervisor_sees_the_month_and_drills_into_a_category(
     body = page.content.decode()
     assert "小樽市 2026年11月 月次分析" in body
     assert "<svg" in body
+    escalations = body[body.index('id="report-escalations"') :]
+    assert '報告件数</th><td class="n">3件' in escalations
+    assert '月末時点で未確認</th><td class="n">2件' in escalations
+    assert "未集計：市への報告" not in body
     drill = f"/analysis/municipalities/{city_a.pk}/tickets/?month=2026-11&amp;category=damaged"
     assert drill in body
     listed = client.get(
@@ -194,7 +198,17 @@ def test_pdf_holds_the_japanese_headings_and_figures(login, november, supervisor
         "放棄率",
         "33.3%",
         "受領証明書発行",
-        "未集計",
+        # 9. エスカレーション: 3 reports, 2 not acknowledged at the month's end, the minutes to
+        # the first notification and to acknowledgement (mean・p50・p90).
+        "報告件数3件",
+        "月末時点で未確認2件",
+        "20.0分・20.0分・28.0分",
+        "300.5分・300.5分・492.9分",
+        "苦情の集中",
+        "（問合せなし）",
+        "自動音声電話",
+        # 10. 再送: not recorded yet, and it says so.
+        "未集計：再送管理機能",
     ):
         assert words in text, words
 
@@ -224,6 +238,17 @@ def test_xlsx_has_one_sheet_per_section(login, november, supervisor_a, city_a):
     csv_text = response_bytes(client.get(f"/analysis/reports/{report.pk}/report.csv")).decode()
     assert csv_text.startswith("\ufeff■概要")
     assert '"寄附1,000件あたり",666.67' in csv_text
+
+    escalations = dict(book["エスカレーション"].iter_rows(min_row=2, values_only=True))
+    assert escalations["報告件数"] == 3 and escalations["月末時点で未確認"] == 2
+    assert escalations["市の確認まで 90%値（分）"] == 492.9
+    breakdown = list(book["エスカレーション（内訳）"].iter_rows(min_row=2, values_only=True))
+    assert ("種別", "苦情の集中", 1) in breakdown and ("重要度", "通常", 2) in breakdown
+    channels = list(book["エスカレーション（通知手段）"].iter_rows(min_row=2, values_only=True))
+    assert channels[0] == ("メール", 3, 2, 1)
+    assert [row for row in book["再送"].iter_rows(values_only=True)][1][0].startswith("未集計")
+    assert "■エスカレーション\r\n項目,値\r\n報告件数,3\r\n" in csv_text
+    assert "初回通知まで 90%値（分）,28.0" in csv_text
 
 
 def test_drilldown_csv_is_logged_as_personal_data_export(login, november, supervisor_a, city_a):
@@ -308,3 +333,67 @@ def test_monthly_reports_command(november, city_a, city_b):
     call_command("monthly_reports", "--month", "2026-11", "--municipality", city_a.code, stdout=out)
     assert "小樽市 2026年11月: 下書き（問合せ 4件）" in out.getvalue()
     assert list(MonthlyReport.objects.values_list("municipality_id", flat=True)) == [city_a.pk]
+
+
+def test_the_submitted_report_is_also_mailed_to_the_city_contacts_flagged_for_it(
+    login,
+    november,
+    supervisor_a,
+    operator_admin,
+    city_a,
+    city_b,
+    city_official_a,
+    django_capture_on_commit_callbacks,
+):
+    from django.urls import reverse
+
+    from crm.models import CityContact
+    from jobs.models import PendingJob
+
+    city_official_a.email = "kikaku@city.otaru.example.jp"
+    city_official_a.save()
+    # The operator admin flags who receives the report where city contacts are edited.
+    admin = login(operator_admin)
+    add = reverse("administration:city_contact_add", args=[city_a.pk])
+    for name, address, flagged in (
+        ("小樽 一郎", "ichiro@city.otaru.example.jp", "on"),
+        ("小樽 花子", "hanako@city.otaru.example.jp", ""),
+        # Also an official's address: one mail, not two.
+        ("企画 係", "KIKAKU@city.otaru.example.jp", "on"),
+    ):
+        data = {"name": name, "department": "企画政策室", "email": address, "escalation_order": "1"}
+        if flagged:
+            data["receives_monthly_report"] = flagged
+        assert admin.post(add, data).status_code == 302
+    refused = admin.post(
+        add,
+        {"name": "番号 のみ", "department": "総務", "phone": "0134-32-4111",
+         "escalation_order": "2", "receives_monthly_report": "on"},
+        follow=True,
+    )  # fmt: skip
+    assert "月次報告を受け取るにはメールアドレスが必要です。" in refused.content.decode()
+    assert not CityContact.objects.filter(name="番号 のみ").exists()
+    page = admin.get(reverse("administration:municipality_detail", args=[city_a.pk]))
+    assert "月次報告" in page.content.decode()
+    CityContact.objects.create(
+        municipality=city_b, name="福山", department="企画", email="x@city.fukuyama.example.jp",
+        receives_monthly_report=True,
+    )  # fmt: skip
+
+    client = login(supervisor_a)
+    report = _generate(client, city_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            f"/analysis/reports/{report.pk}/review/",
+            {"comments": "", "measures": "梱包材の見直しを依頼しました。", "submit": "1"},
+        )
+    assert sorted(address for m in mail.outbox for address in m.to) == [
+        "ichiro@city.otaru.example.jp",
+        "kikaku@city.otaru.example.jp",
+    ]
+    assert all(
+        f"/analysis/reports/{report.pk}/".encode() in m.message().as_bytes() for m in mail.outbox
+    )
+    # Each address is a durable job of its own, done.
+    sends = PendingJob.objects.filter(target="analysis.services.report_city_mail_send")
+    assert sends.count() == 2 and all(job.done_at for job in sends)

@@ -11,7 +11,7 @@ import time
 import pytest
 from django.test import Client
 
-from crm.models import User
+from crm.models import AuditLog, User
 from donations_sync.models import CoreChange, Donation
 from donations_sync.signals import core_change_applied
 from tests.donations_sync.fake_core import change
@@ -251,3 +251,29 @@ def test_retry_from_the_list(login, kept, city_a, city_b):
     assert change_a.retried_by.role == User.Role.SUPERVISOR and change_a.retried_at
     assert "A-ONLY-1" not in _page(supervisor_a)
     assert Donation.objects.get(external_id="A-ONLY-1").core_updated_at is not None
+
+
+def test_each_retry_from_the_list_is_in_the_audit_log_with_its_outcome(login, kept, city_a):
+    change_a = kept["k-A-ONLY-1"]
+    url = f"/core/feed/quarantine/{change_a.pk}/retry/"
+    supervisor = UserFactory(
+        username="sv_retry", role=User.Role.SUPERVISOR, municipalities=[city_a]
+    )
+    client = login(supervisor)
+    client.post(url, REMOTE_ADDR="192.0.2.10")
+    DonationFactory(donor__municipality=city_a, external_id="A-ONLY-1")
+    client.post(url, REMOTE_ADDR="192.0.2.10")
+    client.post(url)  # applied already: nothing retried, nothing logged
+
+    rows = list(AuditLog.objects.filter(action=AuditLog.Action.CORE_CHANGE_RETRY).order_by("at"))
+    assert [(r.user, r.username, r.ip_address) for r in rows] == [
+        (supervisor, "sv_retry", "192.0.2.10"),
+        (supervisor, "sv_retry", "192.0.2.10"),
+    ]
+    still_kept, applied = (r.detail for r in rows)
+    assert still_kept["core_change"] == applied["core_change"] == change_a.pk
+    assert still_kept["change_id"] == "k-A-ONLY-1" and still_kept["source"] == "push"
+    assert still_kept["outcome"] == "quarantined" and still_kept["attempts"] == 2
+    assert "小樽市に該当する寄附が見つかりません" in still_kept["reason"]
+    assert applied["outcome"] == "applied" and applied["reason"] == ""
+    assert rows[0].get_action_display() == "基幹システム変更（保留）の再処理"

@@ -118,6 +118,14 @@ def test_signed_webhook_pops_the_caller_in_the_agents_browser(
         gift_item__municipality=city_a,
         gift_item__name="小樽産 ほたて 1kg",
     )
+    # The second delivery's number fails its check digit (12345678901 mod 7 is 3, not 2).
+    unchecked = ShipmentFactory(
+        donation=shipment.donation,
+        gift_item=shipment.gift_item,
+        delivery_number=2,
+        tracking_number="123456789012",
+        tracking_valid=False,
+    )
     DonorPhoneFactory(donor=shipment.donation.donor, e164="+819012345678")
     browser_login(page, agent_a)
     page.goto("/console/")
@@ -132,16 +140,22 @@ def test_signed_webhook_pops_the_caller_in_the_agents_browser(
     expect(pop.locator(".greeting")).to_have_text(city_a.greeting)
     expect(pop).to_contain_text("架電 太郎")
     expect(pop).to_contain_text("小樽産 ほたて 1kg")
+    # One tracking link: none for the number whose check digit fails, which is flagged instead.
     expect(pop.locator("a", has_text="追跡")).to_have_attribute(
         "href", shipment.carrier.tracking_url(shipment.tracking_number)
     )
+    expect(pop.locator("[data-tracking-invalid]")).to_have_text("伝票番号の検査数字が一致しません")
     # The server sends the amount and the date raw; the pop writes them the Japanese way.
     donation = shipment.donation
     expect(pop).to_contain_text(f"{ja_date(donation.donated_at)} 楽天ふるさと納税")
     expect(pop).to_contain_text("¥10,000・")
     # Word for word what the donor page says about the same donation and shipment.
     pop_states = _states(pop)
-    assert set(pop_states) == {f"donation-{donation.id}", f"shipment-{shipment.id}"}
+    assert set(pop_states) == {
+        f"donation-{donation.id}",
+        f"shipment-{shipment.id}",
+        f"shipment-{unchecked.id}",
+    }
     donor_page = page.context.new_page()
     donor_page.goto(f"/donors/{donation.donor_id}/")
     assert _states(donor_page.locator("main")) == pop_states
