@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     # City escalation, the monthly analysis and the operator's administration read the apps
     # below them and are read by nothing but their own pages.
     "escalation",
+    "reshipments",
     "analysis",
     "administration",
     # Demo and operator-scale data (seed_demo, demo_logins, totp_code): above every app, last.

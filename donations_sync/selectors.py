@@ -84,7 +84,8 @@ SELECT d.id, d.donor_id, d.portal, d.portal_order_number, d.external_id, d.donat
        d.one_stop_received_on, d.receipt_issued_on, d.gift_declined, d.note,
        s.id, s.status, s.delivery_number, s.tracking_number, s.shipped_on, s.delivered_on,
        s.desired_date, s.desired_time_slot, s.ship_to_name,
-       g.id, g.name, g.code, g.deliveries, c.id, c.short_name, c.tracking_url_template
+       g.id, g.name, g.code, g.deliveries, c.id, c.short_name, c.tracking_url_template,
+       s.replaces_id
 FROM {donation} d
 LEFT JOIN {shipment} s ON s.donation_id = d.id AND s.municipality_id = d.municipality_id
 LEFT JOIN {gift} g ON g.id = s.gift_item_id
@@ -160,6 +161,7 @@ def _shipment(municipality_id: int, row: tuple) -> Shipment:
         desired_date=row_date(row[21]),
         desired_time_slot=row[22],
         ship_to_name=row[23],
+        replaces_id=row[31],
     )
     shipment.gift_item = GiftItem(id=row[24], name=row[25], code=row[26], deliveries=row[27])
     if row[28] is not None:
