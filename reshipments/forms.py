@@ -34,7 +34,7 @@ class ReshipmentForm(forms.Form):
         widget=forms.RadioSelect,
     )
     ship_to_name = forms.CharField(label="送り先氏名", max_length=80, required=False)
-    ship_to_postal_code = forms.CharField(label="郵便番号", max_length=8, required=False)
+    ship_to_postal_code = forms.CharField(label="郵便番号", max_length=12, required=False)
     ship_to_address = forms.CharField(label="住所", max_length=300, required=False)
     ship_to_phone = forms.CharField(label="電話番号", max_length=20, required=False)
     desired_date = forms.DateField(
@@ -45,17 +45,15 @@ class ReshipmentForm(forms.Form):
     )
     gift_cost = forms.IntegerField(label="返礼品代（円）", min_value=0, initial=0)
     shipping_cost = forms.IntegerField(label="送料（円）", min_value=0, initial=0)
-    note = forms.CharField(
-        label="備考", required=False, widget=forms.Textarea(attrs={"rows": 3})
-    )
+    note = forms.CharField(label="備考", required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
     def __init__(self, *args, shipments, gift_items, attachments, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["original"].queryset = shipments
         self.fields["gift_item"].queryset = gift_items
         self.fields["photos"].queryset = attachments
-        self.fields["original"].label_from_instance = (
-            lambda s: f"{s.gift_item.name}（{s.get_status_display()}"
+        self.fields["original"].label_from_instance = lambda s: (
+            f"{s.gift_item.name}（{s.get_status_display()}"
             f"{'・' + s.tracking_number if s.tracking_number else ''}）"
         )
         self.fields["photos"].label_from_instance = lambda a: a.filename
@@ -106,7 +104,7 @@ class ReturnedImportForm(forms.Form):
 class AttemptForm(forms.Form):
     outcome = forms.ChoiceField(label="結果", choices=CallbackAttempt.Outcome.choices)
     note = forms.CharField(label="メモ", max_length=300, required=False)
-    postal_code = forms.CharField(label="確認した郵便番号", max_length=8, required=False)
+    postal_code = forms.CharField(label="確認した郵便番号", max_length=12, required=False)
     address = forms.CharField(label="確認した住所", max_length=300, required=False)
 
     def clean(self):

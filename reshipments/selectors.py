@@ -95,9 +95,7 @@ def returned_worklist(user: Any, *, state: str = "open") -> QuerySet[ReturnedIte
     elif state == "done":
         qs = qs.exclude(status=ReturnedItem.Status.OPEN)
     return (
-        qs.select_related(
-            "municipality", "donor", "donation", "shipment__gift_item", "reshipment"
-        )
+        qs.select_related("municipality", "donor", "donation", "shipment__gift_item", "reshipment")
         .prefetch_related(
             Prefetch("donor__phones", queryset=DonorPhone.objects.order_by("id")),
             Prefetch("attempts", queryset=CallbackAttempt.objects.select_related("by")),

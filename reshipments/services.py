@@ -13,7 +13,7 @@ import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -78,9 +78,7 @@ def reshipment_settings_save(
     if not is_supervisor(actor):
         raise PermissionDenied("再送の設定はスーパーバイザー・運営管理者のみ変更できます。")
     require_write(actor, municipality.pk)
-    row, _ = ReshipmentSettings.objects.select_for_update().get_or_create(
-        municipality=municipality
-    )
+    row, _ = ReshipmentSettings.objects.select_for_update().get_or_create(municipality=municipality)
     before = row.city_approval_required
     row.city_approval_required = city_approval_required
     row.updated_by = actor
@@ -279,18 +277,21 @@ def _finalize(r: Reshipment, now: datetime.datetime) -> None:
     """The replacement shipment and the outbox message, in the caller's transaction."""
     from donations_sync.services import outbox_enqueue, shipment_create_replacement
 
-    replacement = shipment_create_replacement(
-        original_id=r.original_id,
-        gift_item_id=r.gift_item_id,
-        ship_to={
-            "name": r.ship_to_name,
-            "postal_code": r.ship_to_postal_code,
-            "address": r.ship_to_address,
-            "phone": r.ship_to_phone,
-        },
-        desired_date=r.desired_date,
-        desired_time_slot=r.desired_time_slot,
-    )
+    try:
+        replacement = shipment_create_replacement(
+            original_id=r.original_id,
+            gift_item_id=r.gift_item_id,
+            ship_to={
+                "name": r.ship_to_name,
+                "postal_code": r.ship_to_postal_code,
+                "address": r.ship_to_address,
+                "phone": r.ship_to_phone,
+            },
+            desired_date=r.desired_date,
+            desired_time_slot=r.desired_time_slot,
+        )
+    except ValidationError as exc:
+        raise ReshipmentError(" ".join(exc.messages)) from exc
     r.replacement = replacement
     r.status = Status.APPROVED
     r.approved_at = now
@@ -493,9 +494,7 @@ def returned_item_add(
     if not donor.returned_mail:
         Donor.objects.filter(pk=donor.pk).update(returned_mail=True)
     if audit:
-        audit_record(
-            action=AUDIT_RETURNED, request=request, user=actor, step="added", item=item.pk
-        )
+        audit_record(action=AUDIT_RETURNED, request=request, user=actor, step="added", item=item.pk)
     return item
 
 
@@ -521,7 +520,12 @@ def returned_item_attempt(
         raise ReshipmentError("結果を選んでください。")
     now = timezone.now()
     attempt = CallbackAttempt.objects.create(
-        item=item, municipality_id=item.municipality_id, at=now, by=actor, outcome=outcome, note=note
+        item=item,
+        municipality_id=item.municipality_id,
+        at=now,
+        by=actor,
+        outcome=outcome,
+        note=note,
     )
     if outcome == CallbackAttempt.Outcome.CONFIRMED:
         if not (postal_code and address):
@@ -533,9 +537,11 @@ def returned_item_attempt(
         item.status = ReturnedItem.Status.CLOSED
     if item.status != ReturnedItem.Status.OPEN:
         item.resolved_by, item.resolved_at = actor, now
-        if not ReturnedItem.objects.filter(
-            donor_id=item.donor_id, status=ReturnedItem.Status.OPEN
-        ).exclude(pk=item.pk).exists():
+        if (
+            not ReturnedItem.objects.filter(donor_id=item.donor_id, status=ReturnedItem.Status.OPEN)
+            .exclude(pk=item.pk)
+            .exists()
+        ):
             Donor.objects.filter(pk=item.donor_id).update(returned_mail=False)
     item.save()
     audit_record(

@@ -82,9 +82,7 @@ def reshipment_new_for_shipment(request: HttpRequest, shipment_id: int) -> HttpR
         .first()
     )
     if inquiry is not None:
-        return redirect(
-            f"{_url('reshipments:new_for_ticket', inquiry.pk)}?shipment={shipment.pk}"
-        )
+        return redirect(f"{_url('reshipments:new_for_ticket', inquiry.pk)}?shipment={shipment.pk}")
     shipments = Shipment.objects.visible_to(request.user).filter(pk=shipment.pk)
     return _request_page(request, inquiry=None, shipments=shipments, shipment=shipment)
 
@@ -118,7 +116,9 @@ def _request_page(request, *, inquiry: Inquiry | None, shipments, shipment: Ship
             except services.ReshipmentError as exc:
                 form.add_error(None, str(exc))
             else:
-                messages.success(request, f"再送 #{r.pk} を依頼しました（スーパーバイザーの承認待ち）。")
+                messages.success(
+                    request, f"再送 #{r.pk} を依頼しました（スーパーバイザーの承認待ち）。"
+                )
                 return redirect("reshipments:detail", r.pk)
     else:
         form = ReshipmentForm(
@@ -304,9 +304,9 @@ def settings_list(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("再送の設定はスーパーバイザー・運営管理者のみ変更できます。")
     municipalities = _writable_municipalities(request.user)
     current = dict(
-        ReshipmentSettings.objects.filter(
-            municipality__in=municipalities
-        ).values_list("municipality_id", "city_approval_required")
+        ReshipmentSettings.objects.filter(municipality__in=municipalities).values_list(
+            "municipality_id", "city_approval_required"
+        )
     )
     return render(
         request,
@@ -398,7 +398,9 @@ def _add_returned(request, municipality: Municipality, data: dict) -> ReturnedIt
             shipments = shipments.filter(tracking_number=tracking_number)
         candidates = list(shipments[:2])
         if len(candidates) != 1:
-            raise services.ReshipmentError("返送された配送を特定できません。伝票番号を入力してください。")
+            raise services.ReshipmentError(
+                "返送された配送を特定できません。伝票番号を入力してください。"
+            )
         shipment = candidates[0]
     return services.returned_item_add(
         actor=request.user,
