@@ -97,8 +97,8 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 @supervisor_required
 @require_POST
-def outbox_retry(request: HttpRequest, message_id: int) -> HttpResponse:
-    message = scoped_or_404(OutboxMessage.objects.all(), request.user, pk=message_id)
+def outbox_retry(request: HttpRequest, outbox_id: int) -> HttpResponse:
+    message = scoped_or_404(OutboxMessage.objects.all(), request.user, pk=outbox_id)
     try:
         outbox.outbox_retry(actor=request.user, message=message, request=request)
     except ValidationError as error:
@@ -110,8 +110,8 @@ def outbox_retry(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @supervisor_required
 @require_POST
-def outbox_cancel(request: HttpRequest, message_id: int) -> HttpResponse:
-    message = scoped_or_404(OutboxMessage.objects.all(), request.user, pk=message_id)
+def outbox_cancel(request: HttpRequest, outbox_id: int) -> HttpResponse:
+    message = scoped_or_404(OutboxMessage.objects.all(), request.user, pk=outbox_id)
     try:
         outbox.outbox_cancel(
             actor=request.user,

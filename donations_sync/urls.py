@@ -25,8 +25,8 @@ urlpatterns = [
         name="import_mapping_edit",
     ),
     path("outbox/", outbox_views.outbox_list, name="outbox_list"),
-    path("outbox/<int:message_id>/retry/", outbox_views.outbox_retry, name="outbox_retry"),
-    path("outbox/<int:message_id>/cancel/", outbox_views.outbox_cancel, name="outbox_cancel"),
+    path("outbox/<int:outbox_id>/retry/", outbox_views.outbox_retry, name="outbox_retry"),
+    path("outbox/<int:outbox_id>/cancel/", outbox_views.outbox_cancel, name="outbox_cancel"),
     path("callbacks/", views.callback_list, name="callback_list"),
     path("callbacks/<int:callback_id>/resolve/", views.callback_resolve, name="callback_resolve"),
 ]
