@@ -202,9 +202,10 @@ def test_a_timeout_is_retried_later_without_a_second_effect(core, original):
     message = fresh(message)
     assert message.status == "pending" and message.attempts == 1
     assert "時間内に応答しません" in message.last_error
-    # Backoff after the first failure: 30 s, half of it random.
+    # Backoff after the first failure: 30 s, half of it random (from the failure, which came
+    # the read timeout after the attempt started).
     wait = (message.next_attempt_at - message.last_attempt_at).total_seconds()
-    assert 15 <= wait <= 30
+    assert 15 <= wait <= 30 + 2
     assert outbox.outbox_deliver(message.pk) is None  # not due yet: not sent
     time.sleep(core.sleep)  # the fake core's late answer has been written by now
     with due_now(message):
