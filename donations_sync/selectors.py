@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from crm import normalize
 from crm.access import is_operator_admin
 from crm.models import Carrier, DonorPhone
 from crm.rows import row_date, row_datetime
 from crm.selectors import DEFAULT_LIMIT
-from donations_sync.models import CoreChange, Donation, GiftItem, Shipment
+from donations_sync.models import CoreChange, Donation, GiftItem, OutboxMessage, Shipment
 from donations_sync.presenters import DonationView, present_donation
 
 
@@ -183,3 +183,27 @@ def core_changes_quarantined(user) -> QuerySet[CoreChange]:
         .select_related("municipality")
         .order_by("-received_at", "-id")
     )
+
+
+def outbox_messages_visible(
+    user, *, status: str = "", kind: str = "", municipality_id: int | None = None
+) -> QuerySet[OutboxMessage]:
+    """The outbox as a supervisor sees it: their municipalities' messages, newest first."""
+    qs = OutboxMessage.objects.visible_to(user)
+    if status:
+        qs = qs.filter(status=status)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if municipality_id:
+        qs = qs.filter(municipality_id=municipality_id)
+    return qs.select_related("municipality", "donation", "shipment__carrier")
+
+
+def outbox_counts_by_status(user) -> dict[str, int]:
+    rows = (
+        OutboxMessage.objects.visible_to(user)
+        .values("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return dict(rows)

@@ -41,6 +41,7 @@ from donations_sync.models import (
     ImportMapping,
     ImportRejection,
     ImportRun,
+    OutboxMessage,
 )
 from escalation import services as escalation_services
 from escalation.models import CityInstruction, Escalation, EscalationNotification, EscalationRule
@@ -104,6 +105,7 @@ def _path_param(name: str, records: dict[str, int | str]) -> str:
         "call",
         "run",
         "mapping",
+        "outbox",  # before "message"
         "message",
         "outbound",
         "rule",
@@ -239,6 +241,18 @@ def city_a_records(city_a, settings, tmp_path):
         reason="秘密の件名",
         payload={"id": "secret-change", "data": {"name": SECRET_NAME, "email": SECRET_EMAIL}},
     )
+    # A decision for the core, dead-lettered, whose payload names the donor.
+    outbox_message = OutboxMessage.objects.create(
+        municipality=city_a,
+        kind=OutboxMessage.Kind.RESHIPMENT,
+        payload={"name": SECRET_NAME, "email": SECRET_EMAIL},
+        idempotency_key="secret-outbox",
+        shipment=shipment,
+        donation=shipment.donation,
+        status=OutboxMessage.Status.DEAD,
+        attempts=15,
+        last_error="秘密の件名",
+    )
     escalation_rule = EscalationRule.objects.create(
         municipality=city_a, name="秘密の件名", kind="damaged_gift", severities=["urgent"]
     )
@@ -289,6 +303,7 @@ def city_a_records(city_a, settings, tmp_path):
         "mapping": mapping.id,
         "callback": callback.id,
         "change": core_change.id,
+        "outbox": outbox_message.id,
         "disposition": disposition.code,
         "category": category.code if category else "",
         "escalation": escalation.id,
@@ -403,6 +418,11 @@ def _city_a_state(city_a) -> tuple:
             DonorCallback.objects.filter(municipality=city_a).values_list("resolved_at", "outcome")
         ),
         list(CoreChange.objects.filter(municipality=city_a).values_list("outcome", "attempts")),
+        list(
+            OutboxMessage.objects.filter(municipality=city_a).values_list(
+                "status", "attempts", "next_attempt_at"
+            )
+        ),
         list(Escalation.objects.filter(municipality=city_a).values_list("status", "outcome")),
         CityInstruction.objects.filter(municipality=city_a).count(),
         list(EscalationRule.objects.filter(municipality=city_a).values_list("name", "active")),
