@@ -72,7 +72,9 @@ def test_a_returned_receipt_is_worked_to_an_address_change_and_a_reissue(
     assert messages["receipt_reissue"].donation_id == donation.pk
     item.donor.refresh_from_db()
     assert not item.donor.returned_mail
-    steps = set(AuditLog.objects.filter(action="returned_mail").values_list("detail__step", flat=True))
+    steps = set(
+        AuditLog.objects.filter(action="returned_mail").values_list("detail__step", flat=True)
+    )
     assert steps == {"added", "attempt"}
     # Done: no further attempts.
     assert client.post(url, {"outcome": "no_answer"}).status_code == 400
