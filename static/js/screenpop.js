@@ -69,7 +69,7 @@ function donorCard(call, match, several) {
       d.shipments.length
         ? el("ul", {}, d.shipments.map((s) =>
             el("li", {},
-              `${s.gift_name}${s.subscription ? `（${s.subscription}）` : ""}: `,
+              `${s.replaces_id ? "再送 " : ""}${s.gift_name}${s.subscription ? `（${s.subscription}）` : ""}: `,
               el("span", { class: "state", dataset: { state: `shipment-${s.id}` } }, s.state),
               " ",
               s.tracking_url ? el("a", { href: s.tracking_url, target: "_blank", rel: "noopener" }, "追跡") : "")))

@@ -258,3 +258,28 @@ def test_settings_are_for_supervisors(login, agent_a, supervisor_a, city_a):
     login(supervisor_a).post(url, {"city_approval_required": "on"})
     assert ReshipmentSettings.objects.get(municipality=city_a).city_approval_required
     assert AuditLog.objects.filter(action="reshipment_config").count() == 1
+
+
+def test_the_screen_pop_shows_the_replacement_beside_the_original(
+    login, agent_a, supervisor_a, damaged_ticket, shipment_a
+):
+    from django.utils import timezone
+
+    from telephony.models import Call
+    from telephony.selectors import screen_pop_payload
+
+    r = _request(login(agent_a), damaged_ticket, shipment_a)
+    login(supervisor_a).post(reverse("reshipments:approve", args=[r.pk]))
+    r.refresh_from_db()
+    call = Call.objects.create(
+        municipality=shipment_a.municipality,
+        from_e164="+819012345678",
+        from_raw="09012345678",
+        offered_at=timezone.now(),
+    )
+    [match] = screen_pop_payload(user=agent_a, call_id=call.pk)["matches"]
+    [donation] = match["donations"]
+    cards = {card["id"]: card for card in donation["shipments"]}
+    assert cards[shipment_a.pk]["replaces_id"] is None
+    assert cards[r.replacement_id]["replaces_id"] == shipment_a.pk
+    assert cards[r.replacement_id]["state"] == "出荷待ち"
