@@ -134,6 +134,7 @@ def returned_items_import(
         user=actor,
         step="imported",
         import_id=run.pk,
+        municipality_id=municipality.pk,
         added=added,
         rejected=len(rejections),
     )

@@ -57,8 +57,19 @@ class ReshipmentError(ValueError):
     """A request that cannot be made as asked (shown to the user as it is)."""
 
 
-def _audit(actor: User, request: HttpRequest | None, step: str, **detail: Any) -> None:
-    audit_record(action=AUDIT_RESHIPMENT, request=request, user=actor, step=step, **detail)
+def _audit(
+    actor: User, request: HttpRequest | None, step: str, r: Reshipment, **detail: Any
+) -> None:
+    # municipality_id: a hand-over deletion anonymises the audit rows that name the municipality.
+    audit_record(
+        action=AUDIT_RESHIPMENT,
+        request=request,
+        user=actor,
+        step=step,
+        reshipment=r.pk,
+        municipality_id=r.municipality_id,
+        **detail,
+    )
 
 
 def city_approval_required(municipality_id: int) -> bool:
@@ -87,7 +98,7 @@ def reshipment_settings_save(
         action=AUDIT_SETTINGS,
         request=request,
         user=actor,
-        municipality=municipality.code,
+        municipality_id=municipality.pk,
         city_approval_required=[before, city_approval_required],
     )
     return row
@@ -215,8 +226,7 @@ def reshipment_request(
         actor,
         request,
         "requested",
-        reshipment=r.pk,
-        municipality=r.municipality_id,
+        r,
         reason=reason,
         fault=fault,
         billable=r.billable_to_city,
@@ -259,7 +269,7 @@ def reshipment_approve(
             r.status = Status.CITY_PENDING
             r.save(update_fields=["supervisor_approved_by", "supervisor_approved_at", "status"])
             _timeline(r, actor, f"再送をSVが承認（再送 #{r.pk}・市の承認待ち）", comment)
-            _audit(actor, request, "supervisor_approved", reshipment=r.pk)
+            _audit(actor, request, "supervisor_approved", r)
             return r
         step = "supervisor_approved"
         title = f"再送をSVが承認（再送 #{r.pk}・手配）"
@@ -269,7 +279,7 @@ def reshipment_approve(
         title = f"再送を市が承認（再送 #{r.pk}・手配）"
     _finalize(r, now)
     _timeline(r, actor, title, comment, link=r.replacement)
-    _audit(actor, request, step, reshipment=r.pk, replacement=r.replacement_id)
+    _audit(actor, request, step, r, replacement=r.replacement_id)
     return r
 
 
@@ -349,7 +359,7 @@ def reshipment_refuse(
     r.save()
     who = "市" if by_city else "SV"
     _timeline(r, actor, f"再送を{who}が却下（再送 #{r.pk}）", comment)
-    _audit(actor, request, "city_refused" if by_city else "supervisor_refused", reshipment=r.pk)
+    _audit(actor, request, "city_refused" if by_city else "supervisor_refused", r)
     return r
 
 
@@ -550,6 +560,7 @@ def returned_item_attempt(
         user=actor,
         step="attempt",
         item=item.pk,
+        municipality_id=item.municipality_id,
         outcome=outcome,
     )
     return attempt
