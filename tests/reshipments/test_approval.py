@@ -138,7 +138,11 @@ def test_supervisor_then_city(
     assert other.post(reverse("reshipments:approve", args=[r.pk])).status_code == 404
     assert f"再送 #{r.pk}" not in other.get(reverse("reshipments:list")).content.decode()
 
-    # The city's own official sees it waiting for them and approves with a comment.
+    # The city's own official sees it waiting for them (and on their ticket page) and approves
+    # with a comment.
+    ticket_page = city.get(reverse("ticket_detail", args=[damaged_ticket.pk])).content.decode()
+    assert f'id="reshipment-{r.pk}"' in ticket_page
+    assert 'id="reshipment-request"' not in ticket_page
     listing = city.get(reverse("reshipments:list")).content.decode()
     assert f"再送 #{r.pk}" in listing
     detail = city.get(reverse("reshipments:detail", args=[r.pk])).content.decode()
