@@ -97,14 +97,17 @@ def _request_page(request, *, inquiry: Inquiry | None, shipments, shipment: Ship
     user = request.user
     shipments = shipments.select_related("gift_item", "donation__donor", "carrier")
     municipality_id = inquiry.municipality_id if inquiry else shipment.municipality_id
-    attachments = (
-        InboundAttachment.objects.visible_to(user)
-        .filter(inquiry_id=inquiry.pk, status=InboundAttachment.Status.KEPT)
-        .defer("data")
-        .order_by("id")
-        if inquiry is not None
-        else InboundAttachment.objects.none()
-    )
+    attachments = InboundAttachment.objects.none()
+    if inquiry is not None:
+        attachments = (
+            InboundAttachment.objects.visible_to(user)
+            .filter(inquiry_id=inquiry.pk, status=InboundAttachment.Status.KEPT)
+            .defer("data")
+            .order_by("id")
+        )
+        if not is_supervisor(user):
+            # What may hold a My Number document is for supervisors' eyes only.
+            attachments = attachments.exclude(restricted=True)
     gift_items = GiftItem.objects.visible_to(user).filter(municipality_id=municipality_id)
     form_args = {"shipments": shipments, "gift_items": gift_items, "attachments": attachments}
     preselected = shipment or shipments.filter(pk=_int(request.GET.get("shipment"))).first()
