@@ -195,6 +195,8 @@ def reshipment_request(
     photos = list(photos)
     if any(p.inquiry_id is None or p.inquiry_id != getattr(inquiry, "pk", None) for p in photos):
         raise ReshipmentError("写真はこの問合せの添付ファイルから選んでください。")
+    if any(p.restricted for p in photos) and not is_supervisor(actor):
+        raise ReshipmentError("閲覧制限のある添付ファイルは写真に選べません。")
     if Reshipment.objects.filter(original=original, status__in=Reshipment.PENDING).exists():
         raise ReshipmentError("この配送には承認待ちの再送依頼がすでにあります。")
     r = Reshipment.objects.create(
