@@ -113,7 +113,7 @@ def test_damaged_gift_to_replacement_with_tracking_link(
     with page.expect_navigation():
         page.click("#reshipment-submit")
     expect(page.locator("#reshipment-status")).to_have_text("SV承認待ち")
-    expect(page.locator("main")).to_contain_text("broken.png")
+    expect(page.locator('main img[alt="broken.png"]')).to_be_visible()
     expect(page.locator("#approve")).to_have_count(0)  # an agent cannot approve
     reshipment = Reshipment.objects.get()
     agent_context.close()
