@@ -573,7 +573,18 @@ def _apply_answer(
     )
     message_id = message.pk
 
+    _announce_answer(message_id, answer, detail)
+    return Applied(
+        APPLIED, donation=message.donation, shipment=message.shipment, fields=fields, announced=True
+    )
+
+
+def _announce_answer(message_id: int, answer: str, detail: dict[str, Any]) -> None:
+    """core_decision_answered after the commit, with the message as committed."""
+
     def send() -> None:
+        if not core_decision_answered.has_listeners(OutboxMessage):
+            return
         fresh = OutboxMessage.objects.select_related("shipment", "donation").get(pk=message_id)
         for receiver, error in core_decision_answered.send_robust(
             sender=OutboxMessage, message=fresh, answer=answer, detail=detail
@@ -587,9 +598,48 @@ def _apply_answer(
                 )
 
     transaction.on_commit(send, robust=True)
-    return Applied(
-        APPLIED, donation=message.donation, shipment=message.shipment, fields=fields, announced=True
-    )
+
+
+def _first_answer(
+    message_id: int,
+    shipment_id: int | None,
+    answer: str,
+    data: dict,
+    changed_at: datetime.datetime,
+) -> bool:
+    """The POST's answer when the message has none yet: two conditional UPDATEs, no locks held
+    across a read (delivery's hot path). False if another answer came first."""
+    detail = _answer_detail(data)
+    reference = str(detail.get("core_reference") or "")[:100]
+    with transaction.atomic():
+        values: dict[str, Any] = {
+            "status": OutboxMessage.Status.REFUSED
+            if answer == "refused"
+            else OutboxMessage.Status.ACCEPTED,
+            "answer": answer,
+            "answered_at": changed_at,
+            "next_attempt_at": None,
+            "updated_at": timezone.now(),
+        }
+        if reference:
+            values["core_reference"] = reference
+        if answer == "refused":
+            values["refusal_reason"] = str(detail.get("reason") or "理由の記載なし")[:500]
+        if not OutboxMessage.objects.filter(pk=message_id, answer="").update(**values):
+            return False
+        if shipment_id is not None:
+            shipments = Shipment.objects.filter(pk=shipment_id)
+            if answer == "refused":
+                shipments = shipments.filter(
+                    status__in=[Shipment.Status.PENDING, Shipment.Status.REQUESTED]
+                )
+                target = Shipment.Status.CANCELLED
+            else:
+                shipments = shipments.filter(status=Shipment.Status.PENDING)
+                target = Shipment.Status.REQUESTED
+            shipments.update(status=target, updated_at=timezone.now())
+        _announce_answer(message_id, answer, detail)
+    return True
 
 
 def _locked_message(**lookup: Any) -> OutboxMessage | None:
@@ -619,12 +669,25 @@ def _apply_decision(
 
 
 def decision_answer_apply(
-    *, message_id: int, answer: str, data: dict, changed_at: datetime.datetime | None
+    *,
+    message_id: int,
+    answer: str,
+    data: dict,
+    changed_at: datetime.datetime | None,
+    shipment_id: int | None | bool = False,
 ) -> str:
     """The answer in the core's reply to our POST (accepted with its reference, or refused with
     its reason). Returns applied or stale. A part of the answer we cannot apply to the
     shipment (an unknown core shipment id) is noted on the message, not lost."""
     changed_at = changed_at or timezone.now()
+    if answer in ("accepted", "refused") and not data.get("shipment_id"):
+        if shipment_id is False:  # not given by the caller: read it
+            found = OutboxMessage.objects.filter(pk=message_id).values("shipment_id").first()
+            if found is None:
+                return STALE
+            shipment_id = found["shipment_id"]
+        if _first_answer(message_id, shipment_id, answer, data, changed_at):  # type: ignore[arg-type]
+            return APPLIED
     for attempt in ("whole", "message only"):
         try:
             with transaction.atomic():

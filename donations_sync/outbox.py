@@ -284,14 +284,15 @@ def request_body(message: OutboxMessage) -> dict[str, Any]:
     return body
 
 
-def _load(message_id: int) -> OutboxMessage:
-    return OutboxMessage.objects.select_related(
+def _load(ids: list[int]) -> dict[int, OutboxMessage]:
+    rows = OutboxMessage.objects.select_related(
         "municipality",
         "donation",
         "shipment__gift_item",
         "shipment__core_ref",
         "shipment__replaces__core_ref",
-    ).get(pk=message_id)
+    ).filter(pk__in=ids)
+    return {row.pk: row for row in rows}
 
 
 def _record_failure(message: OutboxMessage, error: CoreError, *, now: datetime.datetime) -> str:
@@ -324,12 +325,16 @@ def _answer_of(data: Any) -> tuple[str, dict[str, Any]]:
 
 
 def deliver_claimed(
-    message_id: int, *, client: CoreClient, now: datetime.datetime | None = None
+    message_id: int,
+    *,
+    client: CoreClient,
+    now: datetime.datetime | None = None,
+    message: OutboxMessage | None = None,
 ) -> str:
-    """Send one claimed message; returns how it ended (a Status value)."""
+    """Send one claimed message (``message``: read with its batch); returns how it ended."""
     from donations_sync.feed import decision_answer_apply  # feed imports this module's models
 
-    message = _load(message_id)
+    message = message or _load([message_id])[message_id]
     if message.status != Status.DELIVERING:
         return message.status
     try:
@@ -342,7 +347,13 @@ def deliver_claimed(
     except CoreError as error:
         logger.info("outbox %s attempt %s failed: %s", message.pk, message.attempts, error)
         return _record_failure(message, error, now=now or timezone.now())
-    decision_answer_apply(message_id=message.pk, answer=answer, data=data, changed_at=None)
+    decision_answer_apply(
+        message_id=message.pk,
+        answer=answer,
+        data=data,
+        changed_at=None,
+        shipment_id=message.shipment_id,
+    )
     return Status.ACCEPTED if answer == "accepted" else Status.REFUSED
 
 
@@ -387,8 +398,11 @@ def outbox_deliver_due(
         if not ids:
             break
         result.claimed += len(ids)
+        messages = _load(ids)
         for message_id in ids:
-            outcome = deliver_claimed(message_id, client=client, now=now)
+            outcome = deliver_claimed(
+                message_id, client=client, now=now, message=messages[message_id]
+            )
             result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
     result.seconds = time.monotonic() - started
     return result
