@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     # City escalation, the monthly analysis and the operator's administration read the apps
     # below them and are read by nothing but their own pages.
     "escalation",
+    "reshipments",
     "analysis",
     "administration",
     # Demo and operator-scale data (seed_demo, demo_logins, totp_code): above every app, last.
@@ -288,6 +289,22 @@ CORE_FEED_RECEIPT_DAYS = env.int("CORE_FEED_RECEIPT_DAYS", default=180)
 CELERY_BEAT_SCHEDULE["core-feed-pull"] = {
     "task": "donations_sync.feed_tasks.core_feed_pull",
     "schedule": CORE_FEED_PULL_SECONDS,
+}
+# The outbox (donations_sync.outbox): decisions POSTed to CORE_API_URL/CORE_OUTBOX_PATH.
+CORE_OUTBOX_PATH = env.str("CORE_OUTBOX_PATH", default="decisions")
+# After the n-th failed attempt: BASE × 2^(n−1) seconds, at most MAX, half of it random.
+CORE_OUTBOX_BACKOFF_BASE_SECONDS = env.float("CORE_OUTBOX_BACKOFF_BASE_SECONDS", default=30)
+CORE_OUTBOX_BACKOFF_MAX_SECONDS = env.float("CORE_OUTBOX_BACKOFF_MAX_SECONDS", default=30 * 60)
+# 15 attempts span about five hours of outage before a message becomes a dead letter.
+CORE_OUTBOX_MAX_ATTEMPTS = env.int("CORE_OUTBOX_MAX_ATTEMPTS", default=15)
+# A claim not finished this long after it was taken belongs to a dead worker: due again.
+CORE_OUTBOX_LEASE_SECONDS = env.int("CORE_OUTBOX_LEASE_SECONDS", default=120)
+CORE_OUTBOX_BATCH = env.int("CORE_OUTBOX_BATCH", default=100)
+CORE_OUTBOX_SWEEP_SECONDS = env.float("CORE_OUTBOX_SWEEP_SECONDS", default=30)
+CORE_OUTBOX_SWEEP_MAX_SECONDS = env.float("CORE_OUTBOX_SWEEP_MAX_SECONDS", default=25)
+CELERY_BEAT_SCHEDULE["core-outbox-sweep"] = {
+    "task": "donations_sync.outbox_sweep",
+    "schedule": CORE_OUTBOX_SWEEP_SECONDS,
 }
 CELERY_BEAT_SCHEDULE["core-feed-receipts-prune"] = {
     "task": "donations_sync.feed_tasks.core_feed_receipts_prune",

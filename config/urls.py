@@ -12,6 +12,7 @@ urlpatterns = [
     path("telephony/", include("telephony.urls")),
     path("mail/", include("tickets.mail.urls")),
     path("escalation/", include("escalation.urls")),
+    path("reshipments/", include("reshipments.urls")),
     path("analysis/", include("analysis.urls")),
     path("administration/", include("administration.urls")),
     # The donation & fulfillment core: its signed pushes and the 保留 changes.

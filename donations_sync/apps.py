@@ -8,11 +8,21 @@ class DonationsSyncConfig(AppConfig):
     def ready(self) -> None:
         from donations_sync import tasks
         from donations_sync.live import announce_import_progress
-        from donations_sync.models import ImportRun
-        from donations_sync.signals import import_run_progressed, import_run_queued
+        from donations_sync.models import ImportRun, OutboxMessage
+        from donations_sync.signals import (
+            import_run_progressed,
+            import_run_queued,
+            outbox_message_queued,
+        )
 
         import_run_queued.connect(
             tasks.import_run_queued, sender=ImportRun, weak=False, dispatch_uid="import-run-queued"
+        )
+        outbox_message_queued.connect(
+            tasks.outbox_message_queued,
+            sender=OutboxMessage,
+            weak=False,
+            dispatch_uid="outbox-message-queued",
         )
         # Open run pages follow the import (pushed after the progress commits).
         import_run_progressed.connect(

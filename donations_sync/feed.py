@@ -40,10 +40,11 @@ from donations_sync.models import (
     CoreShipmentId,
     Donation,
     GiftItem,
+    OutboxMessage,
     Portal,
     Shipment,
 )
-from donations_sync.signals import core_change_applied
+from donations_sync.signals import core_change_applied, core_decision_answered
 
 logger = logging.getLogger("donations_sync.feed")
 
@@ -195,6 +196,8 @@ class Applied:
     shipment: Shipment | None = None
     created: bool = False
     fields: list[str] = field(default_factory=list)
+    # A decision's answer announces itself (core_decision_answered), not core_change_applied.
+    announced: bool = False
 
 
 def _is_stale(record: Donation | Shipment, changed_at: datetime.datetime) -> bool:
@@ -418,14 +421,309 @@ def _apply_shipment(
     return Applied(APPLIED, donation=donation, shipment=shipment, created=created, fields=changed)
 
 
+# --- Answers to decisions sent through the outbox (donations_sync.outbox) ----------------------
+
+ANSWERS = ("accepted", "tracking", "shipped", "delivered", "refused")
+# How far an answer takes a decision: answers only move it forward. "tracking" again (the
+# carrier re-labelled the parcel) applies when it is newer than the last answer.
+_ANSWER_RANK = {"": 0, "accepted": 1, "tracking": 2, "shipped": 3, "delivered": 4}
+_SHIPMENT_RANK = {
+    Shipment.Status.PENDING: 0,
+    Shipment.Status.REQUESTED: 1,
+    Shipment.Status.SHIPPED: 2,
+    Shipment.Status.DELIVERED: 3,
+}
+_SHIPMENT_STATUS_OF = {
+    "accepted": Shipment.Status.REQUESTED,
+    "shipped": Shipment.Status.SHIPPED,
+    "delivered": Shipment.Status.DELIVERED,
+}
+
+
+def _answer_is_news(message: OutboxMessage, answer: str, changed_at: datetime.datetime) -> bool:
+    if message.status in (OutboxMessage.Status.REFUSED, OutboxMessage.Status.CANCELLED) and (
+        message.answer == "refused" or answer == "refused"
+    ):
+        return False  # refused stays refused; a second refusal is nothing new
+    if answer == "refused":
+        # The core may still turn down what it accepted, not what it has shipped.
+        return _ANSWER_RANK.get(message.answer, 0) < _ANSWER_RANK["shipped"]
+    rank, current = _ANSWER_RANK[answer], _ANSWER_RANK.get(message.answer, 0)
+    if rank != current:
+        return rank > current
+    return answer == "tracking" and (
+        message.answered_at is None or changed_at > message.answered_at
+    )
+
+
+def _answer_shipment(
+    shipment: Shipment,
+    municipality: Municipality,
+    answer: str,
+    data: dict,
+    changed_at: datetime.datetime,
+    lookups: Lookups,
+) -> list[str]:
+    """The decision's shipment (a replacement row) as the answer says; status forward only."""
+    changed: list[str] = []
+    core_id = _text(data, "shipment_id", "基幹システム配送ID")
+    if core_id and not CoreShipmentId.objects.filter(shipment=shipment).exists():
+        other = CoreShipmentId.objects.filter(core_id=core_id).first()
+        if other is not None:
+            raise Refused(f"配送（基幹ID {core_id}）は別の配送に登録済みです", municipality)
+        CoreShipmentId.objects.create(core_id=core_id, shipment=shipment)
+    target = _SHIPMENT_STATUS_OF.get(answer)
+    rank = _SHIPMENT_RANK.get(shipment.status)
+    if answer == "refused":
+        if rank is not None and rank <= _SHIPMENT_RANK[Shipment.Status.REQUESTED]:
+            _set(shipment, "status", Shipment.Status.CANCELLED, changed)
+    elif target is not None and rank is not None and _SHIPMENT_RANK[target] > rank:
+        _set(shipment, "status", target, changed)
+    for key, label in (("shipped_on", "発送日"), ("delivered_on", "配達日")):
+        if data.get(key):
+            _set(shipment, key, _date(data, key, label), changed)
+    if shipment.status in (Shipment.Status.SHIPPED, Shipment.Status.DELIVERED) and (
+        shipment.shipped_on is None
+    ):
+        _set(shipment, "shipped_on", timezone.localdate(changed_at), changed)
+    if shipment.status == Shipment.Status.DELIVERED and shipment.delivered_on is None:
+        _set(shipment, "delivered_on", timezone.localdate(changed_at), changed)
+    if data.get("carrier"):
+        code = _text(data, "carrier", "配送業者コード", limit=30)
+        carrier = lookups.carrier(code)
+        if carrier is None:
+            raise Refused(f"配送業者コード「{code}」が登録されていません", municipality)
+        _set(shipment, "carrier", carrier, changed)
+    if data.get("tracking_number"):
+        number = normalize.clean_tracking_number(
+            _text(data, "tracking_number", "伝票番号", limit=40)
+        )
+        if len(number) > 20:
+            raise Refused(f"伝票番号が長すぎます: {number}", municipality)
+        if shipment.carrier is not None:
+            valid = normalize.tracking_number_is_valid(number, shipment.carrier.tracking_rule)
+            taken = (
+                Shipment.objects.filter(carrier=shipment.carrier, tracking_number=number)
+                .exclude(pk=shipment.pk)
+                .exists()
+            )
+            if taken:
+                raise Refused(f"伝票番号 {number} は別の配送に登録済みです", municipality)
+        else:
+            valid = normalize.tracking_rule_for(number) is not None
+        _set(shipment, "tracking_number", number, changed)
+        # An invalid number is kept (it is what is printed on the parcel) and flagged.
+        _set(shipment, "tracking_valid", valid, changed)
+    if changed:
+        shipment.save(update_fields=[*changed, "updated_at"])
+    return changed
+
+
+def _answer_detail(data: dict) -> dict[str, Any]:
+    keys = (
+        "core_reference",
+        "reference",
+        "shipment_id",
+        "carrier",
+        "tracking_number",
+        "shipped_on",
+        "delivered_on",
+        "reason",
+    )
+    detail = {key: data[key] for key in keys if data.get(key) not in (None, "")}
+    if "reference" in detail:
+        detail.setdefault("core_reference", detail.pop("reference"))
+    return detail
+
+
+def _apply_answer(
+    message: OutboxMessage,
+    answer: str,
+    data: dict,
+    changed_at: datetime.datetime,
+    lookups: Lookups,
+) -> Applied:
+    """``message`` is locked. Records the answer on the message and its shipment, and sends
+    ``core_decision_answered`` after the commit; an answer that is no news is STALE."""
+    if not _answer_is_news(message, answer, changed_at):
+        return Applied(STALE, donation=message.donation, shipment=message.shipment)
+    municipality = message.municipality
+    detail = _answer_detail(data)
+    fields: list[str] = []
+    if message.shipment is not None:
+        fields = _answer_shipment(message.shipment, municipality, answer, data, changed_at, lookups)
+    message.status = (
+        OutboxMessage.Status.REFUSED if answer == "refused" else OutboxMessage.Status.ACCEPTED
+    )
+    message.answer = answer
+    message.answered_at = changed_at
+    message.next_attempt_at = None
+    if detail.get("core_reference"):
+        message.core_reference = str(detail["core_reference"])[:100]
+    if answer == "refused":
+        message.refusal_reason = str(detail.get("reason") or "理由の記載なし")[:500]
+    message.save(
+        update_fields=[
+            "status",
+            "answer",
+            "answered_at",
+            "next_attempt_at",
+            "core_reference",
+            "refusal_reason",
+            "updated_at",
+        ]
+    )
+    message_id = message.pk
+
+    _announce_answer(message_id, answer, detail)
+    return Applied(
+        APPLIED, donation=message.donation, shipment=message.shipment, fields=fields, announced=True
+    )
+
+
+def _announce_answer(message_id: int, answer: str, detail: dict[str, Any]) -> None:
+    """core_decision_answered after the commit, with the message as committed."""
+
+    def send() -> None:
+        if not core_decision_answered.has_listeners(OutboxMessage):
+            return
+        fresh = OutboxMessage.objects.select_related("shipment", "donation").get(pk=message_id)
+        for receiver, error in core_decision_answered.send_robust(
+            sender=OutboxMessage, message=fresh, answer=answer, detail=detail
+        ):
+            if isinstance(error, Exception):
+                logger.error(
+                    "core_decision_answered receiver %r failed for outbox %s: %r",
+                    receiver,
+                    message_id,
+                    error,
+                )
+
+    transaction.on_commit(send, robust=True)
+
+
+def _first_answer(
+    message_id: int,
+    shipment_id: int | None,
+    answer: str,
+    data: dict,
+    changed_at: datetime.datetime,
+) -> bool:
+    """The POST's answer when the message has none yet: two conditional UPDATEs, no locks held
+    across a read (delivery's hot path). False if another answer came first."""
+    detail = _answer_detail(data)
+    reference = str(detail.get("core_reference") or "")[:100]
+    with transaction.atomic():
+        values: dict[str, Any] = {
+            "status": OutboxMessage.Status.REFUSED
+            if answer == "refused"
+            else OutboxMessage.Status.ACCEPTED,
+            "answer": answer,
+            "answered_at": changed_at,
+            "next_attempt_at": None,
+            "updated_at": timezone.now(),
+        }
+        if reference:
+            values["core_reference"] = reference
+        if answer == "refused":
+            values["refusal_reason"] = str(detail.get("reason") or "理由の記載なし")[:500]
+        if not OutboxMessage.objects.filter(pk=message_id, answer="").update(**values):
+            return False
+        if shipment_id is not None:
+            shipments = Shipment.objects.filter(pk=shipment_id)
+            if answer == "refused":
+                shipments = shipments.filter(
+                    status__in=[Shipment.Status.PENDING, Shipment.Status.REQUESTED]
+                )
+                target = Shipment.Status.CANCELLED
+            else:
+                shipments = shipments.filter(status=Shipment.Status.PENDING)
+                target = Shipment.Status.REQUESTED
+            shipments.update(status=target, updated_at=timezone.now())
+        _announce_answer(message_id, answer, detail)
+    return True
+
+
+def _locked_message(**lookup: Any) -> OutboxMessage | None:
+    return (
+        OutboxMessage.objects.select_for_update(of=("self",))
+        .select_related("municipality", "donation", "shipment")
+        .filter(**lookup)
+        .first()
+    )
+
+
+def _apply_decision(
+    municipality: Municipality, changed_at: datetime.datetime, data: dict, lookups: Lookups
+) -> Applied:
+    key = _text(data, "idempotency_key", "冪等キー", required=True)
+    answer = data.get("answer")
+    if answer not in ANSWERS:
+        raise Refused(f"回答（answer）「{answer}」は不明です（{'・'.join(ANSWERS)}）")
+    message = _locked_message(idempotency_key=key)
+    if message is None:
+        raise Refused(f"送信（冪等キー {key}）が見つかりません", municipality)
+    if message.municipality_id != municipality.pk:
+        raise Refused(f"送信（冪等キー {key}）は別の自治体の送信です", municipality)
+    if message.shipment is not None:
+        message.shipment = Shipment.objects.select_for_update().get(pk=message.shipment_id)
+    return _apply_answer(message, answer, data, changed_at, lookups)
+
+
+def decision_answer_apply(
+    *,
+    message_id: int,
+    answer: str,
+    data: dict,
+    changed_at: datetime.datetime | None,
+    shipment_id: int | None | bool = False,
+) -> str:
+    """The answer in the core's reply to our POST (accepted with its reference, or refused with
+    its reason). Returns applied or stale. A part of the answer we cannot apply to the
+    shipment (an unknown core shipment id) is noted on the message, not lost."""
+    changed_at = changed_at or timezone.now()
+    if answer in ("accepted", "refused") and not data.get("shipment_id"):
+        if shipment_id is False:  # not given by the caller: read it
+            found = OutboxMessage.objects.filter(pk=message_id).values("shipment_id").first()
+            if found is None:
+                return STALE
+            shipment_id = found["shipment_id"]
+        if _first_answer(message_id, shipment_id, answer, data, changed_at):  # type: ignore[arg-type]
+            return APPLIED
+    for attempt in ("whole", "message only"):
+        try:
+            with transaction.atomic():
+                message = _locked_message(pk=message_id)
+                if message is None:
+                    return STALE
+                if message.shipment is not None:
+                    message.shipment = Shipment.objects.select_for_update().get(
+                        pk=message.shipment_id
+                    )
+                used = (
+                    data
+                    if attempt == "whole"
+                    else {
+                        k: v
+                        for k, v in data.items()
+                        if k in ("reference", "core_reference", "reason")
+                    }
+                )
+                return _apply_answer(message, answer, used, changed_at, Lookups()).outcome
+        except Refused as exc:
+            logger.warning("outbox %s: answer not applied to its shipment: %s", message_id, exc)
+            OutboxMessage.objects.filter(pk=message_id).update(last_error=exc.reason[:500])
+    return STALE
+
+
 def _apply(change: Any, lookups: Lookups) -> tuple[Applied, Municipality, datetime.datetime]:
     if not isinstance(change, dict):
         raise Refused("変更がオブジェクトではありません")
     if change_id_of(change) is None:
         raise Refused("変更ID（id）がないか不正です")
     kind = change.get("type")
-    if kind not in ("donation", "shipment"):
-        raise Refused(f"種別（type）「{kind}」は不明です（donation・shipment）")
+    if kind not in ("donation", "shipment", "decision"):
+        raise Refused(f"種別（type）「{kind}」は不明です（donation・shipment・decision）")
     code = _text(change, "municipality_code", "団体コード", required=True, limit=20)
     municipality = lookups.municipality(code)
     try:
@@ -435,6 +733,8 @@ def _apply(change: Any, lookups: Lookups) -> tuple[Applied, Municipality, dateti
             raise Refused("内容（data）がオブジェクトではありません")
         if kind == "donation":
             applied = _apply_donation(municipality, changed_at, data)
+        elif kind == "decision":
+            applied = _apply_decision(municipality, changed_at, data, lookups)
         else:
             applied = _apply_shipment(municipality, changed_at, data, lookups)
     except Refused as exc:
@@ -470,7 +770,8 @@ def _apply_into(record: CoreChange, change: Any, lookups: Lookups) -> None:
         record.shipment = applied.shipment
         if applied.outcome == APPLIED:
             record.applied_at = timezone.now()
-            _announce(record, applied)
+            if not applied.announced:
+                _announce(record, applied)
 
 
 def _announce(record: CoreChange, applied: Applied) -> None:
@@ -731,8 +1032,24 @@ def push_signature_valid(*, body: bytes, timestamp: str, signature: str) -> bool
     return hmac.compare_digest(push_signature(secret, timestamp, body), signature)
 
 
-def push_receive(*, body: bytes) -> tuple[int, dict[str, Any]]:
-    """A signed push: {"changes": [...]} or one change. Returns (HTTP status, JSON answer)."""
+def callback_signature_valid(*, body: bytes, timestamp: str, signature: str) -> bool:
+    """The core's answers to our decisions (POST /core/outbox/answers/): signed like its pushes,
+    with CORE_FEED_SECRET, whether or not the change feed itself is pushed."""
+    secret = settings.CORE_FEED_SECRET
+    if not secret or not timestamp or not signature:
+        return False
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        return False
+    if abs(time.time() - sent_at) > settings.CORE_FEED_REPLAY_WINDOW_SECONDS:
+        return False
+    return hmac.compare_digest(push_signature(secret, timestamp, body), signature)
+
+
+def push_receive(*, body: bytes, only_kind: str | None = None) -> tuple[int, dict[str, Any]]:
+    """A signed push: {"changes": [...]} or one change. Returns (HTTP status, JSON answer).
+    ``only_kind``: the callback takes decisions' answers only; others are refused unread."""
     try:
         data = json.loads(body)
     except ValueError as exc:
@@ -746,6 +1063,10 @@ def push_receive(*, body: bytes) -> tuple[int, dict[str, Any]]:
             raw=body, reason="changes が一覧ではありません", source=CoreChange.Source.PUSH
         )
         return 400, {"error": "changes must be a list", "kept_as": kept.pk}
+    if only_kind and any(
+        not isinstance(change, dict) or change.get("type") != only_kind for change in changes
+    ):
+        return 400, {"error": f"only changes of type {only_kind!r} are taken here"}
     lookups = Lookups()
     results = [
         {

@@ -32,6 +32,21 @@ def core_feed_push(request: HttpRequest) -> HttpResponse:
     return JsonResponse(answer, status=status)
 
 
+@csrf_exempt
+@require_POST
+def core_outbox_callback(request: HttpRequest) -> HttpResponse:
+    """The core's answers to the decisions we sent (changes of type "decision", README)."""
+    body = request.body
+    if not feed.callback_signature_valid(
+        body=body,
+        timestamp=request.headers.get(feed.TIMESTAMP_HEADER, ""),
+        signature=request.headers.get(feed.SIGNATURE_HEADER, ""),
+    ):
+        return JsonResponse({"error": "invalid signature"}, status=401)
+    status, answer = feed.push_receive(body=body, only_kind="decision")
+    return JsonResponse(answer, status=status)
+
+
 def supervisor_required(view):
     @login_required
     @wraps(view)

@@ -508,3 +508,82 @@ class CoreShipmentId(models.Model):
 
     def __str__(self) -> str:
         return self.core_id
+
+
+# --- The outbox: decisions sent to the core (donations_sync.outbox) -----------------------
+
+
+class OutboxMessage(models.Model):
+    """One decision for the core (a re-shipment, an address change, …), written in the same
+    transaction as the decision and delivered afterwards over HTTP with ``idempotency_key``.
+
+    The row is the durable promise: a worker claims it (status 配信中 with a lease in
+    ``next_attempt_at``), and a message whose worker died is due again once the lease runs out.
+    The core's Idempotency-Key handling makes a second delivery of an accepted message a no-op.
+    """
+
+    class Kind(models.TextChoices):
+        RESHIPMENT = "reshipment", "再送・代品手配"
+        ADDRESS_CHANGE = "address_change", "住所変更"
+        RECEIPT_REISSUE = "receipt_reissue", "寄附金受領証明書 再発行"
+        ONESTOP_RESEND = "onestop_resend", "ワンストップ特例申請書 再送"
+        CATALOGUE_REQUEST = "catalogue_request", "カタログ送付依頼"
+        CANCELLATION_REQUEST = "cancellation_request", "キャンセル依頼（記録のみ）"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "送信待ち"
+        DELIVERING = "delivering", "送信中"
+        ACCEPTED = "accepted", "受付済み"
+        REFUSED = "refused", "拒否"
+        DEAD = "dead", "配信停止"
+        CANCELLED = "cancelled", "取消"
+
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.PROTECT, related_name="outbox_messages"
+    )
+    kind = models.CharField("種別", max_length=24, choices=Kind.choices)
+    payload = models.JSONField("内容", default=dict)
+    idempotency_key = models.CharField("冪等キー", max_length=100, unique=True)
+    # The shipment the decision is about (for a re-shipment: the replacement row).
+    shipment = models.ForeignKey(
+        Shipment, null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox_messages"
+    )
+    donation = models.ForeignKey(
+        Donation, null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox_messages"
+    )
+    status = models.CharField("状態", max_length=12, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField("送信回数", default=0)
+    # Pending: when the next attempt is due. Delivering: when the claim's lease runs out (a
+    # worker killed mid-delivery leaves the message due again then).
+    next_attempt_at = models.DateTimeField("次回送信", null=True, blank=True)
+    last_attempt_at = models.DateTimeField("最終送信", null=True, blank=True)
+    last_error = models.CharField("最後のエラー", max_length=500, blank=True)
+    core_reference = models.CharField("基幹システム受付番号", max_length=100, blank=True)
+    # The core's latest answer (accepted, tracking, shipped, delivered, refused) and when it
+    # said so: an answer older than this one is stale and not applied.
+    answer = models.CharField("基幹システムの回答", max_length=12, blank=True)
+    answered_at = models.DateTimeField("回答日時", null=True, blank=True)
+    refusal_reason = models.CharField("拒否理由", max_length=500, blank=True)
+    created_at = models.DateTimeField("作成日時", auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MunicipalityScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "基幹システムへの送信"
+        indexes = [
+            # The delivery scan: due pending messages and expired claims, oldest first.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status__in=["pending", "delivering"]),
+                name="outbox_due",
+            ),
+            models.Index(
+                fields=["municipality", "status", "-created_at"], name="outbox_muni_status"
+            ),
+            models.Index(fields=["shipment"], name="outbox_shipment"),
+            models.Index(fields=["donation"], name="outbox_donation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}（{self.get_status_display()}）"

@@ -49,6 +49,8 @@ class ShipmentView:
     ship_to_name: str
     subscription: str
     state: str
+    # A re-shipment (再送・代品) names the shipment it replaces.
+    replaces_id: int | None = None
 
 
 @dataclass
@@ -165,6 +167,7 @@ def present_shipment(s: Shipment) -> ShipmentView:
         ship_to_name=s.ship_to_name,
         subscription=subscription_label(gift.deliveries, s.delivery_number),
         state=shipment_state(s),
+        replaces_id=s.replaces_id,
     )
 
 

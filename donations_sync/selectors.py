@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from crm import normalize
 from crm.access import is_operator_admin
 from crm.models import Carrier, DonorPhone
 from crm.rows import row_date, row_datetime
 from crm.selectors import DEFAULT_LIMIT
-from donations_sync.models import CoreChange, Donation, GiftItem, Shipment
+from donations_sync.models import CoreChange, Donation, GiftItem, OutboxMessage, Shipment
 from donations_sync.presenters import DonationView, present_donation
 
 
@@ -85,7 +85,7 @@ SELECT d.id, d.donor_id, d.portal, d.portal_order_number, d.external_id, d.donat
        s.id, s.status, s.delivery_number, s.tracking_number, s.shipped_on, s.delivered_on,
        s.desired_date, s.desired_time_slot, s.ship_to_name,
        g.id, g.name, g.code, g.deliveries, c.id, c.short_name, c.tracking_url_template,
-       s.tracking_valid
+       s.tracking_valid, s.replaces_id
 FROM {donation} d
 LEFT JOIN {shipment} s ON s.donation_id = d.id AND s.municipality_id = d.municipality_id
 LEFT JOIN {gift} g ON g.id = s.gift_item_id
@@ -162,6 +162,7 @@ def _shipment(municipality_id: int, row: tuple) -> Shipment:
         desired_time_slot=row[22],
         ship_to_name=row[23],
         tracking_valid=row[31],
+        replaces_id=row[32],
     )
     shipment.gift_item = GiftItem(id=row[24], name=row[25], code=row[26], deliveries=row[27])
     if row[28] is not None:
@@ -183,3 +184,27 @@ def core_changes_quarantined(user) -> QuerySet[CoreChange]:
         .select_related("municipality")
         .order_by("-received_at", "-id")
     )
+
+
+def outbox_messages_visible(
+    user, *, status: str = "", kind: str = "", municipality_id: int | None = None
+) -> QuerySet[OutboxMessage]:
+    """The outbox as a supervisor sees it: their municipalities' messages, newest first."""
+    qs = OutboxMessage.objects.visible_to(user)
+    if status:
+        qs = qs.filter(status=status)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if municipality_id:
+        qs = qs.filter(municipality_id=municipality_id)
+    return qs.select_related("municipality", "donation", "shipment__carrier")
+
+
+def outbox_counts_by_status(user) -> dict[str, int]:
+    rows = (
+        OutboxMessage.objects.visible_to(user)
+        .values("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return dict(rows)

@@ -1,4 +1,5 @@
-"""Writes to the donation mirror: CSV import runs.
+"""Writes to the donation mirror: CSV import runs; the outbox's two entry points for upper apps
+(``outbox_enqueue``, ``shipment_create_replacement``, defined in donations_sync.outbox).
 
 An import is recorded (raw file stored, mapping snapshotted) in one transaction, then run by a
 worker. The run row itself is the durable promise: ``import_run_queued`` is sent after the
@@ -34,6 +35,8 @@ from donations_sync.import_apply import Importer
 from donations_sync.imports import PRESETS, ImportFileError
 from donations_sync.imports.reader import check_mapping
 from donations_sync.models import ImportMapping, ImportRun
+from donations_sync.outbox import outbox_enqueue as outbox_enqueue
+from donations_sync.outbox import shipment_create_replacement as shipment_create_replacement
 from donations_sync.signals import import_run_progressed, import_run_queued
 
 logger = logging.getLogger("donations_sync.imports")

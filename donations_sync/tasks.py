@@ -1,4 +1,5 @@
-"""Background runs of CSV imports (receivers of donations_sync.signals, and the sweep)."""
+"""Background runs of CSV imports and outbox deliveries (receivers of donations_sync.signals,
+and the beat sweeps)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 
 from celery import shared_task
 
-from donations_sync import services
+from donations_sync import outbox, services
 from donations_sync.models import ImportRun
 
 logger = logging.getLogger("donations_sync.imports")
@@ -35,3 +36,30 @@ def import_run_queued(run_id: int, **kwargs) -> None:
         import_run_execute.delay(run_id)
     except Exception:
         logger.warning("Import run %s not dispatched; the sweep will retry", run_id, exc_info=True)
+
+
+# --- The outbox (donations_sync.outbox) ------------------------------------------------------
+
+
+@shared_task(name="donations_sync.outbox_deliver", ignore_result=True)
+def outbox_deliver(message_id: int) -> str | None:
+    # No Celery retry: a failure is recorded on the message with its next attempt, and the
+    # sweep sends it when that is due. A message already claimed elsewhere is left alone.
+    return outbox.outbox_deliver(message_id)
+
+
+@shared_task(name="donations_sync.outbox_sweep", ignore_result=True)
+def outbox_sweep() -> dict:
+    """Celery beat: every due message (new ones whose task was lost, retries whose backoff ran
+    out, claims whose worker died), batch by batch, for at most CORE_OUTBOX_SWEEP_MAX_SECONDS."""
+    result = outbox.outbox_deliver_due()
+    return {"claimed": result.claimed, "outcomes": result.outcomes}
+
+
+def outbox_message_queued(message_id: int, **kwargs) -> None:
+    """Receiver of outbox_message_queued (after the commit). A broker outage is only logged:
+    the message stays due and the sweep sends it."""
+    try:
+        outbox_deliver.delay(message_id)
+    except Exception:
+        logger.warning("Outbox message %s not dispatched; the sweep will send it", message_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from donations_sync import views
+from donations_sync import outbox_views, views
 
 urlpatterns = [
     path("imports/", views.import_index, name="import_index"),
@@ -24,6 +24,9 @@ urlpatterns = [
         views.import_mapping_edit,
         name="import_mapping_edit",
     ),
+    path("outbox/", outbox_views.outbox_list, name="outbox_list"),
+    path("outbox/<int:outbox_id>/retry/", outbox_views.outbox_retry, name="outbox_retry"),
+    path("outbox/<int:outbox_id>/cancel/", outbox_views.outbox_cancel, name="outbox_cancel"),
     path("callbacks/", views.callback_list, name="callback_list"),
     path("callbacks/<int:callback_id>/resolve/", views.callback_resolve, name="callback_resolve"),
 ]

@@ -41,10 +41,19 @@ from donations_sync.models import (
     ImportMapping,
     ImportRejection,
     ImportRun,
+    OutboxMessage,
+    Shipment,
 )
 from escalation import services as escalation_services
 from escalation.models import CityInstruction, Escalation, EscalationNotification, EscalationRule
 from knowledge.models import Article, CannedReply
+from reshipments.models import (
+    CallbackAttempt,
+    Reshipment,
+    ReshipmentSettings,
+    ReturnedImport,
+    ReturnedItem,
+)
 from telephony.events import agent_group, wallboard_group
 from telephony.models import AgentPresence, Call, Disposition
 from tests.conftest import login_as, response_bytes
@@ -111,6 +120,10 @@ def _path_param(name: str, records: dict[str, int | str]) -> str:
         "call",
         "run",
         "mapping",
+        "reshipment",  # before "shipment", which it contains
+        "shipment",
+        "returned",
+        "outbox",  # before "message"
         "message",
         "outbound",
         "rule",
@@ -249,6 +262,52 @@ def city_a_records(city_a, settings, tmp_path):
         reason="秘密の件名",
         payload={"id": "secret-change", "data": {"name": SECRET_NAME, "email": SECRET_EMAIL}},
     )
+    # A decision for the core, dead-lettered, whose payload names the donor.
+    outbox_message = OutboxMessage.objects.create(
+        municipality=city_a,
+        kind=OutboxMessage.Kind.RESHIPMENT,
+        payload={"name": SECRET_NAME, "email": SECRET_EMAIL},
+        idempotency_key="secret-outbox",
+        shipment=shipment,
+        donation=shipment.donation,
+        status=OutboxMessage.Status.DEAD,
+        attempts=15,
+        last_error="秘密の件名",
+    )
+    # A re-shipment waiting for city A's own approval, and a returned letter to call back.
+    ReshipmentSettings.objects.create(municipality=city_a, city_approval_required=True)
+    reshipment = Reshipment.objects.create(
+        municipality=city_a,
+        inquiry=inquiry,
+        original=shipment,
+        reason="damaged",
+        fault="carrier",
+        billable_to_city=False,
+        gift_item=shipment.gift_item,
+        ship_to_name=SECRET_NAME,
+        ship_to_postal_code="0470032",
+        ship_to_address="秘密の件名",
+        ship_to_phone=SECRET_PHONE,
+        status=Reshipment.Status.CITY_PENDING,
+        city_approval_required=True,
+        requested_at=timezone.now(),
+        note="秘密の件名",
+    )
+    reshipment.photos.set([attachment])
+    returned = ReturnedItem.objects.create(
+        municipality=city_a,
+        donor=donor,
+        donation=shipment.donation,
+        kind=ReturnedItem.Kind.RECEIPT,
+        returned_on=timezone.localdate(),
+        note="秘密の件名",
+        source=ReturnedItem.Source.FORM,
+    )
+    ReturnedImport.objects.create(
+        municipality=city_a,
+        original_name="秘密の件名.csv",
+        rejections=[{"line": 2, "reason": "x", "raw": [SECRET_NAME]}],
+    )
     escalation_rule = EscalationRule.objects.create(
         municipality=city_a, name="秘密の件名", kind="damaged_gift", severities=["urgent"]
     )
@@ -309,6 +368,9 @@ def city_a_records(city_a, settings, tmp_path):
         "mapping": mapping.id,
         "callback": callback.id,
         "change": core_change.id,
+        "outbox": outbox_message.id,
+        "reshipment": reshipment.id,
+        "returned": returned.id,
         "disposition": disposition.code,
         "category": category.code if category else "",
         "escalation": escalation.id,
@@ -392,6 +454,26 @@ def _valid_fields(records: dict[str, Any]) -> dict[str, Any]:
         "month": Month.containing(timezone.now()).key(),
         "measures": "外部からの方策",
         "comments": "外部からの所見",
+        # Re-shipments and returned mail.
+        "original": records["shipment"],
+        "fault": "donor",
+        "gift_item": "",
+        "photos": [records["attachment"]],
+        "address_mode": "corrected",
+        "ship_to_name": "外部の氏名",
+        "ship_to_postal_code": "1000001",
+        "ship_to_address": "外部の住所",
+        "ship_to_phone": "03-1234-5678",
+        "desired_date": "2026-12-24",
+        "desired_time_slot": "am",
+        "gift_cost": "1000",
+        "shipping_cost": "1000",
+        "city_approval_required": "",
+        "number": "987654-20241201-00000000",
+        "returned_on": "2026-11-20",
+        "tracking_number": "",
+        "postal_code": "1000001",
+        "address": "外部の住所",
         "submit": "1",
     }
 
@@ -434,7 +516,24 @@ def _city_a_state(city_a) -> tuple:
             DonorCallback.objects.filter(municipality=city_a).values_list("resolved_at", "outcome")
         ),
         list(CoreChange.objects.filter(municipality=city_a).values_list("outcome", "attempts")),
+        list(
+            OutboxMessage.objects.filter(municipality=city_a).values_list(
+                "status", "attempts", "next_attempt_at"
+            )
+        ),
         list(Escalation.objects.filter(municipality=city_a).values_list("status", "outcome")),
+        list(
+            Reshipment.objects.filter(municipality=city_a).values_list(
+                "status", "replacement_id", "city_comment", "refusal_comment"
+            )
+        ),
+        Reshipment.objects.count(),
+        list(ReshipmentSettings.objects.values_list("municipality_id", "city_approval_required")),
+        list(ReturnedItem.objects.filter(municipality=city_a).values_list("status", "kind")),
+        ReturnedItem.objects.count(),
+        CallbackAttempt.objects.count(),
+        ReturnedImport.objects.count(),
+        Shipment.objects.filter(municipality=city_a).count(),
         CityInstruction.objects.filter(municipality=city_a).count(),
         list(EscalationRule.objects.filter(municipality=city_a).values_list("name", "active")),
         Escalation.objects.count(),

@@ -299,6 +299,7 @@ class InquiryEvent(models.Model):
         MERGE = "merge", "統合"
         ESCALATION = "escalation", "市へ報告"
         CITY_INSTRUCTION = "city_instruction", "市の指示"
+        RESHIPMENT = "reshipment", "再送"
 
     followup = models.OneToOneField(
         FollowUp, on_delete=models.CASCADE, primary_key=True, related_name="event"

@@ -15,6 +15,7 @@ PLACES = frozenset(
         "ticket_actions",  # the operator's ticket page, after its own action forms
         "ticket_summary",  # both ticket pages (operator's and city's), right after the header
         "ticket_calls",  # the city official's ticket page, after the timeline
+        "donor_shipment",  # the donor page, at the end of each shipment row (``s`` is the row)
     }
 )
 

@@ -819,3 +819,56 @@ def inquiries_bulk_change(
             continue
         (result.changed if done is not None else result.unchanged).append(inquiry.pk)
     return result
+
+
+@transaction.atomic
+def inquiry_record_reshipment(
+    *,
+    actor: User | None,
+    inquiry: Inquiry,
+    title: str,
+    body: str = "",
+    link_shipments: Sequence[Shipment] = (),
+    mail_to_requester: str = "",
+) -> FollowUp:
+    """A 再送 entry (request, approval, refusal, the core's answer) written by re-shipments.
+
+    Like escalation entries, the city's own officials may write these on their city's tickets
+    (a city that approves re-shipments decides on them); ``actor=None`` is the system (the
+    core's answers). ``link_shipments`` links the replacement shipment to the ticket, so the
+    ticket shows it beside the one it replaces. ``mail_to_requester`` is also written as a
+    public reply, which the mail app delivers where the ticket has an address.
+    """
+    if actor is not None and not can_see_municipality(actor, inquiry.municipality_id):
+        require_write(actor, inquiry.municipality_id)  # raises PermissionDenied
+    shipments = list(link_shipments)
+    _check_same_municipality(inquiry.municipality_id, shipments)
+    inquiry = _lock(inquiry)
+    changes = _link_changes(
+        inquiry, donor=None, donations=(), shipments=shipments, provider=None, add=True
+    )
+    followup = events.record(
+        inquiry=inquiry,
+        actor=actor,
+        kind=Kind.RESHIPMENT,
+        title=title,
+        comment=body,
+        public=False,
+        changes=changes,
+    )
+    if mail_to_requester:
+        reply = events.record(
+            inquiry=inquiry,
+            actor=None,
+            kind=Kind.REPLY,
+            title="返信（再送のご案内）",
+            comment=mail_to_requester,
+            public=True,
+        )
+        transaction.on_commit(
+            lambda: inquiry_replied.send(
+                sender=Inquiry, inquiry=inquiry, followup_id=reply.pk, actor=None
+            )
+        )
+    live.announce_ticket_changed(inquiry.pk, part="timeline")
+    return followup

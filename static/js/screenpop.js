@@ -164,7 +164,7 @@ function donorCard(payload, match, several) {
       d.shipments.length
         ? el("ul", {}, d.shipments.map((s) =>
             el("li", {},
-              `${s.gift_name}${s.subscription ? `（${s.subscription}）` : ""}: `,
+              `${s.replaces_id ? "再送 " : ""}${s.gift_name}${s.subscription ? `（${s.subscription}）` : ""}: `,
               el("span", { class: "state", dataset: { state: `shipment-${s.id}` } }, s.state),
               " ",
               s.tracking_warning ? el("span", { class: "flag danger", dataset: { trackingInvalid: "" } }, s.tracking_warning) : "",

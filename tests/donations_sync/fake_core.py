@@ -7,6 +7,13 @@ and each is used by one request: an HTTP status (``500``, ``503`` with Retry-Aft
 (closes the connection without an answer), ``drop-mid`` (sends the headers and half the body,
 then closes), ``not-json``, ``hang`` (holds the request until ``release()``). ``POST`` to any
 path is answered with what was received (method, path, headers, JSON body): for client tests.
+
+``POST /decisions`` is the outbox's endpoint: the first request with an Idempotency-Key has its
+effect (counted in ``effects`` per key) and is answered accepted with a reference (or refused
+with ``refuse_reason`` while that is set); the same key again gets the same answer and no second
+effect. Faults for it: ``drop-after`` (has its effect, then closes without an answer),
+``hang-after`` (has its effect, then holds the answer until ``release()``). ``outage``: while
+set to a status (e.g. 503), every request gets it, like a core that is down.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import json
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,12 +35,23 @@ class FakeCore:
         self.faults: deque[str] = deque()
         self.requests: list[dict[str, Any]] = []
         self.sleep = 2.0
+        self.effects: Counter[str] = Counter()
+        self.decisions: dict[str, dict[str, Any]] = {}  # key -> the first body received
+        self.answers: dict[str, dict[str, Any]] = {}
+        self.refuse_reason = ""
+        self.outage: int | None = None
+        self.record_requests = True
+        self.decision_requests = 0
+        self._lock = threading.Lock()
         self._released = threading.Event()
         self.hanging = threading.Event()  # set while a "hang" request is held
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes: with Nagle's algorithm the body would wait
+            # for the client's delayed ACK (40 ms a request on Linux).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -78,15 +96,19 @@ class FakeCore:
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
-        self.requests.append(
-            {
-                "method": method,
-                "path": split.path,
-                "query": query,
-                "headers": dict(handler.headers.items()),
-                "body": body,
-            }
-        )
+        if self.outage is not None:
+            self._send(handler, self.outage, {"error": "down"}, {"Retry-After": "60"})
+            return
+        if self.record_requests:  # off in the benchmark: its tens of thousands of requests
+            self.requests.append(
+                {
+                    "method": method,
+                    "path": split.path,
+                    "query": query,
+                    "headers": dict(handler.headers.items()),
+                    "body": body,
+                }
+            )
         fault = self.faults.popleft() if self.faults else ""
         if fault == "drop":
             handler.close_connection = True
@@ -103,6 +125,9 @@ class FakeCore:
             return
         if handler.headers.get("Authorization") != f"Bearer {self.token}":
             self._send(handler, 401, {"error": "unauthorized"})
+            return
+        if method == "POST" and split.path == "/api/v1/decisions":
+            self._decide(handler, body, fault)
             return
         if method == "POST":
             answer = {
@@ -141,6 +166,40 @@ class FakeCore:
             handler.connection.shutdown(socket.SHUT_RDWR)
             return
         self._send_raw(handler, 200, raw, "application/json")
+
+    def _decide(self, handler: BaseHTTPRequestHandler, body: bytes, fault: str = "") -> None:
+        if handler.headers.get("Authorization") != f"Bearer {self.token}":
+            self._send(handler, 401, {"error": "unauthorized"})
+            return
+        key = handler.headers.get("Idempotency-Key") or ""
+        if not key:
+            self._send(handler, 400, {"error": "Idempotency-Key required"})
+            return
+        data = json.loads(body)
+        with self._lock:
+            self.decision_requests += 1
+            answer = self.answers.get(key)
+            if answer is None:
+                self.effects[key] += 1
+                self.decisions[key] = data
+                if self.refuse_reason:
+                    answer = {"status": "refused", "reason": self.refuse_reason}
+                else:
+                    answer = {"status": "accepted", "reference": f"R-{len(self.answers) + 1}"}
+                self.answers[key] = answer
+        if fault == "drop-after":
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault == "hang-after":
+            self.hanging.set()
+            self._released.wait(60)
+        self._send(handler, 200, answer)
+
+    @property
+    def duplicates(self) -> int:
+        """Effects beyond the first for any key: must stay 0."""
+        return sum(n - 1 for n in self.effects.values() if n > 1)
 
     def _send(
         self,
