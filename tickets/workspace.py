@@ -183,6 +183,7 @@ class Composed:
     assignee: object = KEEP  # a User, or None for 未割当
     macro: CannedReply | None = None
     macro_note: str = ""  # the 定型文's note with its variables filled
+    keep_draft: bool = False  # 変更のみ保存: the text typed so far stays the draft
 
 
 @dataclass
@@ -249,7 +250,8 @@ def inquiry_compose(*, actor: User, inquiry: Inquiry, composed: Composed) -> Com
         result.followups.append(
             services.inquiry_change_status(actor=actor, inquiry=inquiry, status=composed.status)
         )
-    Draft.objects.filter(inquiry=inquiry, user=actor).delete()
+    if not composed.keep_draft:
+        Draft.objects.filter(inquiry=inquiry, user=actor).delete()
     result.followups = [f for f in result.followups if f is not None]
     return result
 

@@ -108,6 +108,7 @@ def ticket_compose(request: HttpRequest, ticket_id: int) -> HttpResponse:
             if (assignee.pk if assignee else None) != inquiry.ticket.assigned_to_id
             else workspace.KEEP
         ),
+        keep_draft=form.changes_only,
         macro=macro,
         macro_note=(
             render_text(
