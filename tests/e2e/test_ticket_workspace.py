@@ -5,6 +5,8 @@ reaching a colleague's console live; and a call logged by keyboard alone, keys c
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -17,6 +19,7 @@ from tickets.models import Channel, Draft, Inquiry, InquiryEvent, Mention, Statu
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 LIVE_MS = 15_000
 VIEWPORT = {"width": 1280, "height": 720}
+SCREENSHOT = Path(tempfile.gettempdir()) / "ticket-page-1280x720.png"
 
 
 @pytest.fixture
@@ -228,8 +231,9 @@ def test_keyboard_only_call_about_a_shipment(page, browser_login, agent_a, city_
         press("Control+Enter")
     page.wait_for_url(re.compile(r"/tickets/\d+/$"))
     # Status and the composer are on screen without scrolling.
-    assert _in_view(page, "#status-select") and _in_view(page, "#reply-body")
-    assert _in_view(page, "#send-resolve")
+    page.screenshot(path=str(SCREENSHOT))
+    for selector in ("#status-select", "#reply-body", "#send-resolve"):
+        assert _in_view(page, selector), (selector, page.locator(selector).bounding_box())
 
     press("t")
     expect(page.locator("#canned-q")).to_be_focused()
