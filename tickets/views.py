@@ -267,7 +267,16 @@ def _ticket_page(
     draft = None
     if writable and not isinstance(reply_form, ComposerForm):
         if reply_form is not None:  # the reply box's refusal: keep its text and error
-            reply_form = composer_form(inquiry, reply_form.data)
+            data = reply_form.data.copy()
+            data.update(
+                {
+                    "status": inquiry.status,
+                    "category": inquiry.category.code if inquiry.category_id else "",
+                    "severity": inquiry.severity,
+                    "assignee": inquiry.ticket.assigned_to_id or "",
+                }
+            )
+            reply_form = composer_form(inquiry, data)
             reply_form.is_valid()
         else:
             draft = workspace.draft_for(user, inquiry)

@@ -129,10 +129,13 @@ def ticket_compose(request: HttpRequest, ticket_id: int) -> HttpResponse:
             _report_delivery(
                 request, reply_deliveries(request.user, inquiry.pk).get(result.reply.pk), to
             )
-    said = [f.title for f in result.followups] or ["変更はありません"]
+        else:
+            messages.success(request, "対応記録を登録しました（メールは送信していません）。")
+    others = [f.title for f in result.followups if f is not result.reply]
     if result.mentions:
-        said.append("通知: " + "・".join(f"@{m.mentioned.username}" for m in result.mentions))
-    messages.success(request, "、".join(said) + "。")
+        others.append("通知: " + "・".join(f"@{m.mentioned.username}" for m in result.mentions))
+    if others or result.reply is None:
+        messages.success(request, "、".join(others or ["変更はありません"]) + "。")
     return redirect("ticket_detail", ticket_id=inquiry.pk)
 
 
