@@ -3,6 +3,17 @@ from __future__ import annotations
 from django import forms
 
 from crm.models import Municipality
+from knowledge import macros
+from knowledge.models import CannedReply
+
+# The fields of a 定型文's actions (a macro), shown only on the 定型文 form.
+ACTION_FIELDS = (
+    "action_status",
+    "action_set_category",
+    "action_severity",
+    "action_assignee",
+    "action_note",
+)
 
 
 class KnowledgeForm(forms.Form):
@@ -23,3 +34,33 @@ class KnowledgeForm(forms.Form):
         super().__init__(*args, **kwargs)
         if municipalities is not None:
             self.fields["municipality"].queryset = municipalities
+
+
+class CannedReplyForm(KnowledgeForm):
+    """A 定型文, with what it also does to the ticket when an agent applies it."""
+
+    action_status = forms.TypedChoiceField(
+        label="状態を変更", required=False, coerce=int, empty_value=None
+    )
+    action_set_category = forms.BooleanField(label="分類コードの分類を問合せに設定", required=False)
+    action_severity = forms.ChoiceField(label="重要度を変更", required=False)
+    action_assignee = forms.ChoiceField(
+        label="担当者", required=False, choices=CannedReply.Assignee.choices
+    )
+    action_note = forms.CharField(
+        label="内部メモを追加",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="適用したとき、返信と一緒に内部メモとして記録します（変数も使えます）。",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action_status"].choices = [("", "変更しない"), *macros.STATUS_CHOICES]
+        self.fields["action_severity"].choices = [("", "変更しない"), *macros.SEVERITY_CHOICES]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action_set_category") and not data.get("category_code"):
+            self.add_error("category_code", "分類を設定するには分類コードを入力してください。")
+        return data

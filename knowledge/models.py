@@ -96,7 +96,26 @@ class Article(KnowledgeBase):
 
 
 class CannedReply(KnowledgeBase):
-    """定型文: text inserted into a reply, with {寄附者名}-style variables filled from the ticket."""
+    """定型文: text inserted into a reply, with {寄附者名}-style variables filled from the ticket.
+
+    It may also act on the ticket (a macro): set its status, category (``category_code``),
+    severity and assignee, and add an internal note, all applied with the reply. The values are
+    tickets' codes kept as plain data, since knowledge sits below tickets; tickets applies them
+    and offers their choices (``knowledge.macros``).
+    """
+
+    class Assignee(models.TextChoices):
+        KEEP = "", "変更しない"
+        ME = "me", "自分"
+        NOBODY = "nobody", "未割当に戻す"
+
+    action_status = models.PositiveSmallIntegerField("状態を変更", null=True, blank=True)
+    action_set_category = models.BooleanField("分類コードの分類を設定", default=False)
+    action_severity = models.CharField("重要度を変更", max_length=8, blank=True)
+    action_assignee = models.CharField(
+        "担当者", max_length=8, blank=True, choices=Assignee.choices, default=Assignee.KEEP
+    )
+    action_note = models.TextField("内部メモを追加", blank=True)
 
     class Meta(KnowledgeBase.Meta):
         verbose_name = verbose_name_plural = "定型文"
@@ -106,3 +125,13 @@ class CannedReply(KnowledgeBase):
                 fields=["seed_key"], condition=~Q(seed_key=""), name="canned_seed_key_unique"
             )
         ]
+
+    @property
+    def has_actions(self) -> bool:
+        return bool(
+            self.action_status
+            or self.action_set_category
+            or self.action_severity
+            or self.action_assignee
+            or self.action_note
+        )

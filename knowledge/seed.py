@@ -166,6 +166,57 @@ CANNED_REPLIES: list[dict[str, str | int]] = [
 ]
 
 
+# 定型文 that also act on the ticket (macros). Status 6 is tickets' 対応中; kept apart from
+# CANNED_REPLIES because the first data migration's historical model has no action fields.
+MACROS: list[dict[str, str | int | bool]] = [
+    {
+        "seed_key": "macro-receipt-reissue",
+        "category_code": "receipt",
+        "title": "受領証明書の再発行を受付",
+        "keywords": "受領証明書 再発行 受付 未着 紛失",
+        "body": (
+            "{寄附者名} 様\n\n"
+            "{自治体名}へのご寄附（受付番号 {受付番号}）の寄附金受領証明書の再発行を承りました。\n"
+            "お申込み時のお名前・ご住所あてに、1〜2週間ほどでお送りします。\n\n"
+            "{応答名} {担当者名}"
+        ),
+        "sort_order": 15,
+        "action_status": 6,
+        "action_set_category": True,
+        "action_assignee": "me",
+        "action_note": "受領証明書の再発行を自治体へ依頼する（申込時の氏名・住所あて）。",
+    },
+    {
+        "seed_key": "macro-damaged-reship",
+        "category_code": "damaged",
+        "title": "返礼品破損の受付（再送手配）",
+        "keywords": "破損 傷み 再送 代品 受付",
+        "body": (
+            "{寄附者名} 様\n\n"
+            "お届けした返礼品「{返礼品名}」が破損していたとのこと、誠に申し訳ございません。\n"
+            "事業者と確認のうえ代わりの品をお送りします。準備ができ次第あらためてご連絡いたします。\n\n"
+            "{応答名} {担当者名}"
+        ),
+        "sort_order": 45,
+        "action_status": 6,
+        "action_set_category": True,
+        "action_severity": "high",
+        "action_assignee": "me",
+        "action_note": "事業者へ代品の手配を依頼し、配送業者に破損の状況を確認する。",
+    },
+]
+
+
+def seed_macros(canned_model) -> int:
+    """Create or refresh the starter macros (operator-wide); idempotent like the rest."""
+    for row in MACROS:
+        defaults = {k: v for k, v in row.items() if k != "seed_key"}
+        canned_model.objects.update_or_create(
+            seed_key=row["seed_key"], defaults={**defaults, "municipality": None}
+        )
+    return len(MACROS)
+
+
 def seed_starter_content(article_model, canned_model) -> int:
     """Create or refresh the starter rows (operator-wide). Returns how many rows were written.
 

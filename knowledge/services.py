@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
@@ -44,8 +46,12 @@ def knowledge_save(
     category_code: str = "",
     sort_order: int = 100,
     is_active: bool = True,
+    **actions: Any,
 ) -> Article | CannedReply:
-    """Create (instance None) or update an FAQ article or canned reply."""
+    """Create (instance None) or update an FAQ article or canned reply; ``actions`` are a
+    定型文's macro fields (``knowledge.forms.ACTION_FIELDS``)."""
+    if actions and model is not CannedReply:
+        raise ValueError("only 定型文 have actions")
     if instance is not None:
         # Both the old and the new scope must be the actor's to edit.
         _require_edit(actor, instance.municipality_id)
@@ -58,6 +64,8 @@ def knowledge_save(
     row.category_code = category_code
     row.sort_order = sort_order
     row.is_active = is_active
+    for field, value in actions.items():
+        setattr(row, field, value if value is not None or field == "action_status" else "")
     row.updated_by = actor
     row.full_clean(exclude=["updated_by", "municipality"])
     row.save()
@@ -66,4 +74,4 @@ def knowledge_save(
 
 @transaction.atomic
 def seed_starter_content() -> int:
-    return seed.seed_starter_content(Article, CannedReply)
+    return seed.seed_starter_content(Article, CannedReply) + seed.seed_macros(CannedReply)

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 
 from crm.access import scoped_or_404
 from crm.models import Municipality
-from knowledge.forms import KnowledgeForm
+from knowledge.forms import ACTION_FIELDS, CannedReplyForm, KnowledgeForm
 from knowledge.models import Article, CannedReply
 from knowledge.render import VARIABLES
 from knowledge.services import can_edit_knowledge, knowledge_save
@@ -69,9 +69,11 @@ def edit(request: HttpRequest, kind: str, pk: int | None = None) -> HttpResponse
                 "body",
                 "sort_order",
                 "is_active",
+                *(ACTION_FIELDS if model is CannedReply else ()),
             )
         }
-    form = KnowledgeForm(request.POST or None, initial=initial, municipalities=municipalities)
+    form_class = CannedReplyForm if model is CannedReply else KnowledgeForm
+    form = form_class(request.POST or None, initial=initial, municipalities=municipalities)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

@@ -75,7 +75,7 @@ from tickets.mail.models import (
     OutboundMessage,
     TriageRule,
 )
-from tickets.models import Category, Inquiry, SavedView, SlaTarget, Status
+from tickets.models import Category, Draft, Inquiry, Mention, SavedView, SlaTarget, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -405,6 +405,10 @@ def _valid_fields(records: dict[str, Any]) -> dict[str, Any]:
         "user": records["user"],
         "agent": records["user"],
         "assigned_to": records["user"],
+        "into": records["ticket"],
+        "keep": "this",
+        "macro": records["pk"],
+        "then": "resolve",
         "disposition": records["disposition"],
         # A word of city A's ticket, not itself one of the strings the answers must not show.
         "q": "秘密",
@@ -501,6 +505,9 @@ def _city_a_state(city_a) -> tuple:
         list(
             SavedView.objects.filter(user__municipalities=city_a).values_list("pk", "name", "query")
         ),
+        Inquiry.objects.get(pk=inquiry.pk).ticket.title,
+        Draft.objects.filter(municipality=city_a).count(),
+        Mention.objects.filter(municipality=city_a).count(),
         Inquiry.objects.filter(municipality=city_a).count(),
         CannedReply.objects.filter(municipality=city_a).values_list("title", "body").first(),
         InboundMessage.objects.get(municipality=city_a).status,

@@ -9,7 +9,15 @@ class TicketsConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from crm.models import Municipality
+        from knowledge import macros
         from tickets import receivers
+        from tickets.models import Severity, Status
+
+        # What a 定型文 may set (knowledge stores the codes, tickets applies them).
+        macros.register_choices(
+            statuses=[(s.value, s.label) for s in Status if s != Status.DUPLICATE],
+            severities=list(Severity.choices),
+        )
 
         post_save.connect(
             receivers.create_municipality_queue,

@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 
 from crm.access import is_operator_staff, visible_municipality_ids
 from crm.consumers import SessionBoundConsumer
-from tickets.live import console_group, ticket_group
+from tickets.live import console_group, console_user_group, ticket_group
 from tickets.models import Inquiry
 
 STATES = {"viewing", "editing"}
@@ -119,6 +119,9 @@ class ConsoleConsumer(SessionBoundConsumer):
         self.groups_joined = [console_group(i) for i in ids]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
+        # The agent's own: @mentions of them.
+        self.user_group = console_user_group(user.pk)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
         await self.bind_to_session(user)
         await self.accept()
 
@@ -138,6 +141,13 @@ class ConsoleConsumer(SessionBoundConsumer):
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+        if getattr(self, "user_group", None):
+            await self.channel_layer.group_discard(self.user_group, self.channel_name)
+
+    async def mention_created(self, event: dict[str, Any]) -> None:
+        # Only that a mention arrived: the console re-reads its list through its own page,
+        # which shows only tickets the agent may still see.
+        await self.send_json({"type": "mention", "ticket_id": event["ticket_id"]})
 
     async def tickets_changed(self, event: dict[str, Any]) -> None:
         # A push queued before a municipality was taken away may still arrive: drop it.

@@ -89,8 +89,9 @@ class ReplyForm(forms.Form):
 
 # Where a ticket may go from each state. 重複 is reached only by merging, so it is not offered.
 STATUS_FLOW: dict[int, tuple[int, ...]] = {
-    Status.OPEN: (Status.RESOLVED, Status.CLOSED),
-    Status.REOPENED: (Status.RESOLVED, Status.CLOSED),
+    Status.OPEN: (Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED),
+    Status.REOPENED: (Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED),
+    Status.IN_PROGRESS: (Status.RESOLVED, Status.CLOSED),
     Status.RESOLVED: (Status.CLOSED, Status.REOPENED),
     Status.CLOSED: (Status.REOPENED,),
     Status.DUPLICATE: (),
@@ -152,3 +153,54 @@ class SlaTargetForm(forms.Form):
 class SavedViewForm(forms.Form):
     name = forms.CharField(label="この条件を保存（名前）", max_length=60)
     query = forms.CharField(max_length=1000, required=False, widget=forms.HiddenInput)
+
+
+class ComposerForm(ReplyForm):
+    """The ticket page's one composer: a reply or note and the ticket's fields in one submit.
+
+    The selects come with the ticket's current values, so what the agent leaves alone changes
+    nothing; ``then=resolve`` is 「送信して解決」.
+    """
+
+    ACTION_SEND = "send"
+    ACTION_CHANGES = "changes"  # 変更のみ保存: the text stays in the draft
+
+    status = forms.TypedChoiceField(label="状態", choices=(), coerce=int)
+    category = forms.ModelChoiceField(
+        label="分類",
+        queryset=Category.objects.filter(active=True),
+        to_field_name="code",
+        required=False,
+        empty_label="（未分類）",
+    )
+    severity = forms.ChoiceField(label="重要度", choices=Severity.choices)
+    assignee = forms.ModelChoiceField(
+        label="担当者", queryset=None, required=False, empty_label="（未割当）"
+    )
+    macro = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    then = forms.CharField(required=False)
+    action = forms.CharField(required=False)
+
+    def __init__(self, *args, current: int, assignees, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["body"].required = False
+        self.fields["body"].widget.attrs.update({"rows": 7})
+        self.fields["status"].choices = [
+            (value, Status(value).label) for value in (current, *STATUS_FLOW.get(current, ()))
+        ]
+        self.fields["assignee"].queryset = assignees
+        # Single-key shortcuts (shortcuts.js): C 分類, V 重要度, A 担当者.
+        for name, key in (("category", "c"), ("severity", "v"), ("assignee", "a")):
+            self.fields[name].widget.attrs.update({"data-shortcut": key, "id": f"composer-{name}"})
+
+    @property
+    def resolve(self) -> bool:
+        return self.cleaned_data.get("then") == "resolve"
+
+    @property
+    def changes_only(self) -> bool:
+        return self.cleaned_data.get("action") == self.ACTION_CHANGES
+
+
+class RetitleForm(forms.Form):
+    title = forms.CharField(label="件名", max_length=200)

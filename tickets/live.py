@@ -36,3 +36,8 @@ def announce_tickets_part_changed(ticket_ids: list[int], *, part: str) -> None:
         (ticket_group(ticket_id), {"type": "ticket.changed", "part": part})
         for ticket_id in ticket_ids
     )
+
+
+def console_user_group(user_id: int) -> str:
+    """One agent's open consoles (an @mention of them is announced here)."""
+    return f"console.user.{user_id}"

@@ -61,12 +61,15 @@ class Status(models.IntegerChoices):
 
     OPEN = Ticket.OPEN_STATUS, "未解決"
     REOPENED = Ticket.REOPENED_STATUS, "再開"
+    # Someone is working on it (a 定型文 such as 受領証明書の再発行を受付 sets it): still open.
+    # helpdesk knows nothing of it; its screens are not used (README, django-helpdesk).
+    IN_PROGRESS = 6, "対応中"
     RESOLVED = Ticket.RESOLVED_STATUS, "解決済"
     CLOSED = Ticket.CLOSED_STATUS, "完了"
     DUPLICATE = Ticket.DUPLICATE_STATUS, "重複"
 
 
-OPEN_STATUSES = (Status.OPEN, Status.REOPENED)
+OPEN_STATUSES = (Status.OPEN, Status.REOPENED, Status.IN_PROGRESS)
 
 
 class Category(models.Model):
@@ -297,6 +300,7 @@ class InquiryEvent(models.Model):
         LINK = "link", "関連付け"
         UNLINK = "unlink", "関連付け解除"
         MERGE = "merge", "統合"
+        TITLE = "title", "件名変更"
         ESCALATION = "escalation", "市へ報告"
         CITY_INSTRUCTION = "city_instruction", "市の指示"
         RESHIPMENT = "reshipment", "再送"
@@ -388,3 +392,58 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Draft(models.Model):
+    """What an agent has typed in a ticket's composer and not sent yet: one per ticket and user,
+    kept on the server so a reload, a status change or another browser finds it again."""
+
+    inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="drafts")
+    municipality = models.ForeignKey(Municipality, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField("種類", max_length=8, default="note")
+    body = models.TextField("本文", blank=True)
+    share_with_city = models.BooleanField("市にも見せる", default=False)
+    updated_at = models.DateTimeField("保存日時")
+
+    objects = MunicipalityScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "下書き"
+        constraints = [
+            models.UniqueConstraint(fields=["inquiry", "user"], name="draft_one_per_ticket_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"下書き #{self.inquiry_id} {self.user_id}"
+
+
+class Mention(models.Model):
+    """@username in an internal note: the named colleague is told on their console."""
+
+    inquiry = models.ForeignKey(Inquiry, on_delete=models.CASCADE, related_name="mentions")
+    municipality = models.ForeignKey(Municipality, on_delete=models.CASCADE, related_name="+")
+    followup = models.ForeignKey(FollowUp, on_delete=models.CASCADE, related_name="mentions")
+    mentioned = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions"
+    )
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    at = models.DateTimeField("日時")
+    read_at = models.DateTimeField("既読日時", null=True, blank=True)
+
+    objects = MunicipalityScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "メンション"
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["mentioned", "-at"], name="mention_user_recent")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["followup", "mentioned"], name="mention_once_per_note_user"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"@{self.mentioned_id} #{self.inquiry_id}"

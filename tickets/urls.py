@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tickets import list_views, views
+from tickets import list_views, views, workspace_views
 
 urlpatterns = [
     path("console/", views.console, name="console"),
@@ -39,6 +39,17 @@ urlpatterns = [
     path("tickets/<int:ticket_id>/classify/", views.ticket_classify, name="ticket_classify"),
     path("tickets/<int:ticket_id>/assign-me/", views.ticket_assign_me, name="ticket_assign_me"),
     path("tickets/<int:ticket_id>/canned/", views.ticket_canned_replies, name="ticket_canned"),
+    # The agent's ticket page (tickets/workspace_views.py).
+    path("tickets/<int:ticket_id>/compose/", workspace_views.ticket_compose, name="ticket_compose"),
+    path("tickets/<int:ticket_id>/title/", workspace_views.ticket_retitle, name="ticket_retitle"),
+    path("tickets/<int:ticket_id>/draft/", workspace_views.ticket_draft, name="ticket_draft"),
+    path("tickets/<int:ticket_id>/links/", workspace_views.ticket_links, name="ticket_links"),
+    path("tickets/<int:ticket_id>/merge/", workspace_views.ticket_merge, name="ticket_merge"),
+    path(
+        "tickets/<int:ticket_id>/mentionable/",
+        workspace_views.ticket_mentionable,
+        name="ticket_mentionable",
+    ),
     path("access-log/", views.access_log, name="access_log"),
     path("access-log/export.csv", views.access_log_export, name="access_log_export"),
 ]

@@ -23,10 +23,11 @@ from crm.pagination import bounded_count, keyset_page
 from crm.services import personal_data_access_record
 from donations_sync.models import Donation, Shipment
 from knowledge.models import Article, CannedReply
-from knowledge.render import UNFILLED_MESSAGE, VARIABLES, render_text, variables_for
-from tickets import exports, selectors, services
+from knowledge.render import UNFILLED_MESSAGE, VARIABLES, render_text
+from tickets import exports, selectors, services, workspace, workspace_selectors
 from tickets.forms import (
     ClassifyForm,
+    ComposerForm,
     ReplyForm,
     StatusForm,
     TicketCreateForm,
@@ -40,6 +41,7 @@ from tickets.mail.selectors import (
 )
 from tickets.mail.services import sending as mail_sending
 from tickets.models import Inquiry, Status
+from tickets.workspace_views import composer_form, macro_payload
 
 
 def _require_operator_staff(user: User) -> None:
@@ -71,6 +73,7 @@ def console(request: HttpRequest) -> HttpResponse:
         "municipalities": Municipality.objects.visible_to(request.user).order_by("code"),
         "selected_municipality": municipality_id,
         "my_tickets": selectors.my_open_tickets(request.user),
+        "mentions": workspace.recent_mentions(request.user),
         "queues": selectors.queue_counts(request.user),
     }
     return render(request, "tickets/console.html", context)
@@ -243,9 +246,10 @@ def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
 
 
 def _ticket_page(
-    request: HttpRequest, inquiry: Inquiry, *, reply_form: ReplyForm | None
+    request: HttpRequest, inquiry: Inquiry, *, reply_form: ComposerForm | ReplyForm | None
 ) -> HttpResponse:
-    """The ticket page; ``reply_form`` is the refused reply, shown again with its text kept."""
+    """The ticket page; ``reply_form`` is the refused composer, shown again with its text and
+    choices kept. Otherwise the composer starts from the agent's saved draft, if any."""
     user = request.user
     personal_data_access_record(
         user=user,
@@ -260,23 +264,35 @@ def _ticket_page(
     deliveries = reply_deliveries(user, inquiry.pk)
     for followup in timeline:
         followup.delivery = deliveries.get(followup.pk)
+    draft = None
+    if writable and not isinstance(reply_form, ComposerForm):
+        if reply_form is not None:  # the reply box's refusal: keep its text and error
+            data = reply_form.data.copy()
+            data.update(
+                {
+                    "status": inquiry.status,
+                    "category": inquiry.category.code if inquiry.category_id else "",
+                    "severity": inquiry.severity,
+                    "assignee": inquiry.ticket.assigned_to_id or "",
+                }
+            )
+            reply_form = composer_form(inquiry, data)
+            reply_form.is_valid()
+        else:
+            draft = workspace.draft_for(user, inquiry)
+            reply_form = composer_form(inquiry, draft=draft)
+    if user.is_operator_staff:
+        workspace.mentions_mark_read(user=user, inquiry=inquiry)
     context = {
         "inquiry": inquiry,
         "ticket": inquiry.ticket,
         "timeline": timeline,
         **selectors.linked_records(user, inquiry),
+        **(workspace_selectors.customer_panel(user, inquiry) if user.is_operator_staff else {}),
         "can_write": writable,
-        "reply_form": (reply_form or ReplyForm()) if writable else None,
+        "reply_form": reply_form if writable else None,
+        "draft": draft,
         "reply_to": reply_recipient(inquiry),
-        "status_form": StatusForm(current=inquiry.status) if writable else None,
-        "classify_form": ClassifyForm(
-            initial={
-                "category": inquiry.category.code if inquiry.category else None,
-                "severity": inquiry.severity,
-            }
-        )
-        if writable
-        else None,
         "variables": VARIABLES,
         "composer": {"variables": list(VARIABLES), "unfilled_message": UNFILLED_MESSAGE},
         "ws_path": f"/ws/tickets/{inquiry.pk}/presence/",
@@ -467,20 +483,7 @@ def ticket_canned_replies(request: HttpRequest, ticket_id: int) -> JsonResponse:
     """
     inquiry = _inquiry_or_404(request, ticket_id)
     _require_operator_staff(request.user)
-    donation = inquiry.donations.visible_to(request.user).select_related("donor").first()
-    shipment = (
-        inquiry.shipments.visible_to(request.user)
-        .select_related("gift_item", "carrier", "donation__donor")
-        .first()
-    )
-    values = variables_for(
-        municipality=inquiry.municipality,
-        donor=inquiry.donor,
-        donation=donation or (shipment.donation if shipment else None),
-        shipment=shipment,
-        ticket_number=inquiry.pk,
-        agent=request.user,
-    )
+    values = workspace_selectors.ticket_variables(request.user, inquiry)
     replies = (
         CannedReply.objects.visible_to(request.user)
         .for_municipality(inquiry.municipality_id)
@@ -501,6 +504,9 @@ def ticket_canned_replies(request: HttpRequest, ticket_id: int) -> JsonResponse:
                 "scope": reply.scope_label,
                 "text": rendered.text,
                 "missing": rendered.missing,
+                # What else applying it does to the ticket (a macro), and its note filled in.
+                **macro_payload(request.user, reply),
+                "note": render_text(reply.action_note, values).text if reply.action_note else "",
             }
         )
     articles = (

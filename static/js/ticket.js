@@ -31,6 +31,11 @@ if (canned && body) {
     chosen = reply;
     title.textContent = `${reply.title}（${reply.scope}）`;
     text.textContent = reply.text;
+    const actions = document.getElementById("canned-actions");
+    if (actions) {
+      actions.hidden = !reply.labels || reply.labels.length === 0;
+      actions.textContent = actions.hidden ? "" : `挿入すると設定: ${reply.labels.join("・")}`;
+    }
     missing.hidden = reply.missing.length === 0;
     missing.textContent = reply.missing.length
       ? `この問合せにない情報: ${reply.missing.map((m) => `{${m}}`).join(" ")}（挿入後に書き換えてください）`
@@ -92,6 +97,8 @@ if (canned && body) {
     // A canned text is written to the requester: switch to 返信 unless the agent chooses otherwise.
     const reply = document.querySelector('input[name=kind][value=reply]');
     if (reply) reply.checked = true;
+    // A 定型文 that also acts on the ticket (a macro): the composer takes its settings.
+    document.dispatchEvent(new CustomEvent("canned:inserted", { detail: chosen }));
     body.focus();
     body.dispatchEvent(new Event("input"));
   });

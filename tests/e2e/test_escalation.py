@@ -94,7 +94,7 @@ def test_urgent_damaged_gift_reaches_the_city_and_its_instruction_the_agent_live
     agent.goto(f"/tickets/{inquiry.pk}/")
     agent.select_option("select[name=severity]", "urgent")
     with agent.expect_navigation():
-        agent.click("text=分類・重要度を変更")
+        agent.click("#status-submit")
     expect(agent.locator("#escalation-panel")).to_contain_text("確認待ち")
     # From here on the agent's page is never reloaded.
     agent.evaluate("window.__sameDocument = true")

@@ -16,6 +16,7 @@ CHANGE_FIELD_LABELS = {
     "provider": "返礼品提供事業者",
     "merged_to": "統合先",
     "merged_from": "統合元",
+    "title": "件名",
 }
 
 
