@@ -452,11 +452,7 @@ def test_unknown_municipality_stays_apart(db, carriers) -> None:
     assert run.imported == 1
 
 
-@pytest.mark.skip(
-    reason="its statement thread's connection outlives the test and breaks the flush of the "
-    "next transactional tests (content types left behind); to be fixed in import_apply"
-)
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_outside_a_transaction_batches_apply_on_a_second_connection(
     city_a, carriers, monkeypatch
 ) -> None:
