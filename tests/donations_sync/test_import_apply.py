@@ -168,6 +168,13 @@ def test_choice_file_imports_then_reimports_unchanged(city_a, carriers) -> None:
     assert "4行目と同じ番号" in ImportRejection.objects.get(run=again, line=7).reason
     assert Donation.objects.filter(municipality=city_a).count() == 2
     assert Shipment.objects.filter(municipality=city_a).count() == 3
+    # Each known row's number is kept with its fingerprint; rows recorded before it was kept
+    # ('') have it read from the row, with the same outcome.
+    assert set(ImportedRow.objects.values_list("key", flat=True)) == {"x:EX-D001", "x:EX-D002"}
+    ImportedRow.objects.update(key="")
+    third = run_import(city_a, "choice", data)
+    assert counts(third) == (0, 0, 2, 3)
+    assert "4行目と同じ番号" in ImportRejection.objects.get(run=third, line=7).reason
 
 
 def test_later_export_updates_in_place_and_keeps_ticket_links(city_a, carriers) -> None:
