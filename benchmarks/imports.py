@@ -10,7 +10,10 @@ and address, a third with a second gift, most with a valid tracking number, a fe
 and bad dates), then imported in this process exactly as a worker runs an import
 (donations_sync.services.import_run_execute), and imported again (all unchanged). Printed:
 rows/s of both imports and the process's peak RSS (ru_maxrss), against the targets
-≥ 20,000 rows/s, ≥ 50,000 rows/s re-import, ≤ 300 MB.
+≥ 20,000 rows/s, ≥ 50,000 rows/s re-import, ≤ 300 MB; and, as figures that do not depend on
+what else the machine is doing, CPU microseconds per row of this process (all its threads) and
+of the PostgreSQL backends serving this database (read from /proc while the import runs, so
+PostgreSQL must run on this machine; otherwise only the process's figure is shown).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -157,6 +161,69 @@ def fresh_database() -> None:
     )
 
 
+class BackendCpu:
+    """CPU seconds of the PostgreSQL backends connected to this database while it runs.
+
+    Every half second the backends' pids come from pg_stat_activity and their utime + stime
+    from /proc/<pid>/stat; a backend that exits (the statement thread's connection) keeps the
+    last figure read, so at most half a second of its work is missed."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.thread = threading.Thread(target=self._watch, name="backend-cpu", daemon=True)
+
+    def __enter__(self) -> BackendCpu:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _watch(self) -> None:
+        import psycopg
+        from django.conf import settings
+
+        db = settings.DATABASES["default"]
+        with psycopg.connect(
+            dbname=db["NAME"],
+            user=db["USER"],
+            password=db["PASSWORD"],
+            host=db["HOST"],
+            port=db["PORT"] or 5432,
+            autocommit=True,
+        ) as watcher:
+            own = watcher.info.backend_pid
+            while True:
+                pids = [
+                    pid
+                    for (pid,) in watcher.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND backend_type = 'client backend' AND pid <> %s",
+                        [own],
+                    )
+                ]
+                for pid in pids:
+                    try:
+                        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    self.seconds[pid] = (int(stat[11]) + int(stat[12])) / self.tick
+                if self.stop.wait(0.5):
+                    return
+
+    @property
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+
+def process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -220,8 +287,11 @@ def main() -> None:
                     queue=False,
                 )
             began = time.perf_counter()
-            run = services.import_run_execute(run_id=run.pk, progress=_progress(began))
+            cpu_began = process_cpu()
+            with BackendCpu() as backends:
+                run = services.import_run_execute(run_id=run.pk, progress=_progress(began))
             elapsed = time.perf_counter() - began
+            python_cpu = process_cpu() - cpu_began
             print()
             assert run.status == ImportRun.Status.DONE, run.error
             run.raw_file.storage.delete(run.raw_file.name)  # the stored copy: not kept
@@ -231,6 +301,13 @@ def main() -> None:
                 f"{label}：{run.rows_read:,}行 {elapsed:.1f}秒 → {rate:,.0f}行/秒　"
                 f"新規 {run.imported:,} 更新 {run.updated:,} 変更なし {run.unchanged:,} "
                 f"取込不可 {run.rejected:,}　ピークRSS {peak_rss_mb():.0f} MB",
+                flush=True,
+            )
+            print(
+                f"  CPU/行：Python {python_cpu / run.rows_read * 1e6:.1f} µs、"
+                f"PostgreSQL {backends.total / run.rows_read * 1e6:.1f} µs"
+                f"（Python {python_cpu:.1f}秒、PostgreSQL {backends.total:.1f}秒）"
+                f"　load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
                 flush=True,
             )
         print(

@@ -112,7 +112,11 @@ class MunicipalityEmailAddress(models.Model):
 class Donor(models.Model):
     """A donor as known to one municipality: personal data serves only the city it was collected for."""
 
-    municipality = models.ForeignKey(Municipality, on_delete=models.PROTECT, related_name="donors")
+    # No index of its own on a foreign key that leads a composite index below (that one serves
+    # the same lookups and cascades; each index is written again by every imported row).
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.PROTECT, related_name="donors", db_index=False
+    )
     donor_number = models.CharField("寄附者番号", max_length=40, blank=True)
     name = models.CharField("氏名", max_length=80)
     name_kana = models.CharField("フリガナ(正規化)", max_length=160, blank=True)
@@ -160,9 +164,15 @@ class Donor(models.Model):
 
 
 class DonorPhone(models.Model):
-    donor = models.ForeignKey(Donor, on_delete=models.CASCADE, related_name="phones")
+    # No index of its own on a foreign key that leads a composite index below (that one serves
+    # the same lookups and cascades; each index is written again by every imported row).
+    donor = models.ForeignKey(
+        Donor, on_delete=models.CASCADE, related_name="phones", db_index=False
+    )
     # Denormalized so that "caller ID within this municipality" is one index probe.
-    municipality = models.ForeignKey(Municipality, on_delete=models.CASCADE, related_name="+")
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     e164 = models.CharField("電話番号(E.164)", max_length=16)
     raw = models.CharField("元の表記", max_length=40, blank=True)
 
@@ -178,8 +188,14 @@ class DonorPhone(models.Model):
 
 
 class DonorEmail(models.Model):
-    donor = models.ForeignKey(Donor, on_delete=models.CASCADE, related_name="emails")
-    municipality = models.ForeignKey(Municipality, on_delete=models.CASCADE, related_name="+")
+    # No index of its own on a foreign key that leads a composite index below (that one serves
+    # the same lookups and cascades; each index is written again by every imported row).
+    donor = models.ForeignKey(
+        Donor, on_delete=models.CASCADE, related_name="emails", db_index=False
+    )
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     address = models.CharField("メールアドレス", max_length=254)
 
     objects = MunicipalityScopedQuerySet.as_manager()

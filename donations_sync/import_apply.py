@@ -194,6 +194,25 @@ class Importer:
         self.carrier = carrier_lookup()
         self.provider_id = self._unknown_provider()
         self.analyzed = False
+        self.sequences = self._sequences()
+
+    @staticmethod
+    def _sequences() -> dict[str, str]:
+        """The id sequences, named once: pg_get_serial_sequence in a statement would search
+        pg_depend again for every row it numbers."""
+        found = {}
+        with connection.cursor() as cursor:
+            for table in ("donor", "donation", "shipment"):
+                cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [T[table]])
+                found[f"pg_get_serial_sequence('{T[table]}', 'id')"] = (
+                    "'" + cursor.fetchone()[0].replace("'", "''") + "'::regclass"
+                )
+        return found
+
+    def _numbered(self, sql: str) -> str:
+        for call, sequence in self.sequences.items():
+            sql = sql.replace(call, sequence)
+        return sql
 
     def _unknown_provider(self) -> int:
         provider, _ = Provider.objects.get_or_create(
@@ -277,6 +296,9 @@ class Importer:
         known_keys: list[tuple[str, int]] = []
         for line, raw, fingerprint in pending:
             if fingerprint in known:
+                if key := known[fingerprint]:
+                    known_keys.append((key, line))
+                    continue
                 order, external_id = imported.record_numbers(raw)
                 if order:
                     known_keys.append((f"o:{order}", line))
@@ -294,17 +316,18 @@ class Importer:
                 self._stage(row, fingerprint, rows, gifts)
         sink.put(("batch", rows, gifts, errors, known_keys, read, last_line, _position(binary)))
 
-    def _known(self, fingerprints: list[str]) -> set[str]:
-        """Fingerprints earlier runs applied in this municipality (rows known unchanged)."""
+    def _known(self, fingerprints: list[str]) -> dict[str, str]:
+        """Fingerprints earlier runs applied in this municipality (rows known unchanged), with
+        each row's number ('' when not recorded)."""
         if not fingerprints:
-            return set()
+            return {}
         with connection.cursor() as cursor:  # one array parameter, not 10,000 placeholders
             cursor.execute(
-                f"SELECT fingerprint FROM {T['imported_row']} WHERE municipality_id = %s "  # noqa: S608
+                f"SELECT fingerprint, key FROM {T['imported_row']} WHERE municipality_id = %s "  # noqa: S608
                 "AND fingerprint = ANY(%s) AND run_id IS DISTINCT FROM %s",
                 [self.m, fingerprints, self.run.pk],
             )
-            return {fingerprint for (fingerprint,) in cursor.fetchall()}
+            return dict(cursor.fetchall())
 
     def _create_tables(self) -> None:
         with connection.cursor() as cursor:
@@ -385,6 +408,10 @@ class Importer:
         began = time.perf_counter()
         with transaction.atomic():
             with connection.cursor() as cursor:
+                # A batch commits with its run's resume line: if the server lost the commit in a
+                # crash, it lost both, and the run applies the batch again. So the commit need
+                # not wait for the WAL to reach the disk.
+                cursor.execute("SET LOCAL synchronous_commit = off")
                 cursor.execute("TRUNCATE imp_row, imp_gift")
                 self._copy(cursor, rows, gifts)
                 cursor.execute("TRUNCATE imp_known")
@@ -535,9 +562,9 @@ class Importer:
     def _apply(self, cursor) -> tuple[int, int, int, int, int]:
         m = self.m
         run_sql(cursor, _SQL_MATCH, m, duplicate_reason=self.duplicate_reason)
-        run_sql(cursor, self._donor_sql(), m)
-        run_sql(cursor, self._donation_sql(), m)
-        run_sql(cursor, self._shipment_sql(), m, provider=self.provider_id)
+        run_sql(cursor, self._numbered(self._donor_sql()), m)
+        run_sql(cursor, self._numbered(self._donation_sql()), m)
+        run_sql(cursor, self._numbered(self._shipment_sql()), m, provider=self.provider_id)
         run_sql(cursor, _SQL_FINISH, m, run=self.run.pk)
         cursor.execute(
             """SELECT
@@ -783,21 +810,24 @@ INSERT INTO imp_seen (key, line)
 
 # Lookups into the mirror are correlated subqueries (one index probe per staged row), not joins:
 # a join's plan would hash the whole donation or shipment table, which grows with every batch.
+# A staged row is rewritten only when it matched (a new donation's row is not touched here).
 _SQL_MATCH = """
 UPDATE imp_row r SET reject = s.line || %(duplicate_reason)s, reject_column = ''
     FROM imp_seen s WHERE s.key = r.key AND s.line <> r.line AND r.reject IS NULL;
-UPDATE imp_row r SET donation_id = (
-        SELECT d.id FROM {donation} d WHERE d.municipality_id = %(m)s AND d.portal = r.portal
-        AND d.portal_order_number = r.portal_order_number AND NOT (d.portal_order_number = ''))
-    WHERE r.portal_order_number <> '';
-UPDATE imp_row r SET donation_id = (
-        SELECT d.id FROM {donation} d WHERE d.municipality_id = %(m)s
-        AND d.external_id = r.external_id AND NOT (d.external_id = ''))
-    WHERE r.donation_id IS NULL AND r.external_id <> '';
-UPDATE imp_row r SET donation_id = (
-        SELECT d.id FROM {donation} d WHERE d.municipality_id = %(m)s
-        AND d.import_key = r.import_key AND NOT (d.import_key = ''))
-    WHERE r.donation_id IS NULL AND r.import_key <> '';
+UPDATE imp_row r SET donation_id = x.id FROM (
+        SELECT r2.line, COALESCE(
+            CASE WHEN r2.portal_order_number <> '' THEN (
+                SELECT d.id FROM {donation} d WHERE d.municipality_id = %(m)s
+                AND d.portal = r2.portal AND d.portal_order_number = r2.portal_order_number
+                AND NOT (d.portal_order_number = '')) END,
+            CASE WHEN r2.external_id <> '' THEN (
+                SELECT d.id FROM {donation} d WHERE d.municipality_id = %(m)s
+                AND d.external_id = r2.external_id AND NOT (d.external_id = '')) END,
+            CASE WHEN r2.import_key <> '' THEN (
+                SELECT d.id FROM {donation} d WHERE d.municipality_id = %(m)s
+                AND d.import_key = r2.import_key AND NOT (d.import_key = '')) END
+        ) AS id FROM imp_row r2
+    ) x WHERE x.line = r.line AND x.id IS NOT NULL;
 UPDATE imp_gift g SET gift_item_id = gi.id FROM {gift} gi
     WHERE gi.municipality_id = %(m)s AND gi.code = g.code;
 UPDATE imp_gift g SET shipment_id = x.id FROM (
@@ -971,8 +1001,8 @@ INSERT INTO {callback} (municipality_id, donor_id, donation_id, run_id, reasons,
     WHERE r.reject IS NULL AND cardinality(r.callback) > 0
     AND NOT EXISTS (SELECT 1 FROM {callback} c WHERE c.donation_id = r.donation_id)
     ON CONFLICT DO NOTHING;
-INSERT INTO {imported_row} (municipality_id, fingerprint, run_id)
-    SELECT %(m)s, fingerprint, %(run)s FROM imp_row WHERE reject IS NULL
+INSERT INTO {imported_row} (municipality_id, fingerprint, key, run_id)
+    SELECT %(m)s, fingerprint, key, %(run)s FROM imp_row WHERE reject IS NULL
     ON CONFLICT (municipality_id, fingerprint) DO NOTHING;
 INSERT INTO {rejection} (run_id, line, "column", reason, raw)
     SELECT %(run)s, line, left(COALESCE(reject_column, ''), 100), left(reject, 300), '[]'::jsonb

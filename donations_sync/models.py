@@ -35,10 +35,14 @@ class Donation(models.Model):
         CANCELLED = "cancelled", "取消"
         REFUNDED = "refunded", "返金済"
 
+    # No index of its own on a foreign key that leads a composite index below (that one serves
+    # the same lookups and cascades; each index is written again by every imported row).
     municipality = models.ForeignKey(
-        Municipality, on_delete=models.PROTECT, related_name="donations"
+        Municipality, on_delete=models.PROTECT, related_name="donations", db_index=False
     )
-    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="donations")
+    donor = models.ForeignKey(
+        Donor, on_delete=models.PROTECT, related_name="donations", db_index=False
+    )
     portal = models.CharField("ポータル", max_length=12, choices=Portal.choices)
     portal_order_number = models.CharField("受付番号", max_length=40, blank=True)
     external_id = models.CharField("外部管理番号", max_length=40, blank=True)
@@ -158,8 +162,10 @@ class Shipment(models.Model):
         T18_20 = "18-20", "18時〜20時"
         T19_21 = "19-21", "19時〜21時"
 
+    # No index of its own on a foreign key that leads a composite index below (that one serves
+    # the same lookups and cascades; each index is written again by every imported row).
     municipality = models.ForeignKey(
-        Municipality, on_delete=models.PROTECT, related_name="shipments"
+        Municipality, on_delete=models.PROTECT, related_name="shipments", db_index=False
     )
     donation = models.ForeignKey(Donation, on_delete=models.CASCADE, related_name="shipments")
     gift_item = models.ForeignKey(GiftItem, on_delete=models.PROTECT, related_name="shipments")
@@ -396,8 +402,15 @@ class ImportedRow(models.Model):
     unchanged without parsing it: re-importing an export costs reading it, not parsing it.
     """
 
-    municipality = models.ForeignKey(Municipality, on_delete=models.CASCADE, related_name="+")
+    # Its own index would repeat the unique constraint's leading column.
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     fingerprint = models.CharField(max_length=32)  # BLAKE2b-128 hex
+    # The row's number as the in-file duplicate rule reads it ("o:受付番号", "x:外部管理番号",
+    # "k:import key"), so a known row still counts for that rule without being read again;
+    # '' for rows recorded before it was kept (their number is read from the row).
+    key = models.CharField(max_length=80, blank=True, default="")
     run = models.ForeignKey(
         ImportRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

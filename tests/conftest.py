@@ -96,6 +96,40 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
 
 
+def _django_db_options(
+    transaction=False,
+    reset_sequences=False,
+    databases=None,
+    serialized_rollback=False,
+    available_apps=None,
+):
+    return transaction or reset_sequences, serialized_rollback
+
+
+def pytest_runtest_setup(item):
+    """A transactional test must also ask for serialized_rollback, or it breaks the next one.
+
+    After a transactional test Django flushes every table; without serialized_rollback the flush
+    emits post_migrate, which recreates the content types and permissions at once. A following
+    test with serialized_rollback then loads its snapshot of the migrated database on top of
+    them and fails with a duplicate key on django_content_type (admin, logentry), and migrations'
+    data rows (wrap-up codes, ticket categories) would be gone for every later test. Refused
+    here, before the test touches the database, so only the offending test fails."""
+    marker = item.get_closest_marker("django_db")
+    transactional, serialized = (
+        _django_db_options(*marker.args, **marker.kwargs) if marker else (False, False)
+    )
+    fixtures = getattr(item, "fixturenames", ())
+    transactional = transactional or "transactional_db" in fixtures or "live_server" in fixtures
+    serialized = serialized or "django_db_serialized_rollback" in fixtures
+    if transactional and not serialized:
+        pytest.fail(
+            "transactional test without serialized_rollback: use "
+            "@pytest.mark.django_db(transaction=True, serialized_rollback=True)",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(autouse=True)
 def _fresh_content_type_cache():
     """Transactional tests flush the database, and the post-flush signal recreates content

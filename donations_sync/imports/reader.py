@@ -128,22 +128,32 @@ def _normalize_phone(raw: str | None) -> str | None:
     return _cached_phone(raw)
 
 
-# field → cell parser; unlisted fields are text.
-_DATE = values.parse_date
+# field → cell parser; unlisted fields are text. Exports repeat the same cells row after row
+# (dates of a day's donations, amounts, 希望する, carriers, time slots), so each parser keeps its
+# recent answers: bounded caches of pure functions of the cell (a ValueError is not kept and is
+# raised again for the next bad cell).
+def _remembered(parser: Callable[[str], Any]) -> Callable[[str], Any]:
+    return lru_cache(maxsize=8192)(parser)
+
+
+_DATE = _remembered(values.parse_date)
 _PARSERS: dict[str, Callable[[str], Any]] = {
-    "donated_at": values.parse_datetime,
+    "donated_at": _remembered(values.parse_datetime),
     "paid_on": _DATE,
     "one_stop_received_on": _DATE,
     "receipt_issued_on": _DATE,
     "thank_you_letter_on": _DATE,
     "desired_date": _DATE,
     "shipped_on": _DATE,
-    "amount": values.parse_amount,
-    "gift_declined": values.parse_bool,
-    "one_stop_requested": values.parse_bool,
-    "payment_method": values.parse_payment_method,
-    "desired_time_slot": values.parse_time_slot,
+    "amount": _remembered(values.parse_amount),
+    "gift_declined": _remembered(values.parse_bool),
+    "one_stop_requested": _remembered(values.parse_bool),
+    "payment_method": _remembered(values.parse_payment_method),
+    "desired_time_slot": _remembered(values.parse_time_slot),
 }
+# Readings and postal codes repeat too (families, neighbours, the ship-to copy of the donor's).
+_fold_kana = _remembered(normalize.fold_kana)
+_postal_code = _remembered(normalize.normalize_postal_code)
 # A bad value here is noted on the row instead of rejecting it: the donation is still right.
 _LENIENT = frozenset({"payment_method", "desired_time_slot"})
 
@@ -441,7 +451,7 @@ class CsvImport:
     ) -> None:
         """Phone → E.164, kana folded, postal code → 7 digits; bad ones noted, not fatal."""
         if f"{prefix}kana" in result:
-            result[f"{prefix}kana"] = normalize.fold_kana(result[f"{prefix}kana"]).strip()
+            result[f"{prefix}kana"] = _fold_kana(result[f"{prefix}kana"]).strip()
         if f"{prefix}phone" in result:
             written = result[f"{prefix}phone"]
             result[f"{prefix}phone"] = _normalize_phone(written)
@@ -451,7 +461,7 @@ class CsvImport:
                 )
         if f"{prefix}postal_code" in result:
             written = result[f"{prefix}postal_code"]
-            result[f"{prefix}postal_code"] = normalize.normalize_postal_code(written)
+            result[f"{prefix}postal_code"] = _postal_code(written)
             if written and not result[f"{prefix}postal_code"]:
                 column = self._cell(raw, block, f"{prefix}postal_code", n)[1]
                 warnings.append(f"{column}：郵便番号は7桁です（{written}）")
