@@ -39,6 +39,7 @@ from analysis.periods import TOKYO, Month
 from crm.models import Municipality
 from donations_sync.models import Donation, Portal, Shipment
 from escalation.selectors import escalation_figures
+from reshipments.selectors import ReshipmentRow, reshipment_figures
 from telephony.calendar import BusinessCalendar
 from telephony.models import Call
 from telephony.selectors import SERVICE_LEVEL_SECONDS, SHORT_ABANDON_SECONDS
@@ -55,7 +56,8 @@ CLOCK_LOOKBACK_DAYS = 366
 FREQUENT_WORDS_N = 30
 # The word count reads at most this many complaint texts (newest first) per month.
 COMPLAINT_TEXTS_MAX = 1500
-NOT_YET_RESHIPMENTS = "未集計：再送管理機能の導入後に表示されます"
+# What 再送's billable_share is a share of (the page and the exports print it beside the figure).
+BILLABLE_SHARE_BASIS = "費用（返礼品代＋送料）に占める市の負担の割合"
 
 
 def complaint_q(prefix: str = "") -> Q:
@@ -810,14 +812,41 @@ def escalation_section(municipality_id: int, month: Month) -> dict[str, Any]:
 
 
 def reshipment_section(municipality_id: int, month: Month) -> dict[str, Any]:
-    """The report's 再送 section: re-shipments by reason and fault party with cost and billable
-    share, once re-shipments are recorded. Until then it says so, with no figures.
+    """The report's 再送 section: the re-shipments approved in the month (Asia/Tokyo) by reason
+    and by fault party, each with count, cost (gift + shipping) and how many the city pays
+    for; reshipments' selector computes them in SQL.
 
-    Where the figures go: return {"available": True, "count", "cost", "billable_share",
-    "by_reason": [{"label", "count", "cost", "billable"}], "by_fault": [same]}; the pages,
-    PDF, XLSX and CSV show those keys when ``available`` is true (analysis.tables and
-    _report_body.html)."""
-    return {"available": False, "note": NOT_YET_RESHIPMENTS, "by_reason": [], "by_fault": []}
+    ``billable_share`` is the share of the month's cost that is billable to the city (a cost
+    share, in percent, one decimal; None when nothing cost anything) — the page says so.
+    Submitted reports keep the snapshot they were sent with (report_generate leaves them), so a
+    report sent before re-shipments were counted still shows its 未集計 note."""
+    figures = reshipment_figures(municipality_id=municipality_id, month=month.key())
+
+    def rows(source: list[ReshipmentRow]) -> list[dict[str, Any]]:
+        return [
+            {
+                "code": r.code,
+                "label": r.label,
+                "count": r.count,
+                "cost": r.cost,
+                "billable": r.billable_count,
+                "billable_cost": r.billable_cost,
+            }
+            for r in source
+        ]
+
+    cost = figures.cost
+    return {
+        "available": True,
+        "count": figures.count,
+        "cost": cost,
+        "billable_count": figures.billable_count,
+        "billable_cost": figures.billable_cost,
+        "billable_share": round(100 * figures.billable_cost / cost, 1) if cost else None,
+        "billable_share_basis": BILLABLE_SHARE_BASIS,
+        "by_reason": rows(figures.reason_rows),
+        "by_fault": rows(figures.fault_rows),
+    }
 
 
 # --- Drill-down ----------------------------------------------------------------------------

@@ -151,7 +151,11 @@ def report_tables(data: dict[str, Any], *, comments: str = "", measures: str = "
                 ["発送", donations["shipped"], None],
                 ["配達完了", donations["delivered"], None],
                 ["返送", donations["returned"], None],
-                ["再送（代品）", donations["reshipped"], None],
+                [
+                    "再送（代品）の発送（承認月の件数・費用は「再送」）",
+                    donations["reshipped"],
+                    None,
+                ],
                 ["受領証明書発行", donations["receipts_issued"], None],
                 ["ワンストップ申請書受付", donations["one_stop_received"], None],
             ],
@@ -230,13 +234,32 @@ def escalation_tables(esc: dict[str, Any]) -> list[Table]:
 
 
 def reshipment_tables(reship: dict[str, Any]) -> list[Table]:
-    """再送: by reason and fault party once re-shipments are recorded; until then a note."""
+    """再送: the month's totals, then by reason and fault party (a snapshot from before
+    re-shipments were counted holds only its note)."""
     if not reship.get("available"):
         return [Table("再送", ["備考"], [[reship.get("note", "")]])]
-    return [
+    tables = []
+    if "count" in reship:
+        tables.append(
+            Table(
+                "再送（合計）",
+                ["項目", "値"],
+                [
+                    ["再送件数", reship["count"]],
+                    ["費用（円）", reship["cost"]],
+                    ["うち市の負担（件）", reship.get("billable_count")],
+                    ["うち市の負担（円）", reship.get("billable_cost")],
+                    [
+                        f"{reship.get('billable_share_basis', '市の負担の割合')}（%）",
+                        reship.get("billable_share"),
+                    ],
+                ],
+            )
+        )
+    tables.append(
         Table(
             "再送",
-            ["区分", "項目", "件数", "費用（円）", "請求可能（件）"],
+            ["区分", "項目", "件数", "費用（円）", "市の負担（件）"],
             [
                 ["理由", r["label"], r["count"], r.get("cost"), r.get("billable")]
                 for r in reship.get("by_reason", [])
@@ -246,4 +269,5 @@ def reshipment_tables(reship: dict[str, Any]) -> list[Table]:
                 for r in reship.get("by_fault", [])
             ],
         )
-    ]
+    )
+    return tables

@@ -6,12 +6,14 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db import models
+from django.db.models import Count, F, Prefetch, QuerySet, Sum
 from django.utils import timezone
 
 from crm.access import is_city_official, is_supervisor
 from crm.models import DonorPhone
 from reshipments.models import CallbackAttempt, Reshipment, ReturnedItem
+from reshipments.rules import Fault, Reason
 
 Status = Reshipment.Status
 
@@ -109,6 +111,19 @@ def returned_worklist(user: Any, *, state: str = "open") -> QuerySet[ReturnedIte
 
 
 @dataclass
+class ReshipmentRow:
+    """One reason or one fault party of the month: how many, what they cost (gift + shipping)
+    and how many of them (and what cost) the city pays for."""
+
+    code: str
+    label: str
+    count: int = 0
+    cost: int = 0
+    billable_count: int = 0
+    billable_cost: int = 0
+
+
+@dataclass
 class ReshipmentFigures:
     count: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
@@ -117,44 +132,74 @@ class ReshipmentFigures:
     billable_cost: int = 0
     non_billable_count: int = 0
     non_billable_cost: int = 0
+    # Rows in the order of the model's choices; only reasons/faults that occurred.
+    reason_rows: list[ReshipmentRow] = field(default_factory=list)
+    fault_rows: list[ReshipmentRow] = field(default_factory=list)
+
+    @property
+    def cost(self) -> int:
+        return self.billable_cost + self.non_billable_cost
 
 
 # Re-shipments that went ahead: approved by everyone needed, whatever the core did next.
 _COUNTED = (Status.APPROVED, Status.ACCEPTED, Status.SHIPPED, Status.DELIVERED, Status.CORE_REFUSED)
 
 
+def _rows(
+    choices: type[models.TextChoices], cells: dict[str, ReshipmentRow]
+) -> list[ReshipmentRow]:
+    return [cells[code] for code in choices.values if code in cells]
+
+
 def reshipment_figures(*, municipality_id: int, month: str) -> ReshipmentFigures:
     """The re-shipments of one municipality approved in ``month`` (Asia/Tokyo, "YYYY-MM"):
-    counts by reason and by fault, and the cost (gift + shipping) billable to the city and not.
+    count, cost (gift + shipping) and billable count/cost per reason and per fault party, and
+    the month's totals billable to the city and not. One grouped query (reason × fault ×
+    billable); the rows and totals are folded from its few cells.
     A re-shipment the core refused was decided and is counted; its cost is what was approved."""
     bounds = month_bounds(month)
     if bounds is None:
         raise ValueError(f"not a month: {month!r}")
-    qs = Reshipment.objects.filter(
-        municipality_id=municipality_id,
-        approved_at__gte=bounds[0],
-        approved_at__lt=bounds[1],
-        status__in=_COUNTED,
+    cells = (
+        Reshipment.objects.filter(
+            municipality_id=municipality_id,
+            approved_at__gte=bounds[0],
+            approved_at__lt=bounds[1],
+            status__in=_COUNTED,
+        )
+        .order_by()
+        .values("reason", "fault", "billable_to_city")
+        .annotate(
+            n=Count("pk"),
+            cost=Sum(F("gift_cost") + F("shipping_cost"), default=0),
+        )
     )
-    billable = Q(billable_to_city=True)
-    totals = qs.aggregate(
-        count=Count("pk"),
-        billable_count=Count("pk", filter=billable),
-        billable_gift=Sum("gift_cost", filter=billable, default=0),
-        billable_shipping=Sum("shipping_cost", filter=billable, default=0),
-        other_gift=Sum("gift_cost", filter=~billable, default=0),
-        other_shipping=Sum("shipping_cost", filter=~billable, default=0),
-    )
-
-    def counts(column: str) -> dict[str, int]:
-        return dict(qs.order_by().values_list(column).annotate(n=Count("pk")))
-
-    return ReshipmentFigures(
-        count=totals["count"],
-        by_reason=counts("reason"),
-        by_fault=counts("fault"),
-        billable_count=totals["billable_count"],
-        billable_cost=totals["billable_gift"] + totals["billable_shipping"],
-        non_billable_count=totals["count"] - totals["billable_count"],
-        non_billable_cost=totals["other_gift"] + totals["other_shipping"],
-    )
+    reasons = dict(Reason.choices)
+    faults = dict(Fault.choices)
+    by_reason: dict[str, ReshipmentRow] = {}
+    by_fault: dict[str, ReshipmentRow] = {}
+    figures = ReshipmentFigures()
+    for cell in cells:
+        billable = cell["billable_to_city"]
+        for rows, code, labels in (
+            (by_reason, cell["reason"], reasons),
+            (by_fault, cell["fault"], faults),
+        ):
+            row = rows.setdefault(code, ReshipmentRow(code=code, label=labels.get(code, code)))
+            row.count += cell["n"]
+            row.cost += cell["cost"]
+            if billable:
+                row.billable_count += cell["n"]
+                row.billable_cost += cell["cost"]
+        figures.count += cell["n"]
+        if billable:
+            figures.billable_count += cell["n"]
+            figures.billable_cost += cell["cost"]
+        else:
+            figures.non_billable_count += cell["n"]
+            figures.non_billable_cost += cell["cost"]
+    figures.reason_rows = _rows(Reason, by_reason)
+    figures.fault_rows = _rows(Fault, by_fault)
+    figures.by_reason = {r.code: r.count for r in figures.reason_rows}
+    figures.by_fault = {r.code: r.count for r in figures.fault_rows}
+    return figures

@@ -19,6 +19,7 @@ import time_machine
 from crm.models import User
 from donations_sync.models import Shipment
 from escalation.models import Escalation, EscalationNotification, Kind
+from reshipments import services as reshipment_services
 from telephony.calendar_services import business_calendar_apply_preset
 from telephony.models import Call
 from tests.factories import (
@@ -115,7 +116,7 @@ def november(city_a, city_b) -> Month:
     s_melon = ShipmentFactory(
         donation=d2, gift_item=melon, carrier=sagawa, shipped_on=datetime.date(2026, 11, 28)
     )
-    ShipmentFactory(
+    s_returned = ShipmentFactory(
         donation=d2,
         gift_item=melon,
         carrier=yamato,
@@ -283,7 +284,99 @@ def november(city_a, city_b) -> Month:
         ended_at=jst(2026, 11, 1, 0, 0, 15),
     )
     _escalations(city_a, city_b, t)
+    _reshipments(city_a, city_b, s_ikura=s_ikura, s_melon=s_melon, s_returned=s_returned)
     return Month(tickets=t, agent=agent)
+
+
+def _reshipments(city_a, city_b, *, s_ikura, s_melon, s_returned) -> None:
+    """Re-shipments requested and decided through reshipments' services at the Tokyo times
+    chosen (counted in the month of their final approval).
+
+    City A, November: R1 誤配送/運営事業者 (not billable to the city), ¥6,000 + ¥1,200, approved
+    Thu 5 Nov 14:00; R2 住所不明返送/寄附者 (billable), ¥0 + ¥1,000, approved 30 Nov 23:59.
+    Not November's: R3 破損/配送業者 approved 1 Dec 00:00 (¥8,000 + ¥1,500), R4 refused on
+    20 Nov, R5 city B's (approved in November).
+    The replacements stay 出荷待ち (the core has not answered), so the mirror's 再送（代品）の発送
+    stays 0."""
+    supervisor = UserFactory(
+        username="sv_reship", role=User.Role.SUPERVISOR, municipalities=[city_a, city_b]
+    )
+
+    def request(original, at, *, reason, fault, gift_cost, shipping_cost):
+        with time_machine.travel(at, tick=False):
+            return reshipment_services.reshipment_request(
+                actor=supervisor,
+                inquiry=None,
+                original=original,
+                reason=reason,
+                fault=fault,
+                gift_item=original.gift_item,
+                ship_to=reshipment_services.ShipTo(
+                    name="寄附 花子", postal_code="0470032", address="北海道小樽市稲穂1-2-3"
+                ),
+                gift_cost=gift_cost,
+                shipping_cost=shipping_cost,
+            )
+
+    def approve(r, at):
+        with time_machine.travel(at, tick=False):
+            reshipment_services.reshipment_approve(actor=supervisor, reshipment=r)
+
+    r1 = request(
+        s_ikura,
+        jst(2026, 11, 5, 11),
+        reason="misdelivered",
+        fault="operator",
+        gift_cost=6000,
+        shipping_cost=1200,
+    )
+    approve(r1, jst(2026, 11, 5, 14))
+    r2 = request(
+        s_returned,
+        jst(2026, 11, 30, 10),
+        reason="returned",
+        fault="donor",
+        gift_cost=0,
+        shipping_cost=1000,
+    )
+    approve(r2, jst(2026, 11, 30, 23, 59))
+    r3 = request(
+        s_melon,
+        jst(2026, 11, 30, 20),
+        reason="damaged",
+        fault="carrier",
+        gift_cost=8000,
+        shipping_cost=1500,
+    )
+    approve(r3, jst(2026, 12, 1, 0, 0))
+    r4 = request(
+        s_ikura,
+        jst(2026, 11, 20, 10),
+        reason="damaged",
+        fault="donor",
+        gift_cost=9000,
+        shipping_cost=900,
+    )
+    with time_machine.travel(jst(2026, 11, 20, 11), tick=False):
+        reshipment_services.reshipment_refuse(
+            actor=supervisor, reshipment=r4, comment="写真では破損が確認できません。"
+        )
+    b_donor = DonorFactory(municipality=city_b, name="寄附 次郎")
+    b_shipment = ShipmentFactory(
+        donation=DonationFactory(donor=b_donor, donated_at=jst(2026, 10, 1, 12), amount=10000),
+        gift_item=GiftItemFactory(municipality=city_b, name="B市の米"),
+        carrier=s_ikura.carrier,
+        shipped_on=datetime.date(2026, 10, 5),
+    )
+    r5 = request(
+        b_shipment,
+        jst(2026, 11, 10, 10),
+        reason="lost",
+        fault="unknown",
+        gift_cost=9999,
+        shipping_cost=999,
+    )
+    approve(r5, jst(2026, 11, 10, 11))
 
 
 def _escalations(city_a, city_b, t) -> None:

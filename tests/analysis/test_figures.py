@@ -169,10 +169,34 @@ def test_escalations_of_the_month(data):
     ]
 
 
-def test_reshipments_say_they_are_not_counted_yet(data):
-    assert data["reshipments"]["available"] is False
-    assert "未集計" in data["reshipments"]["note"]
-    assert data["reshipments"]["by_reason"] == [] and data["reshipments"]["by_fault"] == []
+def test_reshipments_of_the_month_by_reason_and_fault_with_cost(data, city_a):
+    """R1 誤配送/運営事業者 ¥7,200 (not billable) and R2 住所不明返送/寄附者 ¥1,000 (billable,
+    approved 30 Nov 23:59 JST); R3 (1 Dec 00:00 JST), the refused R4 and city B's R5 are not
+    November's."""
+    r = data["reshipments"]
+    assert r["available"] is True
+    assert (r["count"], r["cost"]) == (2, 8200)
+    assert (r["billable_count"], r["billable_cost"]) == (1, 1000)
+    # A cost share: ¥1,000 of ¥8,200.
+    assert r["billable_share"] == 12.2
+    assert "費用" in r["billable_share_basis"]
+    rows = [(x["label"], x["count"], x["cost"], x["billable"]) for x in r["by_reason"]]
+    assert rows == [("誤配送", 1, 7200, 0), ("住所不明返送", 1, 1000, 1)]
+    rows = [(x["label"], x["count"], x["cost"], x["billable"]) for x in r["by_fault"]]
+    assert rows == [("運営事業者", 1, 7200, 0), ("寄附者", 1, 1000, 1)]
+    # The mirror counts replacement parcels by the core's shipping date: none shipped yet.
+    assert data["donations"]["reshipped"] == 0
+
+    december = monthly_report_data(city_a, Month(2026, 12), now=NOW)["reshipments"]
+    assert (december["count"], december["cost"], december["billable_count"]) == (1, 9500, 0)
+    assert [(x["label"], x["count"]) for x in december["by_fault"]] == [("配送業者", 1)]
+    assert december["billable_share"] == 0.0
+
+
+def test_a_month_without_reshipments_has_no_share(city_a):
+    r = monthly_report_data(city_a, NOV, now=NOW)["reshipments"]
+    assert (r["available"], r["count"], r["cost"], r["billable_share"]) == (True, 0, 0, None)
+    assert r["by_reason"] == [] and r["by_fault"] == []
 
 
 def test_the_embedded_databases_clock_agrees_with_postgresql(november, city_a):

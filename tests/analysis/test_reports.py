@@ -57,6 +57,15 @@ def test_supervisor_sees_the_month_and_drills_into_a_category(
     assert '報告件数</th><td class="n">3件' in escalations
     assert '月末時点で未確認</th><td class="n">2件' in escalations
     assert "未集計：市への報告" not in body
+    reshipments = body[body.index('id="report-reshipment-totals"') :]
+    assert '再送件数（承認月）</th><td class="n">2件' in reshipments
+    assert "¥8,200" in reshipments and "¥1,000" in reshipments
+    assert "費用（返礼品代＋送料）に占める市の負担の割合" in reshipments
+    assert "12.2%" in reshipments
+    assert '<td>理由</td><td>誤配送</td><td class="n">1</td><td class="n">¥7,200</td>' in (
+        reshipments
+    )
+    assert "未集計：再送" not in body
     drill = f"/analysis/municipalities/{city_a.pk}/tickets/?month=2026-11&amp;category=damaged"
     assert drill in body
     listed = client.get(
@@ -207,10 +216,19 @@ def test_pdf_holds_the_japanese_headings_and_figures(login, november, supervisor
         "苦情の集中",
         "（問合せなし）",
         "自動音声電話",
-        # 10. 再送: not recorded yet, and it says so.
-        "未集計：再送管理機能",
+        # 10. 再送: November's two (¥7,200 not billable, ¥1,000 billable), the share by cost.
+        "再送件数（承認月）2件",
+        "¥8,200",
+        "うち市の負担1件",
+        "12.2%",
+        "誤配送",
+        "住所不明返送",
+        "運営事業者",
+        "寄附者",
+        "¥7,200",
     ):
         assert words in text, words
+    assert "未集計：再送" not in text
 
 
 def test_xlsx_has_one_sheet_per_section(login, november, supervisor_a, city_a):
@@ -246,9 +264,51 @@ def test_xlsx_has_one_sheet_per_section(login, november, supervisor_a, city_a):
     assert ("種別", "苦情の集中", 1) in breakdown and ("重要度", "通常", 2) in breakdown
     channels = list(book["エスカレーション（通知手段）"].iter_rows(min_row=2, values_only=True))
     assert channels[0] == ("メール", 3, 2, 1)
-    assert [row for row in book["再送"].iter_rows(values_only=True)][1][0].startswith("未集計")
+    totals = dict(book["再送（合計）"].iter_rows(min_row=2, values_only=True))
+    assert totals["再送件数"] == 2 and totals["費用（円）"] == 8200
+    assert totals["うち市の負担（件）"] == 1 and totals["うち市の負担（円）"] == 1000
+    assert totals["費用（返礼品代＋送料）に占める市の負担の割合（%）"] == 12.2
+    assert list(book["再送"].iter_rows(min_row=2, values_only=True)) == [
+        ("理由", "誤配送", 1, 7200, 0),
+        ("理由", "住所不明返送", 1, 1000, 1),
+        ("責任区分", "運営事業者", 1, 7200, 0),
+        ("責任区分", "寄附者", 1, 1000, 1),
+    ]
+    assert "■再送（合計）\r\n項目,値\r\n再送件数,2\r\n費用（円）,8200\r\n" in csv_text
+    assert "理由,誤配送,1,7200,0\r\n理由,住所不明返送,1,1000,1\r\n" in csv_text
+    assert "責任区分,運営事業者,1,7200,0\r\n責任区分,寄附者,1,1000,1\r\n" in csv_text
     assert "■エスカレーション\r\n項目,値\r\n報告件数,3\r\n" in csv_text
     assert "初回通知まで 90%値（分）,28.0" in csv_text
+
+
+def test_a_report_submitted_before_reshipments_were_counted_keeps_its_snapshot(
+    login, november, supervisor_a, city_a
+):
+    """The city was sent 未集計 for 再送; regenerating and every export still say so."""
+    client = login(supervisor_a)
+    report = _generate(client, city_a)
+    old = "未集計：再送管理機能の導入後に表示されます"
+    report.data["reshipments"] = {
+        "available": False,
+        "note": old,
+        "by_reason": [],
+        "by_fault": [],
+    }
+    report.state = MonthlyReport.State.SUBMITTED
+    report.save()
+    sent = dict(report.data)
+
+    regenerated = _generate(client, city_a)
+    assert regenerated.pk == report.pk and regenerated.data == sent
+    page = client.get(f"/analysis/reports/{report.pk}/").content.decode()
+    assert old in page and 'id="report-reshipment-totals"' not in page
+    book = load_workbook(
+        io.BytesIO(response_bytes(client.get(f"/analysis/reports/{report.pk}/report.xlsx")))
+    )
+    assert "再送（合計）" not in book.sheetnames
+    assert list(book["再送"].iter_rows(values_only=True))[1][0] == old
+    csv_text = response_bytes(client.get(f"/analysis/reports/{report.pk}/report.csv")).decode()
+    assert f"■再送\r\n備考\r\n{old}" in csv_text
 
 
 def test_drilldown_csv_is_logged_as_personal_data_export(login, november, supervisor_a, city_a):

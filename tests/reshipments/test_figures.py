@@ -63,6 +63,21 @@ def test_counts_and_costs_of_a_month(city_a, city_b):
     assert f.billable_cost == 1000 + 4000 + 900
     assert f.non_billable_count == 2
     assert f.non_billable_cost == 5000 + 1200 + 5000
+    assert f.cost == 1000 + 4000 + 900 + 5000 + 1200 + 5000
+    # Per reason and per fault party, in the order of the model's choices, labelled in Japanese.
+    rows = [(r.label, r.count, r.cost, r.billable_count, r.billable_cost) for r in f.reason_rows]
+    assert rows == [
+        ("破損", 2, 5000 + 1200 + 5000, 0, 0),
+        ("不着・紛失", 1, 4900, 1, 4900),
+        ("住所不明返送", 1, 1000, 1, 1000),
+    ]
+    rows = [(r.label, r.count, r.cost, r.billable_count, r.billable_cost) for r in f.fault_rows]
+    assert rows == [
+        ("返礼品提供事業者", 1, 5000, 0, 0),
+        ("配送業者", 1, 6200, 0, 0),
+        ("寄附者", 1, 1000, 1, 1000),
+        ("不明", 1, 4900, 1, 4900),
+    ]
     assert reshipment_figures(municipality_id=city_a.pk, month="2026-12").count == 1
     with pytest.raises(ValueError):
         reshipment_figures(municipality_id=city_a.pk, month="november")
