@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.conf import settings as django_settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.celery import app as celery_app
@@ -572,3 +573,19 @@ def test_one_parcel_number_is_shared_within_a_donation_and_refused_across_donati
 
     found = selectors.shipment_ids_by_tracking_number([city_a.id], number)
     assert sorted(found) == [s.pk for s in sharing]
+
+
+def test_the_database_itself_refuses_one_number_on_two_donations(shipment, city_a):
+    number = yamato("63334445556")
+    shipment.tracking_number = number
+    shipment.save()
+    ShipmentFactory(donation=shipment.donation, carrier=shipment.carrier, tracking_number=number)
+    with pytest.raises(IntegrityError, match="shipment_tracking_one_donation"):
+        with transaction.atomic():
+            ShipmentFactory(
+                donation__donor__municipality=city_a,
+                gift_item__municipality=city_a,
+                carrier=shipment.carrier,
+                tracking_number=number,
+            )
+    assert Shipment.objects.filter(tracking_number=number).count() == 2
