@@ -402,16 +402,18 @@ def _apply_shipment(
             valid = normalize.tracking_rule_for(number) is not None
         # An invalid number is kept (it is what is printed on the parcel) and flagged.
         _set(shipment, "tracking_valid", valid, changed)
+        # Items of one donation may travel in one parcel and share its number; another
+        # donation's parcel may not (shipment_tracking_one_donation).
         if (
             number
             and shipment.carrier is not None
             and (
                 Shipment.objects.filter(carrier=shipment.carrier, tracking_number=number)
-                .exclude(pk=shipment.pk)
+                .exclude(donation_id=shipment.donation_id)
                 .exists()
             )
         ):
-            raise Refused(f"伝票番号 {number} は別の配送に登録済みです", municipality)
+            raise Refused(f"伝票番号 {number} は別の寄附の配送に登録済みです", municipality)
     shipment.core_updated_at = changed_at
     if created:
         shipment.save()

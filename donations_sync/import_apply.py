@@ -837,24 +837,25 @@ UPDATE imp_gift g SET shipment_id = x.id FROM (
             AND s.delivery_number = g2.grp AND s.replaces_id IS NULL
         GROUP BY g2.line, g2.grp
     ) x WHERE x.line = g.line AND x.grp = g.grp;
-UPDATE imp_row r SET reject = '伝票番号 ' || g.tracking_number || ' は別の配送で使われています',
+UPDATE imp_row r SET reject = '伝票番号 ' || g.tracking_number || ' は別の寄附の配送で使われています',
         reject_column = g.tracking_column
     FROM imp_gift g WHERE g.line = r.line AND r.reject IS NULL AND g.tracking_number <> ''
     AND g.carrier_id IS NOT NULL AND (
         SELECT 1 FROM {shipment} s WHERE s.carrier_id = g.carrier_id
         AND s.tracking_number = g.tracking_number AND NOT (s.tracking_number = '')
-        AND s.id IS DISTINCT FROM g.shipment_id LIMIT 1) IS NOT NULL;
-UPDATE imp_row r SET reject = '伝票番号 ' || x.tracking_number || CASE
-            WHEN x.first_line = r.line THEN ' がこの注文の複数の商品にあります（1つの伝票番号は1つの配送にだけ付けられます）'
-            ELSE ' がこのファイルの別の行（' || x.first_line || '行目）にもあります' END,
+        AND s.donation_id IS DISTINCT FROM r.donation_id LIMIT 1) IS NOT NULL;
+UPDATE imp_row r SET reject = '伝票番号 ' || x.tracking_number
+            || ' がこのファイルの別の注文の行（' || x.first_line || '行目）にもあります',
         reject_column = x.tracking_column
     FROM (
-        SELECT g.line, g.tracking_number, g.tracking_column,
-            first_value(g.line) OVER w AS first_line, row_number() OVER w AS n
+        SELECT g.line, g.tracking_number, g.tracking_column, o.owner,
+            first_value(g.line) OVER w AS first_line, first_value(o.owner) OVER w AS first_owner
         FROM imp_gift g JOIN imp_row r2 ON r2.line = g.line AND r2.reject IS NULL
+        -- One row is one order: the donation the mirror has for it, else the row itself.
+        CROSS JOIN LATERAL (SELECT COALESCE('d' || r2.donation_id, 'l' || r2.line) AS owner) o
         WHERE g.tracking_number <> '' AND g.carrier_id IS NOT NULL
         WINDOW w AS (PARTITION BY g.carrier_id, g.tracking_number ORDER BY g.line, g.grp)
-    ) x WHERE x.line = r.line AND x.n > 1 AND r.reject IS NULL;
+    ) x WHERE x.line = r.line AND x.owner <> x.first_owner AND r.reject IS NULL;
 DELETE FROM imp_gift g USING imp_row r WHERE r.line = g.line AND r.reject IS NOT NULL
 """.format(**T)  # noqa: S608 - table names come from the models; values are bound
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import RangeOperators
 from django.db import models
 
 from crm.access import MunicipalityScopedQuerySet
@@ -202,10 +204,18 @@ class Shipment(models.Model):
         verbose_name = verbose_name_plural = "配送"
         ordering = ["donation_id", "delivery_number", "id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["carrier", "tracking_number"],
+            # Several gift items of one donation often travel in one parcel (楽天 and other
+            # portals print one お荷物伝票番号 for the whole order), so a carrier's number may be
+            # shared by the shipments of ONE donation, never by two donations. A unique index
+            # cannot say "equal number, different donation"; an exclusion constraint can.
+            ExclusionConstraint(
+                name="shipment_tracking_one_donation",
+                expressions=[
+                    ("carrier", RangeOperators.EQUAL),
+                    ("tracking_number", RangeOperators.EQUAL),
+                    ("donation", RangeOperators.NOT_EQUAL),
+                ],
                 condition=~models.Q(tracking_number=""),
-                name="shipment_tracking_unique",
             ),
             models.CheckConstraint(
                 condition=~models.Q(replaces=models.F("id")), name="shipment_not_replacing_itself"

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.conf import settings as django_settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.celery import app as celery_app
@@ -517,3 +518,74 @@ def test_old_receipts_are_forgotten_but_quarantined_ones_stay(core, shipment):
         "old-kept",
         "new-applied",
     }
+
+
+def test_one_parcel_number_is_shared_within_a_donation_and_refused_across_donations(
+    core, shipment, city_a
+):
+    """Several items of one donation travel in one parcel (#12): the core gives each of its
+    shipments the same number; another donation's shipment may not take that number."""
+    GiftItemFactory(municipality=city_a, code="G-HIMONO")
+    ShipmentFactory(
+        donation__donor__municipality=city_a,
+        donation__external_id="EXT-0002",
+        gift_item__municipality=city_a,
+        gift_item__code="G-WINE",
+        carrier=shipment.carrier,
+        status="pending",
+        shipped_on=None,
+        tracking_number="",
+    )
+    number = yamato("62223334445")
+    parcel = {
+        "status": "shipped",
+        "shipped_on": "2026-11-30",
+        "carrier": "yamato",
+        "tracking_number": number,
+    }
+    core.changes = [
+        shipment_change("p1", T1, **parcel),
+        shipment_change("p2", T1, shipment_id="S-2", gift_code="G-HIMONO", **parcel),
+        shipment_change(
+            "p3",
+            T2,
+            shipment_id="S-3",
+            donation={"external_id": "EXT-0002"},
+            gift_code="G-WINE",
+            **parcel,
+        ),
+    ]
+    result = feed.feed_pull()
+
+    assert result.outcomes == {"applied": 2, "quarantined": 1}
+    outcomes = dict(CoreChange.objects.values_list("change_id", "outcome"))
+    assert outcomes == {"p1": "applied", "p2": "applied", "p3": "quarantined"}
+    assert CoreChange.objects.get(change_id="p3").reason == (
+        f"伝票番号 {number} は別の寄附の配送に登録済みです"
+    )
+    sharing = Shipment.objects.filter(tracking_number=number).order_by("id")
+    assert [(s.donation_id, s.gift_item.code) for s in sharing] == [
+        (shipment.donation_id, "G-IKURA"),
+        (shipment.donation_id, "G-HIMONO"),
+    ]
+    # Looking the number up finds every item of the parcel, all of the one donation.
+    from donations_sync import selectors
+
+    found = selectors.shipment_ids_by_tracking_number([city_a.id], number)
+    assert sorted(found) == [s.pk for s in sharing]
+
+
+def test_the_database_itself_refuses_one_number_on_two_donations(shipment, city_a):
+    number = yamato("63334445556")
+    shipment.tracking_number = number
+    shipment.save()
+    ShipmentFactory(donation=shipment.donation, carrier=shipment.carrier, tracking_number=number)
+    with pytest.raises(IntegrityError, match="shipment_tracking_one_donation"):
+        with transaction.atomic():
+            ShipmentFactory(
+                donation__donor__municipality=city_a,
+                gift_item__municipality=city_a,
+                carrier=shipment.carrier,
+                tracking_number=number,
+            )
+    assert Shipment.objects.filter(tracking_number=number).count() == 2

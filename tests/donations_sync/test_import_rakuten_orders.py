@@ -12,6 +12,7 @@ import io
 import pytest
 
 from crm.models import User
+from donations_sync import selectors
 from donations_sync.models import Donation, ImportRejection, Shipment
 from tests.conftest import response_bytes
 from tests.donations_sync.test_import_apply import carriers, counts, media, run_import  # noqa: F401
@@ -145,11 +146,60 @@ def test_a_bad_cell_in_one_item_row_refuses_the_whole_order_and_gives_back_all_i
     assert len(shipments_of(ORDER)) == 3
 
 
-def test_one_parcel_for_two_items_is_refused_with_its_reason(city_a) -> None:
+def test_items_of_one_order_in_one_parcel_share_its_tracking_number(city_a) -> None:
+    """楽天 prints one お荷物伝票番号 for the parcel: every item of the order carries it."""
+    parcel = yamato(10000000001)
     rows = order_rows()
-    rows[1] = item(ORDER, "10000456", "【ふるさと納税】髙島屋の干物セット", yamato(10000000001))
+    rows[1] = item(ORDER, "10000456", "【ふるさと納税】髙島屋の干物セット", parcel)
+    assert counts(run_import(city_a, "rakuten", rakuten_file(rows))) == (2, 0, 0, 0)
+    assert [s[3] for s in shipments_of(ORDER)] == [parcel, parcel, yamato(10000000003)]
+    # Searching the number shows every item of the parcel, all of the one donation.
+    found = selectors.shipment_ids_by_tracking_number([city_a.id], parcel)
+    sharing = Shipment.objects.filter(tracking_number=parcel)
+    assert sorted(found) == sorted(s.pk for s in sharing) and len(found) == 2
+    assert {s.donation.portal_order_number for s in sharing} == {ORDER}
+
+    assert counts(run_import(city_a, "rakuten", rakuten_file(rows))) == (0, 0, 2, 0)
+    # A later export puts the third item into the same parcel: the mirror's own number.
+    rows[2] = item(ORDER, "10000789", "【ふるさと納税】﨑山のいくら", parcel)
+    assert counts(run_import(city_a, "rakuten", rakuten_file(rows))) == (0, 1, 1, 0)
+    assert [s[3] for s in shipments_of(ORDER)] == [parcel, parcel, parcel]
+
+
+def test_another_order_in_the_file_with_the_same_number_is_refused(city_a) -> None:
+    rows = order_rows()
+    rows[3] = item(
+        SINGLE, "10000123", "【ふるさと納税】小樽ワイン①", yamato(10000000001), 合計金額="10000"
+    )
     run = run_import(city_a, "rakuten", rakuten_file(rows))
     assert counts(run) == (1, 0, 0, 1)
     [rejection] = ImportRejection.objects.filter(run=run)
+    assert rejection.line == 8  # each row spans two lines: its address holds a line break
+    assert rejection.reason == (
+        f"伝票番号 {yamato(10000000001)} がこのファイルの別の注文の行（2行目）にもあります"
+    )
+    assert not Donation.objects.filter(portal_order_number=SINGLE).exists()
+
+
+def test_another_donation_taking_a_stored_number_is_refused(city_a) -> None:
+    assert counts(run_import(city_a, "rakuten", rakuten_file(order_rows()))) == (2, 0, 0, 0)
+    other = "123456-20240301-00000303"
+    taken = yamato(10000000003)  # the third item of ORDER
+    run = run_import(
+        city_a,
+        "rakuten",
+        rakuten_file([item(other, "10000123", "【ふるさと納税】小樽ワイン①", taken)]),
+    )
+    assert counts(run) == (0, 0, 0, 1)
+    [rejection] = ImportRejection.objects.filter(run=run)
     assert rejection.line == 2
-    assert "この注文の複数の商品にあります" in rejection.reason
+    assert rejection.reason == f"伝票番号 {taken} は別の寄附の配送で使われています"
+    assert not Donation.objects.filter(portal_order_number=other).exists()
+    # Nor may an order already in the mirror take it.
+    single = [item(SINGLE, "10000123", "【ふるさと納税】小樽ワイン①", taken, 合計金額="10000")]
+    run = run_import(city_a, "rakuten", rakuten_file(single))
+    assert counts(run) == (0, 0, 0, 1)
+    assert ImportRejection.objects.get(run=run).reason == (
+        f"伝票番号 {taken} は別の寄附の配送で使われています"
+    )
+    assert shipments_of(SINGLE)[0][3] == yamato(10000000004)

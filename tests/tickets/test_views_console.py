@@ -79,6 +79,22 @@ def test_numbers_find_the_donation_or_shipment(login, agent_a, yamada, query, an
     assert f"{reverse('donor_detail', args=[donor.id])}#{anchor}-{target.id}" in body
 
 
+def test_one_parcel_number_finds_every_item_of_the_donation(login, agent_a, yamada):
+    """Items of one donation in one parcel share its number (#12): the search shows them all."""
+    donor, shipment = yamada
+    same_parcel = ShipmentFactory(
+        donation=shipment.donation,
+        municipality=shipment.municipality,
+        gift_item__municipality=shipment.municipality,
+        carrier=shipment.carrier,
+        delivery_number=2,
+        tracking_number="400000000013",
+    )
+    body = search(login(agent_a), "4000-0000-0013")
+    for item in (shipment, same_parcel):
+        assert f"{reverse('donor_detail', args=[donor.id])}#shipment-{item.id}" in body
+
+
 def test_tickets_found_by_number_and_text(login, agent_a, city_a, open_inquiry):
     inquiry = open_inquiry(title="いくらの容器が割れていた")
     client = login(agent_a)
