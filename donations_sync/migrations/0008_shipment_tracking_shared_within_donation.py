@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('crm', '0011_audit_actions_and_city_contact_monthly_report'),
-        ('donations_sync', '0005_change_feed'),
+        ('donations_sync', '0007_import_keys_kept_and_foreign_keys_covered_by_composite_indexes'),
     ]
 
     # btree_gist lets a GiST exclusion constraint compare plain ids and texts with = and <>;
