@@ -9,7 +9,9 @@
 - Claimed before sending, by one conditional UPDATE (a single message) or SELECT … FOR UPDATE
   SKIP LOCKED (a batch): two workers never send one message at the same time. The claim sets
   status 送信中 and a lease in ``next_attempt_at``; a worker killed mid-delivery leaves the
-  message due again when the lease runs out, and the beat sweep sends it.
+  message due again when the lease runs out, and the beat sweep sends it. The sweep sends a
+  claimed batch CORE_OUTBOX_CONCURRENCY POSTs at a time (threads that only speak HTTP) and
+  records its answers by batch (``feed.first_answers_apply``).
 - A failure worth retrying (timeout, dropped connection, 5xx, 429) waits an exponential
   backoff with jitter, capped, and at least the core's Retry-After; after
   CORE_OUTBOX_MAX_ATTEMPTS attempts, or at once on a permanent refusal of the request (4xx), the
@@ -27,7 +29,7 @@ import datetime
 import logging
 import random
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -381,28 +383,38 @@ def _send(client: CoreClient, message: OutboxMessage, body: dict[str, Any]) -> A
         return error
 
 
-def _deliver_batch(
-    ids: list[int],
-    *,
-    client: CoreClient,
-    senders: ThreadPoolExecutor,
-    now: datetime.datetime | None,
-) -> list[str]:
-    """Send a claimed batch concurrently and record the answers by batch: the same outcome,
-    message by message, as ``deliver_claimed``."""
-    from donations_sync.feed import FirstAnswer, decision_answer_apply, first_answers_apply
+@dataclass
+class _Sending:
+    """A claimed batch whose POSTs are in flight."""
 
+    skipped: list[str]  # outcomes of rows no longer ours (cancelled or answered meanwhile)
+    live: list[OutboxMessage]
+    results: list[Future]
+
+
+def _send_batch(ids: list[int], *, client: CoreClient, senders: ThreadPoolExecutor) -> _Sending:
     messages = _load(ids)
-    outcomes = [messages[i].status for i in ids if messages[i].status != Status.DELIVERING]
     live = [messages[i] for i in ids if messages[i].status == Status.DELIVERING]
     # The bodies are built here, from the rows read with the batch: the sender threads never
     # touch the database (no connection of theirs to close).
-    bodies = [request_body(message) for message in live]
-    results = list(senders.map(_send, [client] * len(live), live, bodies))
+    return _Sending(
+        skipped=[messages[i].status for i in ids if messages[i].status != Status.DELIVERING],
+        live=live,
+        results=[senders.submit(_send, client, m, request_body(m)) for m in live],
+    )
+
+
+def _record_batch(sending: _Sending, *, now: datetime.datetime | None) -> list[str]:
+    """Record a sent batch's answers by batch: the same outcome, message by message, as
+    ``deliver_claimed``."""
+    from donations_sync.feed import FirstAnswer, decision_answer_apply, first_answers_apply
+
+    outcomes = list(sending.skipped)
+    results = [future.result() for future in sending.results]
     answered: list[FirstAnswer] = []
     failed_at = now or timezone.now()
     with transaction.atomic():
-        for message, result in zip(live, results, strict=True):
+        for message, result in zip(sending.live, results, strict=True):
             if isinstance(result, CoreError):
                 logger.info("outbox %s attempt %s failed: %s", message.pk, message.attempts, result)
                 outcomes.append(_record_failure(message, result, now=failed_at))
@@ -440,7 +452,8 @@ def outbox_deliver_due(
     """Send due messages batch by batch until none is due or ``max_seconds`` passed (the beat
     sweep's work: new messages whose task was lost, retries whose backoff ran out, and claims
     whose worker died). A batch's POSTs go out CORE_OUTBOX_CONCURRENCY at a time over the
-    client's keep-alive connections; its answers are recorded set-wise."""
+    client's keep-alive connections; its answers are recorded set-wise while the next batch is
+    being sent."""
     result = DrainResult()
     if client is None:
         if not settings.CORE_API_URL:
@@ -452,13 +465,18 @@ def outbox_deliver_due(
     with ThreadPoolExecutor(
         max_workers=settings.CORE_OUTBOX_CONCURRENCY, thread_name_prefix="outbox-send"
     ) as senders:
-        while time.monotonic() - started < budget:
-            ids = claim_batch(limit=batch, now=now)
-            if not ids:
-                break
+        # Pipelined: a batch's answers are recorded while the next batch's POSTs are in flight.
+        in_flight: _Sending | None = None
+        while True:
+            ids = claim_batch(limit=batch, now=now) if time.monotonic() - started < budget else []
+            sending = _send_batch(ids, client=client, senders=senders) if ids else None
             result.claimed += len(ids)
-            for outcome in _deliver_batch(ids, client=client, senders=senders, now=now):
-                result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+            if in_flight is not None:
+                for outcome in _record_batch(in_flight, now=now):
+                    result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+            if sending is None:
+                break
+            in_flight = sending
     result.seconds = time.monotonic() - started
     return result
 
