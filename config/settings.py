@@ -300,6 +300,9 @@ CORE_OUTBOX_MAX_ATTEMPTS = env.int("CORE_OUTBOX_MAX_ATTEMPTS", default=15)
 # A claim not finished this long after it was taken belongs to a dead worker: due again.
 CORE_OUTBOX_LEASE_SECONDS = env.int("CORE_OUTBOX_LEASE_SECONDS", default=120)
 CORE_OUTBOX_BATCH = env.int("CORE_OUTBOX_BATCH", default=100)
+# POSTs of one batch in flight at once (threads sharing the client's keep-alive connection
+# pool; requests keeps up to 10 connections per host, so more than 10 gains nothing).
+CORE_OUTBOX_CONCURRENCY = env.int("CORE_OUTBOX_CONCURRENCY", default=8)
 CORE_OUTBOX_SWEEP_SECONDS = env.float("CORE_OUTBOX_SWEEP_SECONDS", default=30)
 CORE_OUTBOX_SWEEP_MAX_SECONDS = env.float("CORE_OUTBOX_SWEEP_MAX_SECONDS", default=25)
 CELERY_BEAT_SCHEDULE["core-outbox-sweep"] = {

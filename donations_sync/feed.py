@@ -26,6 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
+from django.db.models import Case, F, Value, When
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -585,23 +586,116 @@ def _apply_answer(
 
 def _announce_answer(message_id: int, answer: str, detail: dict[str, Any]) -> None:
     """core_decision_answered after the commit, with the message as committed."""
+    _announce_answers([(message_id, answer, detail)])
+
+
+def _announce_answers(answered: list[tuple[int, str, dict[str, Any]]]) -> None:
+    """core_decision_answered after the commit for each answered message, the messages read
+    back in one query (a delivered batch is announced without a query per message)."""
 
     def send() -> None:
         if not core_decision_answered.has_listeners(OutboxMessage):
             return
-        fresh = OutboxMessage.objects.select_related("shipment", "donation").get(pk=message_id)
-        for receiver, error in core_decision_answered.send_robust(
-            sender=OutboxMessage, message=fresh, answer=answer, detail=detail
-        ):
-            if isinstance(error, Exception):
-                logger.error(
-                    "core_decision_answered receiver %r failed for outbox %s: %r",
-                    receiver,
-                    message_id,
-                    error,
-                )
+        fresh = OutboxMessage.objects.select_related("shipment", "donation").in_bulk(
+            [message_id for message_id, _, _ in answered]
+        )
+        for message_id, answer, detail in answered:
+            for receiver, error in core_decision_answered.send_robust(
+                sender=OutboxMessage, message=fresh[message_id], answer=answer, detail=detail
+            ):
+                if isinstance(error, Exception):
+                    logger.error(
+                        "core_decision_answered receiver %r failed for outbox %s: %r",
+                        receiver,
+                        message_id,
+                        error,
+                    )
 
     transaction.on_commit(send, robust=True)
+
+
+@dataclass(frozen=True)
+class FirstAnswer:
+    message_id: int
+    shipment_id: int | None
+    answer: str  # accepted or refused
+    data: dict
+
+
+def first_answers_apply(answers: list[FirstAnswer]) -> set[int]:
+    """The POST answers of a delivered batch, for the messages that have none yet, in one
+    transaction: the messages locked in one query, written by one UPDATE per kind of answer,
+    their shipments by one more. Returns the ids applied; the others (an answer came first
+    through the feed or the callback, or the answer names a core shipment) go through
+    ``decision_answer_apply`` one by one."""
+    answers = [
+        a for a in answers if a.answer in ("accepted", "refused") and not a.data.get("shipment_id")
+    ]
+    if not answers:
+        return set()
+    changed_at = timezone.now()
+    with transaction.atomic():
+        # FOR UPDATE re-checks ``answer = ''`` on a row a concurrent answer just committed, as
+        # the single conditional UPDATE does: an answer is applied once.
+        open_ids = set(
+            OutboxMessage.objects.select_for_update()
+            .filter(pk__in=[a.message_id for a in answers], answer="")
+            .values_list("pk", flat=True)
+        )
+        todo = [a for a in answers if a.message_id in open_ids]
+        if not todo:
+            return set()
+        details = {a.message_id: _answer_detail(a.data) for a in todo}
+        for answer in ("accepted", "refused"):
+            group = [a for a in todo if a.answer == answer]
+            if not group:
+                continue
+            values: dict[str, Any] = {
+                "status": OutboxMessage.Status.REFUSED
+                if answer == "refused"
+                else OutboxMessage.Status.ACCEPTED,
+                "answer": answer,
+                "answered_at": changed_at,
+                "next_attempt_at": None,
+                "updated_at": timezone.now(),
+            }
+            references = [
+                When(pk=a.message_id, then=Value(reference))
+                for a in group
+                if (reference := str(details[a.message_id].get("core_reference") or "")[:100])
+            ]
+            if references:
+                values["core_reference"] = Case(*references, default=F("core_reference"))
+            if answer == "refused":
+                values["refusal_reason"] = Case(
+                    *[
+                        When(
+                            pk=a.message_id,
+                            then=Value(
+                                str(details[a.message_id].get("reason") or "理由の記載なし")[:500]
+                            ),
+                        )
+                        for a in group
+                    ],
+                    default=F("refusal_reason"),
+                )
+            OutboxMessage.objects.filter(pk__in=[a.message_id for a in group], answer="").update(
+                **values
+            )
+            shipment_ids = [a.shipment_id for a in group if a.shipment_id is not None]
+            if shipment_ids:
+                shipments = Shipment.objects.filter(pk__in=shipment_ids)
+                if answer == "refused":
+                    shipments = shipments.filter(
+                        status__in=[Shipment.Status.PENDING, Shipment.Status.REQUESTED]
+                    )
+                    target = Shipment.Status.CANCELLED
+                else:
+                    shipments = shipments.filter(status=Shipment.Status.PENDING)
+                    target = Shipment.Status.REQUESTED
+                shipments.update(status=target, updated_at=timezone.now())
+        _announce_answers([(a.message_id, a.answer, details[a.message_id]) for a in todo])
+    return open_ids
 
 
 def _first_answer(

@@ -9,7 +9,9 @@
 - Claimed before sending, by one conditional UPDATE (a single message) or SELECT … FOR UPDATE
   SKIP LOCKED (a batch): two workers never send one message at the same time. The claim sets
   status 送信中 and a lease in ``next_attempt_at``; a worker killed mid-delivery leaves the
-  message due again when the lease runs out, and the beat sweep sends it.
+  message due again when the lease runs out, and the beat sweep sends it. The sweep sends a
+  claimed batch CORE_OUTBOX_CONCURRENCY POSTs at a time (threads that only speak HTTP) and
+  records its answers by batch (``feed.first_answers_apply``).
 - A failure worth retrying (timeout, dropped connection, 5xx, 429) waits an exponential
   backoff with jitter, capped, and at least the core's Retry-After; after
   CORE_OUTBOX_MAX_ATTEMPTS attempts, or at once on a permanent refusal of the request (4xx), the
@@ -27,6 +29,7 @@ import datetime
 import logging
 import random
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -368,6 +371,70 @@ def outbox_deliver(message_id: int, *, client: CoreClient | None = None) -> str 
     return deliver_claimed(message_id, client=client)
 
 
+def _send(client: CoreClient, message: OutboxMessage, body: dict[str, Any]) -> Any:
+    """One POST (run in the sender threads: HTTP only, no database). Returns the answer
+    (accepted or refused, and its data) or the CoreError."""
+    try:
+        response = client.post(
+            settings.CORE_OUTBOX_PATH, json_body=body, idempotency_key=message.idempotency_key
+        )
+        return _answer_of(response.data)
+    except CoreError as error:
+        return error
+
+
+@dataclass
+class _Sending:
+    """A claimed batch whose POSTs are in flight."""
+
+    skipped: list[str]  # outcomes of rows no longer ours (cancelled or answered meanwhile)
+    live: list[OutboxMessage]
+    results: list[Future]
+
+
+def _send_batch(ids: list[int], *, client: CoreClient, senders: ThreadPoolExecutor) -> _Sending:
+    messages = _load(ids)
+    live = [messages[i] for i in ids if messages[i].status == Status.DELIVERING]
+    # The bodies are built here, from the rows read with the batch: the sender threads never
+    # touch the database (no connection of theirs to close).
+    return _Sending(
+        skipped=[messages[i].status for i in ids if messages[i].status != Status.DELIVERING],
+        live=live,
+        results=[senders.submit(_send, client, m, request_body(m)) for m in live],
+    )
+
+
+def _record_batch(sending: _Sending, *, now: datetime.datetime | None) -> list[str]:
+    """Record a sent batch's answers by batch: the same outcome, message by message, as
+    ``deliver_claimed``."""
+    from donations_sync.feed import FirstAnswer, decision_answer_apply, first_answers_apply
+
+    outcomes = list(sending.skipped)
+    results = [future.result() for future in sending.results]
+    answered: list[FirstAnswer] = []
+    failed_at = now or timezone.now()
+    with transaction.atomic():
+        for message, result in zip(sending.live, results, strict=True):
+            if isinstance(result, CoreError):
+                logger.info("outbox %s attempt %s failed: %s", message.pk, message.attempts, result)
+                outcomes.append(_record_failure(message, result, now=failed_at))
+            else:
+                answer, data = result
+                answered.append(FirstAnswer(message.pk, message.shipment_id, answer, data))
+    applied = first_answers_apply(answered)
+    for first in answered:
+        if first.message_id not in applied:
+            decision_answer_apply(
+                message_id=first.message_id,
+                answer=first.answer,
+                data=first.data,
+                changed_at=None,
+                shipment_id=first.shipment_id,
+            )
+        outcomes.append(Status.ACCEPTED if first.answer == "accepted" else Status.REFUSED)
+    return outcomes
+
+
 @dataclass
 class DrainResult:
     claimed: int = 0
@@ -384,7 +451,9 @@ def outbox_deliver_due(
 ) -> DrainResult:
     """Send due messages batch by batch until none is due or ``max_seconds`` passed (the beat
     sweep's work: new messages whose task was lost, retries whose backoff ran out, and claims
-    whose worker died)."""
+    whose worker died). A batch's POSTs go out CORE_OUTBOX_CONCURRENCY at a time over the
+    client's keep-alive connections; its answers are recorded set-wise while the next batch is
+    being sent."""
     result = DrainResult()
     if client is None:
         if not settings.CORE_API_URL:
@@ -393,17 +462,21 @@ def outbox_deliver_due(
     batch = batch or settings.CORE_OUTBOX_BATCH
     budget = settings.CORE_OUTBOX_SWEEP_MAX_SECONDS if max_seconds is None else max_seconds
     started = time.monotonic()
-    while time.monotonic() - started < budget:
-        ids = claim_batch(limit=batch, now=now)
-        if not ids:
-            break
-        result.claimed += len(ids)
-        messages = _load(ids)
-        for message_id in ids:
-            outcome = deliver_claimed(
-                message_id, client=client, now=now, message=messages[message_id]
-            )
-            result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+    with ThreadPoolExecutor(
+        max_workers=settings.CORE_OUTBOX_CONCURRENCY, thread_name_prefix="outbox-send"
+    ) as senders:
+        # Pipelined: a batch's answers are recorded while the next batch's POSTs are in flight.
+        in_flight: _Sending | None = None
+        while True:
+            ids = claim_batch(limit=batch, now=now) if time.monotonic() - started < budget else []
+            sending = _send_batch(ids, client=client, senders=senders) if ids else None
+            result.claimed += len(ids)
+            if in_flight is not None:
+                for outcome in _record_batch(in_flight, now=now):
+                    result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+            if sending is None:
+                break
+            in_flight = sending
     result.seconds = time.monotonic() - started
     return result
 

@@ -414,13 +414,19 @@ def _shipped_mail(r: Reshipment, shipment: Shipment) -> str:
     return "\n".join(lines)
 
 
-@transaction.atomic
 def reshipment_core_answered(*, message: Any, answer: str, detail: Any = None) -> Reshipment | None:
     """The core answered the outbox message of a re-shipment (the outbox has already written the
     tracking number and status onto the replacement shipment)."""
+    # Looked up before any transaction: an answer to a decision that is no re-shipment of ours
+    # costs one query, not a transaction (the outbox announces every answer it records).
     found = _reshipment_of_message(message)
     if found is None:
         return None
+    return _reshipment_core_answered(found, answer=answer, detail=detail)
+
+
+@transaction.atomic
+def _reshipment_core_answered(found: Reshipment, *, answer: str, detail: Any) -> Reshipment:
     r = (
         Reshipment.objects.select_for_update(of=("self",))
         .select_related("inquiry__ticket", "municipality", "gift_item")
