@@ -184,7 +184,7 @@ class ComposerForm(ReplyForm):
     def __init__(self, *args, current: int, assignees, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["body"].required = False
-        self.fields["body"].widget.attrs.update({"rows": 7})
+        self.fields["body"].widget.attrs.update({"rows": 5})
         self.fields["status"].choices = [
             (value, Status(value).label) for value in (current, *STATUS_FLOW.get(current, ()))
         ]
