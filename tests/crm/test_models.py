@@ -88,12 +88,21 @@ def test_donation_amount_positive(city_a):
         DonationFactory(donor__municipality=city_a, amount=0)
 
 
-def test_tracking_number_unique_per_carrier(city_a):
+def test_a_tracking_number_belongs_to_one_donation_per_carrier(city_a):
     shipment = ShipmentFactory(donation__donor__municipality=city_a, gift_item__municipality=city_a)
+    # Several items of one donation in one parcel share its number.
+    ShipmentFactory(
+        donation=shipment.donation,
+        gift_item=shipment.gift_item,
+        carrier=shipment.carrier,
+        tracking_number=shipment.tracking_number,
+    )
+    other = DonationFactory(donor=shipment.donation.donor)
     with pytest.raises(IntegrityError), transaction.atomic():
         ShipmentFactory(
-            donation=shipment.donation,
+            donation=other,
             gift_item=shipment.gift_item,
+            carrier=shipment.carrier,
             tracking_number=shipment.tracking_number,
         )
 
