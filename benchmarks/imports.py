@@ -316,7 +316,7 @@ def main() -> None:
         if args.statements:
             from donations_sync.import_apply import STATEMENT_SECONDS
 
-            for statement, seconds in STATEMENT_SECONDS.most_common(12):
+            for statement, seconds in STATEMENT_SECONDS.most_common(40):
                 print(f"  {seconds:7.2f}秒  {statement}")
     rss = peak_rss_mb()
     print(
