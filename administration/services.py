@@ -9,11 +9,11 @@ import datetime
 import io
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth import password_validation, update_session_auth_hash
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import ProtectedError
 from django.http import HttpRequest
 from django.utils import timezone
@@ -40,6 +40,8 @@ from telephony.models import CalendarException, PhoneSettings
 from tickets import services as ticket_services
 from tickets.mail.services import configuration as mail_configuration
 
+_Row = TypeVar("_Row", bound=models.Model)
+
 MUNICIPALITY_FIELDS = (
     "code",
     "name",
@@ -62,6 +64,15 @@ def _audit(actor: User, request: HttpRequest | None, what: str, **detail: Any) -
     audit_record(
         action=AuditLog.Action.CONFIG_CHANGED, request=request, user=actor, what=what, **detail
     )
+
+
+def _fields_save(row: _Row, fields: dict[str, Any]) -> _Row:
+    """Set ``fields`` on ``row``, validate it (the model's rules, uniqueness) and save it."""
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.full_clean()
+    row.save()
+    return row
 
 
 def _jsonable(value: Any) -> Any:
@@ -211,10 +222,7 @@ def phone_settings_save(
     if set(fields) - allowed:
         raise TypeError(f"unknown fields: {sorted(set(fields) - allowed)}")
     phone_settings, _ = PhoneSettings.objects.get_or_create(municipality=municipality)
-    for name, value in fields.items():
-        setattr(phone_settings, name, value)
-    phone_settings.full_clean()
-    phone_settings.save()
+    _fields_save(phone_settings, fields)
     _audit(
         actor,
         request,
@@ -380,11 +388,7 @@ def city_contact_save(
     _require_admin(actor)
     if "phone" in fields and fields["phone"]:
         fields["phone"] = phone_number_normalize(fields["phone"])
-    contact = contact or CityContact(municipality=municipality)
-    for name, value in fields.items():
-        setattr(contact, name, value)
-    contact.full_clean()
-    contact.save()
+    contact = _fields_save(contact or CityContact(municipality=municipality), fields)
     _audit(actor, request, "city_contact.save", municipality=municipality.code, contact=contact.pk)
     return contact
 
@@ -415,11 +419,7 @@ def provider_save(
     _require_admin(actor)
     if fields.get("phone"):
         fields["phone"] = phone_number_normalize(fields["phone"])
-    provider = provider or Provider(municipality=municipality)
-    for name, value in fields.items():
-        setattr(provider, name, value)
-    provider.full_clean()
-    provider.save()
+    provider = _fields_save(provider or Provider(municipality=municipality), fields)
     _audit(actor, request, "provider.save", municipality=municipality.code, provider=provider.code)
     return provider
 
@@ -429,11 +429,7 @@ def carrier_save(
     *, actor: User, carrier: Carrier | None = None, request: HttpRequest | None = None, **fields
 ) -> Carrier:
     _require_admin(actor)
-    carrier = carrier or Carrier()
-    for name, value in fields.items():
-        setattr(carrier, name, value)
-    carrier.full_clean()
-    carrier.save()
+    carrier = _fields_save(carrier or Carrier(), fields)
     _audit(actor, request, "carrier.save", carrier=carrier.code)
     return carrier
 

@@ -51,102 +51,17 @@ from django.db import connection  # noqa: E402
 from django.db.models import Count  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from crm.models import Carrier, Donor, Municipality, Provider  # noqa: E402
+from benchmarks._mirror import mirror_load, mirror_reset  # noqa: E402
 from donations_sync import outbox  # noqa: E402
-from donations_sync.models import (  # noqa: E402
-    CoreShipmentId,
-    Donation,
-    GiftItem,
-    OutboxMessage,
-    Shipment,
-)
+from donations_sync.models import OutboxMessage, Shipment  # noqa: E402
 from tests.donations_sync.fake_core import FakeCore  # noqa: E402
 
-CODE = "012033"
 TARGET = 200.0
 
 
 def _reset() -> None:
     OutboxMessage.objects.all().delete()
-    CoreShipmentId.objects.all().delete()
-    Shipment.objects.filter(municipality__code=CODE, replaces__isnull=False).delete()
-    Shipment.objects.filter(municipality__code=CODE).delete()
-    Donation.objects.filter(municipality__code=CODE).delete()
-    GiftItem.objects.filter(municipality__code=CODE).delete()
-    Provider.objects.filter(municipality__code=CODE).delete()
-    Donor.objects.filter(municipality__code=CODE).delete()
-
-
-def _load(count: int) -> list[Shipment]:
-    municipality, _ = Municipality.objects.get_or_create(
-        code=CODE,
-        defaults={
-            "name": "小樽市",
-            "name_kana": "オタルシ",
-            "prefecture": "北海道",
-            "answer_name": "小樽市ふるさと納税コールセンター",
-        },
-    )
-    Carrier.objects.get_or_create(
-        code="yamato",
-        defaults={
-            "name": "ヤマト運輸",
-            "short_name": "ヤマト",
-            "tracking_url_template": "https://example.invalid/{number}",
-            "tracking_rule": Carrier.TrackingRule.MOD7_12,
-        },
-    )
-    provider = Provider.objects.create(municipality=municipality, code="P1", name="小樽海産")
-    gift = GiftItem.objects.create(
-        municipality=municipality, provider=provider, code="G-1", name="いくら醤油漬け"
-    )
-    donors = Donor.objects.bulk_create(
-        [
-            Donor(
-                municipality=municipality,
-                name=f"寄附者 {i}",
-                name_kana="キフシャ",
-                postal_code="0470032",
-                prefecture="北海道",
-                address=f"小樽市稲穂{i}",
-            )
-            for i in range(count)
-        ],
-        batch_size=2000,
-    )
-    now = timezone.now()
-    donations = Donation.objects.bulk_create(
-        [
-            Donation(
-                municipality=municipality,
-                donor=donor,
-                portal="rakuten",
-                portal_order_number=f"123456-20261101-{i:08d}",
-                external_id=f"B{i:09d}",
-                donated_at=now,
-                amount=10000,
-                payment_method="credit_card",
-            )
-            for i, donor in enumerate(donors)
-        ],
-        batch_size=2000,
-    )
-    return Shipment.objects.bulk_create(
-        [
-            Shipment(
-                municipality=municipality,
-                donation=d,
-                gift_item=gift,
-                ship_to_name="寄附者",
-                ship_to_postal_code="0470032",
-                ship_to_address="北海道小樽市稲穂",
-                status=Shipment.Status.DELIVERED,
-                delivered_on=now.date(),
-            )
-            for d in donations
-        ],
-        batch_size=2000,
-    )
+    mirror_reset()
 
 
 def _decisions(originals: list[Shipment], count: int, prefix: str) -> list[int]:
@@ -363,7 +278,7 @@ def main() -> None:
         raise SystemExit("needs PostgreSQL (DATABASE_URL)")
     _reset()
     t = time.perf_counter()
-    originals = _load(args.shipments)
+    _, originals = mirror_load(args.shipments, delivered=True)
     print(f"loaded {args.shipments} donations and shipments in {time.perf_counter() - t:.1f} s")
     # DEBUG=true supplies the development secrets; a worker runs with DEBUG off, and with it
     # on Django keeps every query's SQL in memory (CPU the worker would not spend).

@@ -138,6 +138,18 @@ def can_see_municipality(user: Any, municipality_id: int) -> bool:
     return municipality_id in visible_municipality_ids(user)
 
 
+def chosen_municipality_id(user: Any, value: str | None) -> int | None:
+    """The municipality a page's picker names (a query parameter such as ``?m=``), if ``user``
+    may see it; None for no choice, an unreadable one or a municipality of someone else's."""
+    try:
+        municipality_id = int(value) if value else None
+    except ValueError:
+        return None
+    if municipality_id is None or not can_see_municipality(user, municipality_id):
+        return None
+    return municipality_id
+
+
 def can_write(user: User, municipality_id: int) -> bool:
     """City officials read; operator staff write within their municipalities."""
     return is_operator_staff(user) and can_see_municipality(user, municipality_id)

@@ -45,7 +45,7 @@ from donations_sync.models import (
     Portal,
     Shipment,
 )
-from donations_sync.signals import core_change_applied, core_decision_answered
+from donations_sync.signals import DecisionAnswer, core_change_applied, core_decision_answered
 
 logger = logging.getLogger("donations_sync.feed")
 
@@ -590,8 +590,8 @@ def _announce_answer(message_id: int, answer: str, detail: dict[str, Any]) -> No
 
 
 def _announce_answers(answered: list[tuple[int, str, dict[str, Any]]]) -> None:
-    """core_decision_answered after the commit for each answered message, the messages read
-    back in one query (a delivered batch is announced without a query per message)."""
+    """core_decision_answered after the commit, once for the answered messages, read back in one
+    query (a delivered batch is announced without a query per message)."""
 
     def send() -> None:
         if not core_decision_answered.has_listeners(OutboxMessage):
@@ -599,17 +599,20 @@ def _announce_answers(answered: list[tuple[int, str, dict[str, Any]]]) -> None:
         fresh = OutboxMessage.objects.select_related("shipment", "donation").in_bulk(
             [message_id for message_id, _, _ in answered]
         )
-        for message_id, answer, detail in answered:
-            for receiver, error in core_decision_answered.send_robust(
-                sender=OutboxMessage, message=fresh[message_id], answer=answer, detail=detail
-            ):
-                if isinstance(error, Exception):
-                    logger.error(
-                        "core_decision_answered receiver %r failed for outbox %s: %r",
-                        receiver,
-                        message_id,
-                        error,
-                    )
+        answers = [
+            DecisionAnswer(message=fresh[message_id], answer=answer, detail=detail)
+            for message_id, answer, detail in answered
+        ]
+        for receiver, error in core_decision_answered.send_robust(
+            sender=OutboxMessage, answers=answers
+        ):
+            if isinstance(error, Exception):
+                logger.error(
+                    "core_decision_answered receiver %r failed for outbox %s: %r",
+                    receiver,
+                    ", ".join(str(message_id) for message_id, _, _ in answered),
+                    error,
+                )
 
     transaction.on_commit(send, robust=True)
 

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from crm.access import scoped_or_404, visible_municipality_ids
+from crm.access import chosen_municipality_id, scoped_or_404
 from crm.models import Municipality
 from crm.pagination import keyset_page
 from donations_sync import outbox, selectors
@@ -22,22 +22,13 @@ from donations_sync.models import OutboxMessage
 PAGE_SIZE = 50
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
-
-
 @supervisor_required
 def outbox_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     status = status if status in OutboxMessage.Status.values else ""
     kind = request.GET.get("kind", "")
     kind = kind if kind in OutboxMessage.Kind.values else ""
-    municipality_id = _int(request.GET.get("municipality"))
-    if municipality_id not in visible_municipality_ids(request.user):
-        municipality_id = None
+    municipality_id = chosen_municipality_id(request.user, request.GET.get("municipality"))
     rows = selectors.outbox_messages_visible(
         request.user, status=status, kind=kind, municipality_id=municipality_id
     )

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
-from crm.access import is_supervisor, scoped_or_404, visible_municipality_ids
+from crm.access import chosen_municipality_id, is_supervisor, scoped_or_404
 from crm.models import Municipality, PersonalDataAccess
 from crm.pagination import keyset_page
 from crm.services import personal_data_access_record
@@ -62,10 +62,7 @@ def _importable_municipalities(user):
 
 
 def _selected_municipality(request: HttpRequest) -> int | None:
-    raw = request.GET.get("m", "")
-    if raw.isdigit() and int(raw) in visible_municipality_ids(request.user):
-        return int(raw)
-    return None
+    return chosen_municipality_id(request.user, request.GET.get("m"))
 
 
 # --- Runs ----------------------------------------------------------------------------------
@@ -353,6 +350,6 @@ def callback_resolve(request: HttpRequest, callback_id: int) -> HttpResponse:
                 f"（{timezone.localtime():%H:%M}）。",
             )
     target = redirect("callback_list")
-    if request.GET.get("m", "").isdigit():
-        target["Location"] += f"?m={int(request.GET['m'])}"
+    if (selected := _selected_municipality(request)) is not None:
+        target["Location"] += f"?m={selected}"
     return target

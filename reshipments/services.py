@@ -10,11 +10,14 @@ Every step is an entry on the ticket's timeline (tickets' services) and a row in
 from __future__ import annotations
 
 import datetime
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from crm.access import (
@@ -43,6 +46,9 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
     from crm.models import User
+    from donations_sync.signals import DecisionAnswer
+
+logger = logging.getLogger(__name__)
 
 AUDIT_RESHIPMENT = "reshipment"
 AUDIT_RETURNED = "returned_mail"
@@ -383,14 +389,36 @@ _ANSWER_STATUS = {
 }
 
 
-def _reshipment_of_message(message: Any) -> Reshipment | None:
-    key = getattr(message, "idempotency_key", "") or ""
-    if key.startswith("reshipment-") and key[len("reshipment-") :].isdigit():
-        return Reshipment.objects.filter(pk=int(key[len("reshipment-") :])).first()
-    shipment_id = getattr(message, "shipment_id", None)
-    if shipment_id:
-        return Reshipment.objects.filter(replacement_id=shipment_id).first()
-    return None
+_KEY_PREFIX = "reshipment-"
+
+
+def _reshipments_of_messages(messages: Iterable[Any]) -> dict[int, int]:
+    """Outbox message id → the id of the re-shipment it carries, in one query for the batch: by
+    the message's idempotency key (``reshipment-<id>``), else by its shipment (the replacement)."""
+    by_key: dict[int, int] = {}
+    by_shipment: dict[int, int] = {}
+    for message in messages:
+        key = getattr(message, "idempotency_key", "") or ""
+        if key.startswith(_KEY_PREFIX) and key[len(_KEY_PREFIX) :].isdigit():
+            by_key[message.pk] = int(key[len(_KEY_PREFIX) :])
+        elif shipment_id := getattr(message, "shipment_id", None):
+            by_shipment[message.pk] = shipment_id
+    if not by_key and not by_shipment:
+        return {}
+    rows = Reshipment.objects.filter(
+        Q(pk__in=set(by_key.values())) | Q(replacement_id__in=set(by_shipment.values()))
+    ).values_list("pk", "replacement_id")
+    known: set[int] = set()
+    of_replacement: dict[int, int] = {}
+    for pk, replacement_id in rows:
+        known.add(pk)
+        if replacement_id is not None:
+            of_replacement[replacement_id] = pk  # one re-shipment per replacement (one-to-one)
+    found = {message_id: pk for message_id, pk in by_key.items() if pk in known}
+    for message_id, shipment_id in by_shipment.items():
+        if shipment_id in of_replacement:
+            found[message_id] = of_replacement[shipment_id]
+    return found
 
 
 def _detail_text(detail: Any) -> str:
@@ -414,23 +442,38 @@ def _shipped_mail(r: Reshipment, shipment: Shipment) -> str:
     return "\n".join(lines)
 
 
-def reshipment_core_answered(*, message: Any, answer: str, detail: Any = None) -> Reshipment | None:
-    """The core answered the outbox message of a re-shipment (the outbox has already written the
-    tracking number and status onto the replacement shipment)."""
-    # Looked up before any transaction: an answer to a decision that is no re-shipment of ours
-    # costs one query, not a transaction (the outbox announces every answer it records).
-    found = _reshipment_of_message(message)
-    if found is None:
-        return None
-    return _reshipment_core_answered(found, answer=answer, detail=detail)
+def reshipment_core_answers(*, answers: Sequence[DecisionAnswer]) -> list[Reshipment]:
+    """The core answered outbox messages of re-shipments (the outbox has already written the
+    tracking numbers and statuses onto the replacement shipments); returns the re-shipments
+    the answers were for. Each answer is applied in a transaction of its own: one that fails is
+    logged and does not keep the batch's other answers from being applied."""
+    # Looked up for the whole batch before any transaction, in one query: answers to decisions
+    # that are no re-shipment of ours cost nothing more (the outbox announces every answer it
+    # records).
+    found = _reshipments_of_messages(a.message for a in answers)
+    done: list[Reshipment] = []
+    for a in answers:
+        pk = found.get(a.message.pk)
+        if pk is None:
+            continue
+        try:
+            done.append(_reshipment_core_answered(pk, answer=a.answer, detail=a.detail))
+        except Exception:
+            logger.exception(
+                "re-shipment %s: the core's answer %r to outbox %s failed",
+                pk,
+                a.answer,
+                a.message.pk,
+            )
+    return done
 
 
 @transaction.atomic
-def _reshipment_core_answered(found: Reshipment, *, answer: str, detail: Any) -> Reshipment:
+def _reshipment_core_answered(pk: int, *, answer: str, detail: Any) -> Reshipment:
     r = (
         Reshipment.objects.select_for_update(of=("self",))
         .select_related("inquiry__ticket", "municipality", "gift_item")
-        .get(pk=found.pk)
+        .get(pk=pk)
     )
     text = _detail_text(detail)
     if answer == "refused":

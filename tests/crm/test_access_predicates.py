@@ -81,3 +81,11 @@ def test_passed_two_factor(role, device, passed):
 def test_passed_two_factor_follows_the_setting(settings):
     settings.TWO_FACTOR_REQUIRED = False
     assert access.passed_two_factor(UserFactory(role=User.Role.AGENT), {})
+
+
+def test_a_pickers_municipality_counts_only_when_the_user_may_see_it(agent_a, city_a, city_b):
+    assert access.chosen_municipality_id(agent_a, str(city_a.pk)) == city_a.pk
+    assert access.chosen_municipality_id(agent_a, str(city_b.pk)) is None  # not theirs
+    for value in (None, "", "abc", "²", "-1"):
+        assert access.chosen_municipality_id(agent_a, value) is None
+    assert access.chosen_municipality_id(AnonymousUser(), str(city_a.pk)) is None

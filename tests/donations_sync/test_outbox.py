@@ -68,8 +68,10 @@ def original(city_a):
 def answers():
     seen: list[dict] = []
 
-    def receiver(sender, message, answer, detail, **kwargs):
-        seen.append({"message": message.pk, "answer": answer, "detail": detail})
+    def receiver(sender, answers, **kwargs):
+        seen.extend(
+            {"message": a.message.pk, "answer": a.answer, "detail": a.detail} for a in answers
+        )
 
     core_decision_answered.connect(receiver, dispatch_uid="test-outbox-answers")
     yield seen

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import pytest
 from django.core import mail
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from config.celery import app as celery_app
 from donations_sync import feed, outbox
+from donations_sync import services as core_services
 from donations_sync.models import OutboxMessage
+from reshipments import services
 from reshipments.models import Reshipment
 from tests.donations_sync.fake_core import FakeCore, change
-from tests.factories import CarrierFactory, tracking_with_check_digit
+from tests.factories import CarrierFactory, ShipmentFactory, tracking_with_check_digit
 from tickets.models import InquiryEvent
 
 pytestmark = pytest.mark.django_db
@@ -159,3 +163,96 @@ def test_a_refusal_is_on_the_ticket_and_mails_nobody(
         followup__title__startswith="基幹システムが再送を受け付けませんでした",
     ).exists()
     assert not [m for m in eager_mail if "hanako@example.jp" in m.to]
+
+
+def _answer_batch(messages: list[OutboxMessage], capture) -> int:
+    """The POST answers of a delivered batch recorded together (as the outbox sweep does);
+    returns the queries the announcement after the commit made."""
+    with capture() as callbacks:
+        applied = feed.first_answers_apply(
+            [
+                feed.FirstAnswer(m.pk, m.shipment_id, "accepted", {"reference": f"R-{m.pk}"})
+                for m in messages
+            ]
+        )
+    assert applied == {m.pk for m in messages}
+    with CaptureQueriesContext(connection) as queries:
+        for callback in callbacks:
+            callback()
+    return len(queries)
+
+
+def _decisions(original, count: int, prefix: str) -> list[OutboxMessage]:
+    """Re-shipment decisions that are no re-shipment of ours (written by another way to the
+    core, as the outbox benchmark writes them): a replacement shipment and its message each."""
+    messages = []
+    with transaction.atomic():
+        for i in range(count):
+            replacement = core_services.shipment_create_replacement(
+                original_id=original.pk,
+                gift_item_id=None,
+                ship_to={},
+                desired_date=None,
+                desired_time_slot="",
+            )
+            messages.append(
+                core_services.outbox_enqueue(
+                    municipality_id=original.municipality_id,
+                    kind="reshipment",
+                    payload={},
+                    idempotency_key=f"{prefix}-{i}",
+                    shipment_id=replacement.pk,
+                    donation_id=original.donation_id,
+                )
+            )
+    return messages
+
+
+def test_an_answered_batch_is_looked_up_in_one_query_whatever_its_size(
+    shipment_a, django_capture_on_commit_callbacks
+):
+    small = _answer_batch(_decisions(shipment_a, 2, "small"), django_capture_on_commit_callbacks)
+    large = _answer_batch(_decisions(shipment_a, 12, "large"), django_capture_on_commit_callbacks)
+    # The messages read back, and the batch's re-shipments looked up: one query each.
+    assert small == large == 2
+
+
+def test_a_batch_of_answers_moves_each_of_its_reshipments(
+    agent_a, supervisor_a, damaged_ticket, shipment_a, django_capture_on_commit_callbacks
+):
+    second = ShipmentFactory(
+        donation=shipment_a.donation, gift_item=shipment_a.gift_item, ship_to_name="山田 花子"
+    )
+    reshipments = []
+    for original in (shipment_a, second):
+        r = services.reshipment_request(
+            actor=agent_a,
+            inquiry=damaged_ticket,
+            original=original,
+            reason="damaged",
+            fault="carrier",
+            gift_item=original.gift_item,
+            ship_to=services.ShipTo(name="山田 花子", postal_code="0470032", address="小樽市"),
+        )
+        reshipments.append(services.reshipment_approve(actor=supervisor_a, reshipment=r))
+    # The second's message found by its replacement shipment rather than by its key.
+    OutboxMessage.objects.filter(shipment=reshipments[1].replacement).update(
+        idempotency_key="older-key-1"
+    )
+    messages = [
+        *OutboxMessage.objects.filter(kind="reshipment").order_by("pk"),
+        *_decisions(shipment_a, 1, "not-ours"),
+    ]
+    _answer_batch(messages, django_capture_on_commit_callbacks)
+
+    for r in reshipments:
+        r.refresh_from_db()
+        assert r.status == Reshipment.Status.ACCEPTED
+    titles = list(
+        InquiryEvent.objects.filter(
+            inquiry=damaged_ticket, followup__title__startswith="基幹システムが再送を受け付けました"
+        ).values_list("followup__title", flat=True)
+    )
+    assert sorted(titles) == sorted(
+        f"基幹システムが再送を受け付けました（再送 #{r.pk}）" for r in reshipments
+    )
