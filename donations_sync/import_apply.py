@@ -28,6 +28,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.db import connection, transaction
@@ -50,6 +51,12 @@ from donations_sync.models import (
 logger = logging.getLogger("donations_sync.imports")
 
 BATCH_ROWS = 10_000
+# PostgreSQL plans each batch's lookups from its statistics of the mirror's tables, and a bulk
+# load must not wait for autovacuum (which may be slow, or off) to notice it: a run refreshes
+# them when the rows it wrote pass 10,000, then each time they double, and at its end, so that a
+# first import that grows the tables from nothing and the next run after it are planned on what
+# the tables hold (a plan made on an "empty" 1M-row table scanned all of it for every batch).
+ANALYZE_FIRST_AT = 10_000
 # The provider gift items get when the file names none (an import knows only code and name).
 UNKNOWN_PROVIDER_CODE = "UNSET"
 UNKNOWN_PROVIDER_NAME = "未設定（取込）"
@@ -98,7 +105,11 @@ GIFT_COLUMNS = (
 
 _CREATE = """
 DROP TABLE IF EXISTS imp_seen, imp_known, imp_row, imp_gift;
-CREATE TEMP TABLE imp_seen (key text PRIMARY KEY, line int NOT NULL);
+-- Every number the file has shown so far, with its line; the first (lowest) line of a number is
+-- its owner. Not unique: appending is ~3 times cheaper than INSERT ... ON CONFLICT into a
+-- primary key, and the table takes the numbers of every batch.
+CREATE TEMP TABLE imp_seen (key text NOT NULL, line int NOT NULL);
+CREATE INDEX imp_seen_key ON imp_seen (key, line);
 CREATE TEMP TABLE imp_known (key text NOT NULL, line int NOT NULL);
 CREATE TEMP TABLE imp_row (
     line int PRIMARY KEY, key text NOT NULL, grp text NOT NULL, reject text,
@@ -195,6 +206,8 @@ class Importer:
         self.provider_id = self._unknown_provider()
         self.analyzed = False
         self.sequences = self._sequences()
+        self.written = 0  # rows this run imported or updated
+        self.analyze_at = ANALYZE_FIRST_AT
 
     @staticmethod
     def _sequences() -> dict[str, str]:
@@ -237,15 +250,18 @@ class Importer:
             # Parsing (Python) and applying (PostgreSQL) overlap: the statements run on a
             # second connection in a thread while the next batch is parsed. Inside a
             # transaction (tests) a second connection would not see its data: same thread.
-            sink = _ThreadSink(self) if not connection.in_atomic_block else _InlineSink(self)
+            threaded = not connection.in_atomic_block
+            sink = _ThreadSink(self) if threaded else _InlineSink(self)
+            lookup = _KnownLookup(self, threaded)
             sink.start()
             try:
-                self._feed(imported, binary, sink)
+                self._feed(imported, binary, sink, lookup)
             finally:
+                lookup.close()
                 sink.close()
             self._fill_raw_cells(binary)
 
-    def _feed(self, imported: CsvImport, binary, sink: _InlineSink) -> None:
+    def _feed(self, imported: CsvImport, binary, sink: _InlineSink, lookup: _KnownLookup) -> None:
         resume = self.run.resume_line
         # The fingerprint of a row depends on the mapping it is read with.
         salt = hashlib.blake2b(
@@ -257,6 +273,9 @@ class Importer:
         skipped: list[tuple[str, int]] = []
         read = 0
         last_line = resume
+        # A batch is parsed and sent once the next one has been read: meanwhile its fingerprints
+        # are looked up (on the lookup's connection), so reading does not wait for the database.
+        waiting: tuple | None = None
         for record in imported.records():
             read += 1
             if isinstance(record, RowError):
@@ -280,16 +299,34 @@ class Importer:
                 if skipped:
                     sink.put(("remember", skipped))
                     skipped = []
-                self._send(imported, sink, pending, errors, read, last_line, binary)
+                batch = (pending, errors, read, last_line, _position(binary))
+                known = lookup.submit([fingerprint for _, _, fingerprint in pending])
+                if waiting:
+                    self._send(imported, sink, *waiting)
+                waiting = (*batch, known)
                 pending, errors = [], []
         if skipped:
             sink.put(("remember", skipped))
+        if waiting:
+            self._send(imported, sink, *waiting)
         if pending or errors or read == 0:
-            self._send(imported, sink, pending, errors, read, last_line, binary)
+            known = lookup.submit([fingerprint for _, _, fingerprint in pending])
+            self._send(imported, sink, pending, errors, read, last_line, _position(binary), known)
+        sink.put(("end",))
 
-    def _send(self, imported, sink, pending, errors, read, last_line, binary) -> None:
+    def _send(
+        self,
+        imported: CsvImport,
+        sink: _InlineSink,
+        pending: list[tuple[int, list[str], str]],
+        errors: list[RowError],
+        read: int,
+        last_line: int,
+        position: int,
+        looked_up: Callable[[], dict[str, str]],
+    ) -> None:
         """Parse what an earlier run did not already apply as it is, and hand the batch on."""
-        known = self._known([fingerprint for _, _, fingerprint in pending])
+        known = looked_up()
         rows: list[tuple] = []
         gifts: list[tuple] = []
         # Rows known unchanged still hold their number: a later row repeating it is a duplicate.
@@ -314,20 +351,28 @@ class Importer:
                 errors.append(row)
             else:
                 self._stage(row, fingerprint, rows, gifts)
-        sink.put(("batch", rows, gifts, errors, known_keys, read, last_line, _position(binary)))
+        sink.put(("batch", rows, gifts, errors, known_keys, read, last_line, position))
 
     def _known(self, fingerprints: list[str]) -> dict[str, str]:
         """Fingerprints earlier runs applied in this municipality (rows known unchanged), with
         each row's number ('' when not recorded)."""
         if not fingerprints:
             return {}
-        with connection.cursor() as cursor:  # one array parameter, not 10,000 placeholders
+        began = time.perf_counter()
+        # One array parameter, not 10,000 placeholders; one index probe per fingerprint (a
+        # LATERAL subquery): given the array as "= ANY", the planner reads the whole table once
+        # it is large, ~2.5 times slower at a million rows and slower still as it grows.
+        with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT fingerprint, key FROM {T['imported_row']} WHERE municipality_id = %s "  # noqa: S608
-                "AND fingerprint = ANY(%s) AND run_id IS DISTINCT FROM %s",
-                [self.m, fingerprints, self.run.pk],
+                "SELECT f.fingerprint, k.key FROM unnest(%s::text[]) AS f(fingerprint) "  # noqa: S608
+                f"CROSS JOIN LATERAL (SELECT i.key FROM {T['imported_row']} i "
+                "WHERE i.municipality_id = %s AND i.fingerprint = f.fingerprint "
+                "AND i.run_id IS DISTINCT FROM %s LIMIT 1) k",
+                [fingerprints, self.m, self.run.pk],
             )
-            return dict(cursor.fetchall())
+            known = dict(cursor.fetchall())
+        STATEMENT_SECONDS["(known)"] += time.perf_counter() - began
+        return known
 
     def _create_tables(self) -> None:
         with connection.cursor() as cursor:
@@ -340,8 +385,20 @@ class Importer:
     def _do(self, item: tuple) -> None:
         if item[0] == "remember":
             self._remember(item[1])
+        elif item[0] == "end":
+            if self.written:
+                self._analyze()
         else:
             self._batch(*item[1:])
+            if self.written >= self.analyze_at:
+                self._analyze()
+                self.analyze_at = 2 * self.written
+
+    def _analyze(self) -> None:
+        """Fresh planner statistics of the tables the run writes (see ANALYZE_FIRST_AT)."""
+        tables = ("donor", "phone", "email", "donation", "gift", "shipment", "imported_row")
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE " + ", ".join(T[t] for t in tables))
 
     def _prepare(self, imported: CsvImport) -> None:
         """Which fields the file has: a field the header lacks is never written."""
@@ -388,10 +445,7 @@ class Importer:
             with cursor.cursor.copy("COPY imp_row (key, line, grp) FROM STDIN") as copy:
                 for key, line in keys:
                     copy.write_row((key, line, ""))
-            cursor.execute(
-                "INSERT INTO imp_seen (key, line) SELECT key, min(line) FROM imp_row "
-                "GROUP BY key ON CONFLICT (key) DO NOTHING"
-            )
+            cursor.execute("INSERT INTO imp_seen (key, line) SELECT key, line FROM imp_row")
 
     # --- one batch -----------------------------------------------------------------------
 
@@ -434,6 +488,7 @@ class Importer:
                     for e in errors
                 )
             imported, updated, unchanged, rejected, callbacks = counts
+            self.written += imported + updated
             ImportRun.objects.filter(pk=self.run.pk).update(
                 imported=F("imported") + imported,
                 updated=F("updated") + updated,
@@ -734,6 +789,28 @@ def _position(binary) -> int:
         return 0
 
 
+class _KnownLookup:
+    """Looks up batches' fingerprints (Importer._known) on a thread with its own connection, one
+    batch at a time; inside a transaction (tests) a second connection would not see its data:
+    then at once, on this thread."""
+
+    def __init__(self, importer: Importer, threaded: bool):
+        self.importer = importer
+        self.executor = ThreadPoolExecutor(1, "import-known") if threaded else None
+
+    def submit(self, fingerprints: list[str]) -> Callable[[], dict[str, str]]:
+        if self.executor is None:
+            known = self.importer._known(fingerprints)
+            return lambda: known
+        return self.executor.submit(self.importer._known, fingerprints).result
+
+    def close(self) -> None:
+        if self.executor is not None:
+            # Resolved on that thread: Django's connections are per thread.
+            self.executor.submit(lambda: connection.close()).result()
+            self.executor.shutdown()
+
+
 class _InlineSink:
     """Applies each batch as it comes, on this thread's connection."""
 
@@ -766,6 +843,11 @@ class _ThreadSink(_InlineSink):
     def _run(self) -> None:
         try:
             try:
+                with connection.cursor() as cursor:
+                    # A fresh connection, before its first temporary table: the run's table of
+                    # the file's numbers (imp_seen) grows with the file, and past the default
+                    # 8 MB of local buffers every batch's lookups in it would go to temp files.
+                    cursor.execute("SET temp_buffers = '256MB'")
                 self.importer._create_tables()
             except BaseException as error:
                 self.error = error
@@ -804,18 +886,18 @@ def run_sql(cursor, sql: str, m: int, **params: Any) -> None:
 
 _SQL_SEEN = """
 INSERT INTO imp_seen (key, line)
-    SELECT key, min(line) FROM (
-        SELECT key, line FROM imp_row UNION ALL SELECT key, line FROM imp_known
-    ) k GROUP BY key
-    ON CONFLICT (key) DO NOTHING
+    SELECT key, line FROM imp_row UNION ALL SELECT key, line FROM imp_known
 """
 
 # Lookups into the mirror are correlated subqueries (one index probe per staged row), not joins:
 # a join's plan would hash the whole donation or shipment table, which grows with every batch.
 # A staged row is rewritten only when it matched (a new donation's row is not touched here).
 _SQL_MATCH = """
-UPDATE imp_row r SET reject = s.line || %(duplicate_reason)s, reject_column = ''
-    FROM imp_seen s WHERE s.key = r.key AND s.line <> r.line AND r.reject IS NULL;
+UPDATE imp_row r SET reject = x.first_line || %(duplicate_reason)s, reject_column = ''
+    FROM (
+        SELECT r2.line, (SELECT min(s.line) FROM imp_seen s WHERE s.key = r2.key) AS first_line
+        FROM imp_row r2 WHERE r2.reject IS NULL
+    ) x WHERE x.line = r.line AND x.first_line <> r.line;
 UPDATE imp_row r SET donation_id = x.id FROM (
         SELECT r2.line, COALESCE(
             CASE WHEN r2.portal_order_number <> '' THEN (

@@ -478,7 +478,7 @@ def test_outside_a_transaction_batches_apply_on_a_second_connection(
         return real_batch(self, *args, **kwargs)
 
     monkeypatch.setattr(import_apply.Importer, "_batch", batch)
-    rows = [choice_row(f"T{i:03d}") for i in range(7)] + [choice_row("T000")]
+    rows = [choice_row(f"T{i:03d}") for i in range(7)] + [choice_row("T000", 入金日="2024/1/7")]
     run = services.import_run_create(
         municipality=city_a,
         style="choice",
@@ -494,6 +494,59 @@ def test_outside_a_transaction_batches_apply_on_a_second_connection(
     assert counts(run) == (7, 0, 0, 1) and progress[:3] == [3, 6, 8]
     assert ImportRejection.objects.get(run=run).raw[0] == "T000"
     assert Donation.objects.filter(municipality=city_a).count() == 7
+
+    # The same file again: each batch's fingerprints are looked up on a thread of their own
+    # while the next batch is read; the known rows' numbers still make the repeat a duplicate.
+    looked_up_on: set[str] = set()
+    real_known = import_apply.Importer._known
+
+    def known(self, fingerprints):
+        import threading  # noqa: PLC0415
+
+        looked_up_on.add(threading.current_thread().name)
+        return real_known(self, fingerprints)
+
+    monkeypatch.setattr(import_apply.Importer, "_known", known)
+    again = services.import_run_create(
+        municipality=city_a,
+        style="choice",
+        file=choice_file(rows),
+        original_name="t.csv",
+        queue=False,
+    )
+    again = services.import_run_execute(run_id=again.pk)
+    assert looked_up_on == {"import-known_0"}
+    assert counts(again) == (0, 0, 7, 1)
+    assert ImportRejection.objects.get(run=again).reason.startswith("2行目と同じ番号の寄附です")
+
+
+def test_a_run_refreshes_the_planner_statistics_as_it_grows_the_mirror(
+    city_a, carriers, monkeypatch
+) -> None:
+    """After 2 written rows, again each time they double, and at the end; not when a run
+    wrote nothing."""
+    from django.db import connection  # noqa: PLC0415
+    from django.test.utils import CaptureQueriesContext  # noqa: PLC0415
+
+    from donations_sync import import_apply  # noqa: PLC0415
+
+    monkeypatch.setattr(import_apply, "BATCH_ROWS", 2)
+    monkeypatch.setattr(import_apply, "ANALYZE_FIRST_AT", 2)
+    data = choice_file([choice_row(f"S{i:02d}") for i in range(7)])
+
+    def analyzed(run_data: bytes) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            run = run_import(city_a, "choice", run_data)
+        assert run.status == ImportRun.Status.DONE
+        return [
+            q["sql"] for q in queries.captured_queries if q["sql"].startswith("ANALYZE crm_donor")
+        ]
+
+    first = analyzed(data)
+    # Batches write 2, 4, 6, 7 rows: at 2 and 4 (then waits for 8), and at the end.
+    assert len(first) == 3
+    assert "donations_sync_shipment" in first[0] and "donations_sync_importedrow" in first[0]
+    assert analyzed(data) == []  # all unchanged
 
 
 def test_the_sweep_runs_a_queued_run_no_worker_took(city_a, carriers, eager_celery) -> None:
