@@ -802,8 +802,16 @@ class _KnownLookup:
     def __init__(self, importer: Importer, threaded: bool):
         self.importer = importer
         self.executor = ThreadPoolExecutor(1, "import-known") if threaded else None
+        # The first import into a municipality: no row can be known, nothing to look up.
+        self.none_known = not (
+            ImportedRow.objects.filter(municipality_id=importer.m)
+            .exclude(run_id=importer.run.pk)
+            .exists()
+        )
 
     def submit(self, fingerprints: list[str]) -> Callable[[], dict[str, str]]:
+        if self.none_known:
+            return dict
         if self.executor is None:
             known = self.importer._known(fingerprints)
             return lambda: known
