@@ -3,6 +3,8 @@ server: one SMS per attempt, Twilio's refusals and outages, retries that never s
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -81,6 +83,22 @@ def test_a_number_twilio_refuses_fails_at_once_and_the_next_contact_is_tried(
     assert escalation.step == 1
     assert _sms_row(escalation, step=1).to == "+819011110002"
     assert [r["form"]["To"] for r in twilio_api.sms()] == ["+819011110001", "+819011110002"]
+
+
+def test_a_notification_stranded_while_sending_becomes_unknown(twilio_api, urgent_ticket):
+    """Its worker was killed between the provider's answer and recording it: once the lease
+    runs out the beat marks it 送信結果不明, and nothing sends it again."""
+    escalation = urgent_ticket()
+    row = _sms_row(escalation)
+    EscalationNotification.objects.filter(pk=row.pk).update(
+        status="sending", lease_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    result = services.escalations_tick()
+    row.refresh_from_db()
+    assert result["stranded"] == 1
+    assert row.status == "unknown" and "送信結果不明" in row.last_error
+    services.notification_send(notification_id=row.pk)
+    assert len(twilio_api.sms()) == 1
 
 
 def test_an_sms_whose_outcome_is_unknown_is_never_sent_again(twilio_api, urgent_ticket):

@@ -55,6 +55,15 @@ def test_a_killed_worker_loses_no_step_of_the_clock(project_on, workdir, city_a)
                 actor=agent, inquiry=inquiry, reason="瓶が割れていた", kind=Kind.DAMAGED_GIFT
             )
             wait_for(lambda: len(sink.messages) == 1, what="the primary contact's mail")
+            # Killed after the send was recorded: a kill between the SMTP server's answer and
+            # that record leaves the notification 送信結果不明 once its lease runs out, which
+            # test_a_notification_stranded_while_sending_becomes_unknown covers.
+            wait_for(
+                lambda: EscalationNotification.objects.filter(
+                    escalation=escalation, step=0, status="sent"
+                ).exists(),
+                what="the primary contact's mail recorded as sent",
+            )
         finally:
             # Killed, as a crash or an OOM kill would: no shutdown of beat or the pool.
             os.killpg(worker.process.pid, signal.SIGKILL)
