@@ -1,4 +1,4 @@
-"""The mirror the core benchmarks (core_feed, outbox) start from: one municipality (小樽市) with
+"""The mirror the core benchmarks (core_feed, outbox; imports uses its municipality) start from: one municipality (小樽市) with
 the Yamato carrier, a provider, a gift and ``count`` donors with one donation and one shipment
 each, written in bulk. Imported after ``django.setup()``."""
 
@@ -24,9 +24,8 @@ def mirror_reset() -> None:
     Donor.objects.filter(municipality__code=CODE).delete()
 
 
-def mirror_load(count: int, *, delivered: bool = False) -> tuple[Municipality, list[Shipment]]:
-    """``count`` donors, donations and shipments (gift G-1); ``delivered``: the shipments are
-    配達完了 today, else the model's default status."""
+def mirror_municipality() -> Municipality:
+    """小樽市 and the Yamato carrier (created once, kept by later runs)."""
     municipality, _ = Municipality.objects.get_or_create(
         code=CODE,
         defaults={
@@ -45,6 +44,13 @@ def mirror_load(count: int, *, delivered: bool = False) -> tuple[Municipality, l
             "tracking_rule": Carrier.TrackingRule.MOD7_12,
         },
     )
+    return municipality
+
+
+def mirror_load(count: int, *, delivered: bool = False) -> tuple[Municipality, list[Shipment]]:
+    """``count`` donors, donations and shipments (gift G-1); ``delivered``: the shipments are
+    配達完了 today, else the model's default status."""
+    municipality = mirror_municipality()
     provider = Provider.objects.create(municipality=municipality, code="P1", name="小樽海産")
     gift = GiftItem.objects.create(
         municipality=municipality, provider=provider, code="G-1", name="いくら醤油漬け"

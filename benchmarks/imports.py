@@ -243,28 +243,11 @@ def main() -> None:
         print("データベースを作り直しています…", flush=True)
         fresh_database()
 
-    from crm.models import Carrier, Municipality
+    from benchmarks._mirror import mirror_municipality
     from donations_sync import services
     from donations_sync.models import Donation, ImportRun, Shipment
 
-    Carrier.objects.get_or_create(
-        code="yamato",
-        defaults={
-            "name": "ヤマト運輸",
-            "short_name": "ヤマト",
-            "tracking_url_template": "https://example.invalid/{number}",
-            "tracking_rule": "mod7_12",
-        },
-    )
-    municipality, _ = Municipality.objects.get_or_create(
-        code="012033",
-        defaults={
-            "name": "小樽市",
-            "name_kana": "オタルシ",
-            "prefecture": "北海道",
-            "answer_name": "小樽市ふるさと納税",
-        },
-    )
+    municipality = mirror_municipality()
 
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(args.file) if args.file else Path(scratch) / "choice.csv"

@@ -459,6 +459,21 @@ def test_unknown_municipality_stays_apart(db, carriers) -> None:
     assert run.imported == 1
 
 
+def threads_running(monkeypatch, cls: type, name: str) -> set[str]:
+    """The names of the threads that will run ``cls.name``."""
+    import threading  # noqa: PLC0415
+
+    names: set[str] = set()
+    real = getattr(cls, name)
+
+    def recorded(self, *args, **kwargs):
+        names.add(threading.current_thread().name)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, name, recorded)
+    return names
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_outside_a_transaction_batches_apply_on_a_second_connection(
     city_a, carriers, monkeypatch
@@ -467,17 +482,8 @@ def test_outside_a_transaction_batches_apply_on_a_second_connection(
     from donations_sync import import_apply  # noqa: PLC0415
 
     monkeypatch.setattr(import_apply, "BATCH_ROWS", 3)
-    threads: set[str] = set()
+    threads = threads_running(monkeypatch, import_apply.Importer, "_batch")
     progress: list[int] = []
-    real_batch = import_apply.Importer._batch
-
-    def batch(self, *args, **kwargs):
-        import threading  # noqa: PLC0415
-
-        threads.add(threading.current_thread().name)
-        return real_batch(self, *args, **kwargs)
-
-    monkeypatch.setattr(import_apply.Importer, "_batch", batch)
     rows = [choice_row(f"T{i:03d}") for i in range(7)] + [choice_row("T000", 入金日="2024/1/7")]
     run = services.import_run_create(
         municipality=city_a,
@@ -497,16 +503,7 @@ def test_outside_a_transaction_batches_apply_on_a_second_connection(
 
     # The same file again: each batch's fingerprints are looked up on a thread of their own
     # while the next batch is read; the known rows' numbers still make the repeat a duplicate.
-    looked_up_on: set[str] = set()
-    real_known = import_apply.Importer._known
-
-    def known(self, fingerprints):
-        import threading  # noqa: PLC0415
-
-        looked_up_on.add(threading.current_thread().name)
-        return real_known(self, fingerprints)
-
-    monkeypatch.setattr(import_apply.Importer, "_known", known)
+    looked_up_on = threads_running(monkeypatch, import_apply.Importer, "_known")
     again = services.import_run_create(
         municipality=city_a,
         style="choice",
