@@ -856,11 +856,6 @@ class _ThreadSink(_InlineSink):
     def _run(self) -> None:
         try:
             try:
-                with connection.cursor() as cursor:
-                    # A fresh connection, before its first temporary table: the run's table of
-                    # the file's numbers (imp_seen) grows with the file, and past the default
-                    # 8 MB of local buffers every batch's lookups in it would go to temp files.
-                    cursor.execute("SET temp_buffers = '256MB'")
                 self.importer._create_tables()
             except BaseException as error:
                 self.error = error
