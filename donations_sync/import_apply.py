@@ -819,8 +819,11 @@ class _KnownLookup:
 
     def close(self) -> None:
         if self.executor is not None:
-            # Resolved on that thread: Django's connections are per thread.
-            self.executor.submit(lambda: connection.close()).result()
+            try:
+                # Resolved on that thread: Django's connections are per thread.
+                self.executor.submit(lambda: connection.close()).result()
+            except Exception:  # the connection may be gone; the sink must still be closed
+                logger.debug("Closing the lookup's connection failed", exc_info=True)
             self.executor.shutdown()
 
 
